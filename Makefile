@@ -1,0 +1,123 @@
+# leakwatch: out-of-tree build into build/. `make V=1` shows the commands.
+# Run as root: `make demo` and `make test` install what is missing (Debian).
+
+OUTPUT ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PYTHON ?= /usr/bin/python3
+prefix ?= /usr/local
+DESTDIR ?=
+# The running kernel's BTF; point elsewhere to build for another kernel.
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/')
+# clang -target bpf lacks the host's system include paths; add them.
+CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
+	sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE \
+	  -I$(OUTPUT) -Ibpf -Iuserspace $(EXTRA_CFLAGS)
+LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
+	      $(CLANG_BPF_SYS_INCLUDES)
+
+# Targets the tests and the demo run: frame pointers on, as most services
+# would need for stacks until CFI unwinding lands.
+TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -pthread
+
+USER_SRCS := $(sort $(wildcard userspace/*.c))
+LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
+USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
+LIB_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
+TARGET_SRCS := $(wildcard tests/targets/*.c)
+TARGETS := $(patsubst tests/targets/%.c,$(OUTPUT)/tests/targets/%,$(TARGET_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all clean deps demo test unit integration targets install check-root
+
+all: $(OUTPUT)/leakwatch
+
+$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests/targets $(OUTPUT)/tests/unit $(OUTPUT)/test-artifacts:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(OUTPUT)/leakwatch.bpf.o: bpf/leakwatch.bpf.c bpf/leakwatch.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/leakwatch.skel.h: $(OUTPUT)/leakwatch.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name leakwatch_bpf > $@
+
+$(OUTPUT)/obj/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/leakwatch.h $(OUTPUT)/leakwatch.skel.h | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/leakwatch: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Test targets: a file whose first line says LEAKWATCH_STATIC is linked
+# statically and stripped (the "no allocator symbols" case).
+$(OUTPUT)/tests/targets/%: tests/targets/%.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(TARGET_CFLAGS) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
+
+$(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
+
+targets: $(TARGETS) $(OUTPUT)/leaky
+
+$(OUTPUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests/unit
+	$(call msg,UNIT,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
+
+check-root:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "leakwatch: this needs root (it installs packages and loads BPF programs): run 'sudo make $(MAKECMDGOALS)'" >&2; \
+		exit 1; \
+	fi
+
+deps: check-root
+	$(Q)tools/install-deps.sh
+
+unit: $(UNITS)
+	$(Q)for t in $(UNITS); do echo "  UNIT-RUN $$t"; $$t || exit 1; done
+
+integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
+	$(Q)$(PYTHON) -m pytest -q tests/integration
+
+# Separate make invocations so the build starts only once the dependencies
+# are installed.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integration
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/leaky
+	$(Q)tools/demo.sh $(OUTPUT)
+
+install: $(OUTPUT)/leakwatch
+	$(Q)install -D -m 0755 $(OUTPUT)/leakwatch $(DESTDIR)$(prefix)/sbin/leakwatch
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

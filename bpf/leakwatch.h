@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Layouts shared by bpf/leakwatch.bpf.c and the loader: every map key and
+ * value, and the limits both sides agree on. Fixed-width types only, no
+ * pointers, nothing kernel-only.
+ */
+#ifndef LEAKWATCH_H
+#define LEAKWATCH_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h> /* user space; BPF gets these from vmlinux.h */
+#endif
+
+/* Frames kept per stack: the allocator's caller plus up to 126 callers. */
+#define LW_MAX_STACK_DEPTH 127
+
+/* Allocator entry points. The value is the probe's BPF cookie, so one
+ * program serves every function and a new entry point is a new value here
+ * plus a case in the BPF dispatch. */
+enum lw_func {
+	LW_FUNC_MALLOC = 1,
+	LW_FUNC_CALLOC,
+	LW_FUNC_REALLOC,
+	LW_FUNC_FREE,
+	LW_FUNC_NR,
+};
+
+/* Why something could not be recorded; index into lw_proc_counters.lost.
+ * The names in JSON totals.lost come from the loader's table for these. */
+enum lw_lost {
+	LW_LOST_ALLOCS_MAP_FULL,   /* per-allocation map full: allocation not tracked */
+	LW_LOST_STACK_MISSING,     /* no stack read, or stack map full: kept under stack 0 */
+	LW_LOST_STACK_COLLISION,   /* two stacks hashed alike: kept under stack 0 */
+	LW_LOST_UNKNOWN_FREES,     /* free of an address not tracked (e.g. allocated before attach) */
+	LW_LOST_UNATTACHED_WINDOW, /* a return seen without its entry (attach race) */
+	LW_LOST_STATS_MAP_FULL,    /* per-stack map full: allocation not tracked */
+	LW_LOST_NR,
+};
+
+/* Stack id 0 holds allocations whose stack could not be kept. */
+#define LW_STACK_NONE 0
+
+/* allocs: one live allocation, keyed by (tgid, address). */
+struct lw_alloc_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr;
+};
+
+struct lw_alloc {
+	__u64 size;      /* bytes the program asked for */
+	__u64 stack_id;  /* key into stacks, or LW_STACK_NONE */
+	__u64 time_ns;   /* CLOCK_MONOTONIC at allocation */
+};
+
+/* stacks: the frames of one user stack, keyed by a hash of its addresses.
+ * check is a second, independent hash: a lookup whose nr or check differs
+ * is a collision and is not misattributed. */
+struct lw_stack {
+	__u32 nr;
+	__u32 check;
+	__u64 ips[LW_MAX_STACK_DEPTH];
+};
+
+/* stats: outstanding memory per (tgid, stack). Signed, 64-bit: never wraps,
+ * and a transient negative (a free racing its allocation's accounting) is
+ * visible rather than a huge number. */
+struct lw_stats_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 stack_id;
+};
+
+struct lw_stats {
+	__s64 outstanding_bytes;
+	__s64 outstanding_allocs;
+	__u64 total_allocs;
+	__u64 total_frees;
+};
+
+/* procs: per-process call and loss counters, keyed by tgid. */
+struct lw_proc_counters {
+	__u64 alloc_calls; /* outermost allocations that returned memory */
+	__u64 free_calls;  /* frees of non-NULL pointers (realloc's included) */
+	__u64 lost[LW_LOST_NR];
+};
+
+#endif /* LEAKWATCH_H */

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <argp.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "exitcodes.h"
+
+const char *argp_program_version = "leakwatch 0.1";
+const char *argp_program_bug_address = NULL;
+
+static const char doc[] =
+"leakwatch: which call stacks of a running process hold memory, and how that changes.\n"
+"\n"
+"USAGE: leakwatch -p PID [-p PID...] [-T N] [--json FILE] [-v] [INTERVAL [COUNT]]\n"
+"\n"
+"Every INTERVAL seconds (default 5, fractions allowed) prints the stacks holding the\n"
+"most outstanding (allocated, not yet freed) bytes, their change since the last\n"
+"report, and per-process totals. Ctrl-C, SIGTERM, COUNT reports, or the last target\n"
+"exiting end it with a final summary. Needs root (CAP_BPF and CAP_PERFMON).\n"
+"\n"
+"EXAMPLES:\n"
+"    leakwatch -p 1234              # report every 5 s until Ctrl-C\n"
+"    leakwatch -p 1234 1 60         # every second, 60 reports, then the summary\n"
+"    leakwatch -p 1234,1240 -T 20   # two processes, top 20 stacks\n"
+"    leakwatch -p 1234 --json - 10  # JSON lines on stdout, one object per report\n"
+"\v"
+"EXIT STATUS: 0 done; 1 failed while loading, attaching or running; 2 target\n"
+"problem (no such PID, kernel thread, allocator symbols not found, target gone);\n"
+"3 missing privilege or kernel feature (root/CAP_BPF, BTF); 64 bad usage.\n";
+
+static const char args_doc[] = "[INTERVAL [COUNT]]";
+
+enum {
+	OPT_JSON = 0x100,
+	OPT_MAX_ALLOCS,
+	OPT_MAX_STACKS,
+};
+
+static const struct argp_option options[] = {
+	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
+	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
+	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
+	{ "verbose", 'v', NULL, 0, "Say what is attached where; repeat for libbpf's messages", 0 },
+	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 1 },
+	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 1 },
+	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 1 },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show this help", 2 },
+	{},
+};
+
+int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void add_pids(struct argp_state *state, struct env *env, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL, *tok;
+	long pid;
+
+	if (!copy)
+		argp_failure(state, LW_EXIT_FAILURE, ENOMEM, "-p");
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (parse_long(tok, 1, 0x7fffffff, &pid))
+			argp_failure(state, LW_EXIT_USAGE, 0,
+				     "bad PID '%s' in -p %s: expected a process id like 1234", tok, arg);
+		if (env->nr_pids == LW_MAX_PIDS)
+			argp_failure(state, LW_EXIT_USAGE, 0, "too many PIDs: at most %d", LW_MAX_PIDS);
+		env->pids[env->nr_pids++] = pid;
+	}
+	free(copy);
+	if (!env->nr_pids)
+		argp_failure(state, LW_EXIT_USAGE, 0, "-p needs a PID, e.g. -p 1234");
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct env *env = state->input;
+	long v;
+
+	switch (key) {
+	case 'p':
+		add_pids(state, env, arg);
+		break;
+	case 'T':
+		if (parse_long(arg, 1, 100000, &v))
+			argp_failure(state, LW_EXIT_USAGE, 0,
+				     "bad -T value '%s': expected a number of stacks from 1 to 100000", arg);
+		env->top = v;
+		break;
+	case OPT_JSON:
+		if (!*arg)
+			argp_failure(state, LW_EXIT_USAGE, 0, "--json needs a FILE, or - for stdout");
+		env->json_path = arg;
+		break;
+	case 'v':
+		env->verbose++;
+		break;
+	case OPT_MAX_ALLOCS:
+	case OPT_MAX_STACKS:
+		if (parse_long(arg, 1024, 1L << 26, &v))
+			argp_failure(state, LW_EXIT_USAGE, 0,
+				     "bad %s value '%s': expected a number from 1024 to 67108864",
+				     key == OPT_MAX_ALLOCS ? "--max-allocs" : "--max-stacks", arg);
+		if (key == OPT_MAX_ALLOCS)
+			env->max_allocs = v;
+		else
+			env->max_stacks = v;
+		break;
+	case 'h':
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
+		break;
+	case ARGP_KEY_ARG:
+		if (state->arg_num == 0) {
+			if (parse_seconds(arg, &env->interval_s))
+				argp_failure(state, LW_EXIT_USAGE, 0,
+					     "bad INTERVAL '%s': expected seconds > 0, e.g. 5 or 0.5", arg);
+		} else if (state->arg_num == 1) {
+			if (parse_long(arg, 1, 0x7fffffff, &env->count))
+				argp_failure(state, LW_EXIT_USAGE, 0,
+					     "bad COUNT '%s': expected a number of reports >= 1", arg);
+		} else {
+			argp_failure(state, LW_EXIT_USAGE, 0,
+				     "unexpected argument '%s': usage is [INTERVAL [COUNT]]", arg);
+		}
+		break;
+	case ARGP_KEY_END:
+		if (!env->nr_pids)
+			argp_failure(state, LW_EXIT_USAGE, 0,
+				     "nothing to watch: give -p PID (see leakwatch --help)");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+void env__parse(struct env *env, int argc, char **argv)
+{
+	static const struct argp argp = {
+		.options = options,
+		.parser = parse_arg,
+		.args_doc = args_doc,
+		.doc = doc,
+	};
+
+	*env = (struct env){
+		.interval_s = 5,
+		.top = 10,
+		.max_allocs = 1 << 20,
+		.max_stacks = 1 << 15,
+	};
+	argp_err_exit_status = LW_EXIT_USAGE;
+	argp_parse(&argp, argc, argv, 0, NULL, env);
+}

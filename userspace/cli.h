@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The command line: parsed once into struct env, which the rest reads. */
+#ifndef LW_CLI_H
+#define LW_CLI_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define LW_MAX_PIDS 64
+
+struct env {
+	pid_t pids[LW_MAX_PIDS];    /* -p, in the order given */
+	int nr_pids;
+	double interval_s;          /* INTERVAL, default 5 */
+	long count;                 /* COUNT reports then exit; 0 = until stopped */
+	int top;                    /* -T, default 10 */
+	const char *json_path;      /* --json FILE, "-" = stdout; NULL = text */
+	int verbose;                /* -v, repeatable */
+	unsigned int max_allocs;    /* --max-allocs, live allocations tracked */
+	unsigned int max_stacks;    /* --max-stacks, distinct stacks kept */
+};
+
+/* Fills env from argv. On bad input prints one line to stderr and exits
+ * with LW_EXIT_USAGE; --help exits 0. */
+void env__parse(struct env *env, int argc, char **argv);
+
+/* Strict number parsing shared with tests: 0 on success, -EINVAL otherwise. */
+int parse_seconds(const char *s, double *out);
+int parse_long(const char *s, long min, long max, long *out);
+
+#endif

@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* leakwatch: attach, then poll the kernel's aggregates every interval and
+ * report, until stopped, COUNT reports, or the last target exits. */
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "allocator.h"
+#include "cli.h"
+#include "exitcodes.h"
+#include "proc.h"
+#include "report.h"
+#include "stacks.h"
+#include "symbolize.h"
+#include "tracer.h"
+
+/* How often the loop looks at signals and targets between reports. */
+#define TICK_S 0.1
+
+struct target {
+	pid_t pid;
+	char comm[16];
+	bool alive;
+	struct lw_allocator alloc;
+};
+
+struct session {
+	struct env env;
+	struct target targets[LW_MAX_PIDS];
+	int nr_targets;
+	struct tracer *tracer;
+	struct symbolizer *sym;
+	struct stack_table *stacks;
+	FILE *json;
+	bool text;
+	double start_s;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static double now_s(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("leakwatch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Root, or the capabilities that stand for it here: loading BPF and
+ * uprobes (CAP_BPF, CAP_PERFMON) and opening /proc/PID/map_files
+ * (CAP_SYS_ADMIN). */
+static int check_privilege(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	static const int needed[] = { CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN };
+
+	if (syscall(SYS_capget, &hdr, data))
+		return geteuid() == 0 ? 0 : LW_EXIT_PRIVILEGE;
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		int cap = needed[i];
+
+		if (!(data[cap / 32].effective & (1u << (cap % 32)))) {
+			fail("not allowed to trace other processes (CAP_BPF, CAP_PERFMON and "
+			     "CAP_SYS_ADMIN are needed): run leakwatch as root, e.g. with sudo");
+			return LW_EXIT_PRIVILEGE;
+		}
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fail("this kernel has no BTF (/sys/kernel/btf/vmlinux): run a kernel built "
+		     "with CONFIG_DEBUG_INFO_BTF=y");
+		return LW_EXIT_PRIVILEGE;
+	}
+	return 0;
+}
+
+static int attach_all(struct session *s)
+{
+	struct tracer_opts topts = {
+		.max_allocs = s->env.max_allocs,
+		.max_stacks = s->env.max_stacks,
+		.verbose = s->env.verbose,
+	};
+	char why[PATH_MAX + 256];
+	int err;
+
+	for (int i = 0; i < s->env.nr_pids; i++) {
+		err = proc__check_target(s->env.pids[i], why, sizeof(why));
+		if (err) {
+			fail("%s", why);
+			return err;
+		}
+	}
+	err = tracer__new(&s->tracer, &topts, why, sizeof(why));
+	if (err) {
+		fail("%s", why);
+		return err;
+	}
+	s->sym = symbolizer__new();
+	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
+	if (!s->stacks) {
+		fail("out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	for (int i = 0; i < s->env.nr_pids; i++) {
+		struct target *t = &s->targets[s->nr_targets];
+
+		t->pid = s->env.pids[i];
+		err = allocator__find(t->pid, &t->alloc, why, sizeof(why));
+		if (!err)
+			err = tracer__attach(s->tracer, t->pid, &t->alloc, why, sizeof(why));
+		if (err) {
+			fail("%s", why);
+			return err;
+		}
+		proc__comm(t->pid, t->comm, sizeof(t->comm));
+		t->alive = true;
+		symbolizer__refresh(s->sym, t->pid);
+		s->nr_targets++;
+		if (s->env.verbose) {
+			fprintf(stderr, "leakwatch: PID %d (%s): allocator %s via %s:", t->pid, t->comm,
+				t->alloc.module, t->alloc.attach_path);
+			for (int j = 0; j < t->alloc.nr_probes; j++)
+				fprintf(stderr, " %s@0x%lx", t->alloc.probes[j].symbol,
+					(unsigned long)t->alloc.probes[j].offset);
+			fputc('\n', stderr);
+		}
+	}
+	return 0;
+}
+
+static void banner(const struct session *s)
+{
+	fprintf(stderr, "leakwatch: watching");
+	for (int i = 0; i < s->nr_targets; i++)
+		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->targets[i].pid, s->targets[i].comm);
+	fprintf(stderr, " in %s; reports every %g s; Ctrl-C to stop\n",
+		s->targets[0].alloc.module, s->env.interval_s);
+}
+
+static void add_stats(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx)
+{
+	stack_table__add(ctx, key, val);
+}
+
+static void add_counts(struct report_counts *to, const struct report_counts *c)
+{
+	to->outstanding_bytes += c->outstanding_bytes;
+	to->outstanding_allocs += c->outstanding_allocs;
+	to->alloc_calls += c->alloc_calls;
+	to->free_calls += c->free_calls;
+	for (int i = 0; i < LW_LOST_NR; i++)
+		to->lost[i] += c->lost[i];
+}
+
+/* Reads the kernel's aggregates and prints one report. */
+static int report(struct session *s, bool summary)
+{
+	struct report_process procs[LW_MAX_PIDS] = {};
+	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets };
+	struct lw_site **sites = NULL, *site;
+	size_t pos = 0, nr_sites = 0, cap = 0;
+	int err;
+
+	clock_gettime(CLOCK_REALTIME, &r.when);
+	r.elapsed_s = now_s(CLOCK_MONOTONIC) - s->start_s;
+	symbolizer__new_round(s->sym);
+	stack_table__begin_round(s->stacks);
+	err = tracer__read_stats(s->tracer, add_stats, s->stacks);
+	if (err) {
+		fail("cannot read the per-stack map: %s", strerror(-err));
+		return LW_EXIT_FAILURE;
+	}
+	stack_table__end_round(s->stacks, r.elapsed_s);
+
+	for (int i = 0; i < s->nr_targets; i++) {
+		struct target *t = &s->targets[i];
+		struct report_process *p = &procs[i];
+		struct lw_proc_counters c;
+
+		p->pid = t->pid;
+		memcpy(p->comm, t->comm, sizeof(p->comm));
+		p->alive = t->alive;
+		p->rss_bytes = t->alive ? proc__rss_bytes(t->pid) : -1;
+		tracer__read_proc(s->tracer, t->pid, &c);
+		p->counts.alloc_calls = c.alloc_calls;
+		p->counts.free_calls = c.free_calls;
+		memcpy(p->counts.lost, c.lost, sizeof(c.lost));
+	}
+	while ((site = stack_table__next(s->stacks, &pos))) {
+		if (nr_sites == cap) {
+			size_t want = cap ? cap * 2 : 256;
+			struct lw_site **v = realloc(sites, want * sizeof(*v));
+
+			if (!v) {
+				free(sites);
+				fail("out of memory");
+				return LW_EXIT_FAILURE;
+			}
+			sites = v;
+			cap = want;
+		}
+		sites[nr_sites++] = site;
+		for (int i = 0; i < s->nr_targets; i++) {
+			if (procs[i].pid == site->pid) {
+				procs[i].counts.outstanding_bytes += site->bytes;
+				procs[i].counts.outstanding_allocs += site->allocs;
+			}
+		}
+	}
+	for (int i = 0; i < s->nr_targets; i++)
+		add_counts(&r.totals, &procs[i].counts);
+	r.stacks = sites;
+	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top);
+
+	if (s->text)
+		report_text__print(stdout, &r);
+	if (s->json)
+		report_json__print(s->json, &r);
+
+	/* deltas in the next report are against this one */
+	pos = 0;
+	while ((site = stack_table__next(s->stacks, &pos)))
+		site->reported_bytes = site->bytes;
+	free(sites);
+	if ((s->json && ferror(s->json)) || (s->text && ferror(stdout))) {
+		fail("cannot write the report (output closed?); stopping");
+		return LW_EXIT_FAILURE;
+	}
+	return 0;
+}
+
+/* Marks exited targets; true while any is alive. */
+static bool any_alive(struct session *s)
+{
+	bool any = false;
+
+	for (int i = 0; i < s->nr_targets; i++) {
+		struct target *t = &s->targets[i];
+
+		if (t->alive && !proc__alive(t->pid))
+			t->alive = false;
+		any |= t->alive;
+	}
+	return any;
+}
+
+static int run(struct session *s)
+{
+	long reports = 0;
+	int err;
+
+	s->start_s = now_s(CLOCK_MONOTONIC);
+	banner(s);
+	for (;;) {
+		double due = s->start_s + (reports + 1) * s->env.interval_s;
+		bool alive = true;
+
+		while (!stop_signal && (alive = any_alive(s))) {
+			double left = due - now_s(CLOCK_MONOTONIC);
+			struct timespec ts;
+
+			if (left <= 0)
+				break;
+			if (left > TICK_S)
+				left = TICK_S;
+			ts.tv_sec = (time_t)left;
+			ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
+			nanosleep(&ts, NULL);
+		}
+		if (stop_signal || !alive)
+			break;
+		err = report(s, false);
+		if (err)
+			return err;
+		if (s->env.count && ++reports >= s->env.count)
+			break;
+	}
+	return report(s, true);
+}
+
+int main(int argc, char **argv)
+{
+	struct session s = {};
+	struct sigaction sa = { .sa_handler = on_signal };
+	int err;
+
+	env__parse(&s.env, argc, argv);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	err = check_privilege();
+	if (err)
+		return err;
+
+	s.text = !s.env.json_path || strcmp(s.env.json_path, "-");
+	if (s.env.json_path) {
+		s.json = strcmp(s.env.json_path, "-") ? fopen(s.env.json_path, "we") : stdout;
+		if (!s.json) {
+			fail("cannot write --json %s: %s", s.env.json_path, strerror(errno));
+			return LW_EXIT_USAGE;
+		}
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = attach_all(&s);
+	if (!err)
+		err = run(&s);
+
+	/* detach before anything else: the target runs unprobed from here */
+	tracer__free(s.tracer);
+	stack_table__free(s.stacks);
+	symbolizer__free(s.sym);
+	if (s.json && s.json != stdout)
+		fclose(s.json);
+	return err;
+}

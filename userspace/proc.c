@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "exitcodes.h"
+#include "proc.h"
+
+#define PF_KTHREAD 0x00200000
+
+int maps__parse_line(const char *line, struct lw_map *out)
+{
+	char perms[8];
+	int path_at = 0;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64 " %n",
+		   &out->start, &out->end, perms, &out->pgoff, &out->dev_major,
+		   &out->dev_minor, &out->inode, &path_at) < 7 || out->end <= out->start)
+		return -EINVAL;
+	out->exec = strlen(perms) >= 3 && perms[2] == 'x';
+	if (path_at > 0 && line[path_at] == '/') {
+		len = strcspn(line + path_at, "\n");
+		out->path = strndup(line + path_at, len);
+		if (!out->path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void maps__free(struct lw_maps *maps)
+{
+	for (size_t i = 0; i < maps->n; i++)
+		free(maps->v[i].path);
+	free(maps->v);
+	maps->v = NULL;
+	maps->n = 0;
+}
+
+int maps__read(pid_t pid, struct lw_maps *out)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0, alloc = 0;
+	struct lw_map m;
+	FILE *f;
+	int err = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (maps__parse_line(line, &m))
+			continue;
+		if (out->n == alloc) {
+			size_t want = alloc ? alloc * 2 : 64;
+			struct lw_map *v = realloc(out->v, want * sizeof(*v));
+
+			if (!v) {
+				free(m.path);
+				err = -ENOMEM;
+				break;
+			}
+			out->v = v;
+			alloc = want;
+		}
+		out->v[out->n++] = m;
+	}
+	free(line);
+	fclose(f);
+	if (err)
+		maps__free(out);
+	return err;
+}
+
+const struct lw_map *maps__find(const struct lw_maps *maps, uint64_t addr)
+{
+	size_t lo = 0, hi = maps->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct lw_map *m = &maps->v[mid];
+
+		if (addr < m->start)
+			hi = mid;
+		else if (addr >= m->end)
+			lo = mid + 1;
+		else
+			return m;
+	}
+	return NULL;
+}
+
+/* Field 9 (flags) of /proc/PID/stat; the comm in field 2 may hold spaces. */
+static int read_stat(pid_t pid, char *state, unsigned long *flags)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+		return -EIO;
+	return 0;
+}
+
+int proc__check_target(pid_t pid, char *why, size_t len)
+{
+	unsigned long flags;
+	char state;
+	int err;
+
+	err = read_stat(pid, &state, &flags);
+	if (err == -ENOENT) {
+		snprintf(why, len, "no process with PID %d: check the PID (ps -p %d)", pid, pid);
+		return LW_EXIT_TARGET;
+	}
+	if (err) {
+		snprintf(why, len, "cannot read /proc/%d/stat: %s", pid, strerror(-err));
+		return LW_EXIT_TARGET;
+	}
+	if (flags & PF_KTHREAD) {
+		snprintf(why, len, "PID %d is a kernel thread, which has no user-space heap: give a user process", pid);
+		return LW_EXIT_TARGET;
+	}
+	if (state == 'Z' || state == 'X') {
+		snprintf(why, len, "PID %d has already exited (zombie): give a running process", pid);
+		return LW_EXIT_TARGET;
+	}
+	return 0;
+}
+
+void proc__comm(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(buf, len, "?");
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+long long proc__rss_bytes(pid_t pid)
+{
+	char path[64];
+	long long pages;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%*d %lld", &pages) == 1;
+	fclose(f);
+	return ok ? pages * sysconf(_SC_PAGESIZE) : -1;
+}
+
+bool proc__alive(pid_t pid)
+{
+	unsigned long flags;
+	char state;
+
+	return read_stat(pid, &state, &flags) == 0 && state != 'Z' && state != 'X';
+}
+
+void proc__mapped_path(pid_t pid, const struct lw_map *m, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
+}
+
+int proc__open_mapped(pid_t pid, const struct lw_map *m, char *view, size_t len)
+{
+	char path[PATH_MAX + 64];
+	int fd;
+
+	proc__mapped_path(pid, m, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && m->path) {
+		/* map_files needs CAP_SYS_ADMIN; the root view serves otherwise */
+		snprintf(path, sizeof(path), "/proc/%d/root%s", pid, m->path);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	if (view)
+		snprintf(view, len, "%s", path);
+	return fd;
+}

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdlib.h>
+#include "report.h"
+
+const char *const lw_lost_names[LW_LOST_NR] = {
+	[LW_LOST_ALLOCS_MAP_FULL] = "allocs_map_full",
+	[LW_LOST_STACK_MISSING] = "stack_missing",
+	[LW_LOST_STACK_COLLISION] = "stack_collision",
+	[LW_LOST_UNKNOWN_FREES] = "unknown_frees",
+	[LW_LOST_UNATTACHED_WINDOW] = "unattached_window",
+	[LW_LOST_STATS_MAP_FULL] = "stats_map_full",
+};
+
+uint64_t report_counts__lost(const struct report_counts *c)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < LW_LOST_NR; i++)
+		sum += c->lost[i];
+	return sum;
+}
+
+static int by_outstanding(const void *pa, const void *pb)
+{
+	const struct lw_site *a = *(struct lw_site *const *)pa, *b = *(struct lw_site *const *)pb;
+
+	if (a->bytes != b->bytes)
+		return a->bytes > b->bytes ? -1 : 1;
+	if (a->allocs != b->allocs)
+		return a->allocs > b->allocs ? -1 : 1;
+	if (a->pid != b->pid)
+		return a->pid < b->pid ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+int report__pick_stacks(struct lw_site **sites, int nr, int top)
+{
+	int kept = 0;
+
+	for (int i = 0; i < nr; i++)
+		if (sites[i]->allocs > 0 || sites[i]->bytes > 0)
+			sites[kept++] = sites[i];
+	qsort(sites, kept, sizeof(*sites), by_outstanding);
+	return kept < top ? kept : top;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One report (an interval, or the final summary) as every output format
+ * sees it: the processes with their totals, the sums, and the top stacks.
+ */
+#ifndef LW_REPORT_H
+#define LW_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include "stacks.h"
+
+struct report_counts {
+	int64_t outstanding_bytes;
+	int64_t outstanding_allocs;
+	uint64_t alloc_calls;
+	uint64_t free_calls;
+	uint64_t lost[LW_LOST_NR];
+};
+
+struct report_process {
+	pid_t pid;
+	char comm[16];
+	long long rss_bytes;  /* -1 when unknown (exited) */
+	bool alive;
+	struct report_counts counts;
+};
+
+struct report {
+	bool summary;
+	struct timespec when;        /* wall clock, when the maps were read */
+	double elapsed_s;            /* since the probes went in */
+	struct report_process *procs;
+	int nr_procs;
+	struct report_counts totals;
+	struct lw_site **stacks;     /* top stacks, most outstanding bytes first */
+	int nr_stacks;
+};
+
+/* JSON names of enum lw_lost, in order. */
+extern const char *const lw_lost_names[LW_LOST_NR];
+uint64_t report_counts__lost(const struct report_counts *c);
+
+/* Orders sites for a report (most outstanding bytes first, then most
+ * allocations, then id) and keeps those holding memory, at most top. */
+int report__pick_stacks(struct lw_site **sites, int nr, int top);
+
+void report_text__print(FILE *f, const struct report *r);
+void report_json__print(FILE *f, const struct report *r);
+
+#endif

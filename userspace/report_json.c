@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* JSON lines, schema 1 (DESIGN.md): one object per report, flushed. */
+#include <inttypes.h>
+#include "json_writer.h"
+#include "report.h"
+
+static void counts(struct jw *w, const char *key, const struct report_counts *c)
+{
+	jw_object(w, key);
+	jw_int(w, "outstanding_bytes", c->outstanding_bytes);
+	jw_int(w, "outstanding_allocs", c->outstanding_allocs);
+	jw_uint(w, "alloc_calls", c->alloc_calls);
+	jw_uint(w, "free_calls", c->free_calls);
+	jw_uint(w, "lost_events", report_counts__lost(c));
+	jw_int(w, "sample_rate", 1);
+	jw_object(w, "lost");
+	for (int i = 0; i < LW_LOST_NR; i++)
+		jw_uint(w, lw_lost_names[i], c->lost[i]);
+	jw_object_end(w);
+	jw_object_end(w);
+}
+
+static void frame(struct jw *w, const struct lw_frame *f)
+{
+	char addr[24];
+
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, f->addr);
+	jw_object(w, NULL);
+	jw_string(w, "addr", addr);
+	jw_string(w, "kind", "native");
+	if (f->module) {
+		jw_string(w, "module", f->module->path);
+		jw_string(w, "build_id", f->module->build_id[0] ? f->module->build_id : NULL);
+		jw_uint(w, "module_offset", f->module_offset);
+	} else {
+		jw_null(w, "module");
+		jw_bool(w, "jit", f->mapped_exec);
+	}
+	if (f->sym && f->sym->function) {
+		jw_string(w, "function", f->sym->function);
+		jw_uint(w, "offset", f->sym->offset);
+	} else {
+		jw_null(w, "function");
+	}
+	if (f->sym && f->sym->file) {
+		jw_string(w, "file", f->sym->file);
+		jw_int(w, "line", f->sym->line);
+	}
+	jw_bool(w, "inlined", false);
+	jw_object_end(w);
+}
+
+static void stack(struct jw *w, const struct lw_site *s)
+{
+	char id[20];
+
+	snprintf(id, sizeof(id), "%016" PRIx64, s->id);
+	jw_object(w, NULL);
+	jw_string(w, "id", id);
+	jw_int(w, "pid", s->pid);
+	jw_int(w, "outstanding_bytes", s->bytes);
+	jw_int(w, "outstanding_allocs", s->allocs);
+	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
+	jw_double(w, "growth_bytes_per_s", series__rate(&s->series));
+	jw_string(w, "verdict", verdict__name(series__verdict(&s->series)));
+	jw_null(w, "oldest_age_s");
+	jw_uint(w, "total_allocs", s->total_allocs);
+	jw_uint(w, "total_frees", s->total_frees);
+	jw_bool(w, "truncated", s->truncated);
+	jw_array(w, "frames");
+	for (int i = 0; i < s->nr_frames; i++)
+		frame(w, &s->frames[i]);
+	jw_array_end(w);
+	jw_object_end(w);
+}
+
+void report_json__print(FILE *f, const struct report *r)
+{
+	struct tm tm;
+	char when[96];
+	struct jw w;
+
+	gmtime_r(&r->when.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, r->when.tv_nsec / 1000000);
+
+	jw_init(&w, f);
+	jw_object(&w, NULL);
+	jw_string(&w, "type", r->summary ? "summary" : "interval");
+	jw_int(&w, "schema", 1);
+	jw_string(&w, "time", when);
+	jw_double(&w, "elapsed_s", r->elapsed_s);
+	jw_array(&w, "processes");
+	for (int i = 0; i < r->nr_procs; i++) {
+		const struct report_process *p = &r->procs[i];
+
+		jw_object(&w, NULL);
+		jw_int(&w, "pid", p->pid);
+		jw_string(&w, "comm", p->comm);
+		if (p->rss_bytes >= 0)
+			jw_int(&w, "rss_bytes", p->rss_bytes);
+		else
+			jw_null(&w, "rss_bytes");
+		jw_bool(&w, "alive", p->alive);
+		counts(&w, "totals", &p->counts);
+		jw_object_end(&w);
+	}
+	jw_array_end(&w);
+	counts(&w, "totals", &r->totals);
+	jw_array(&w, "stacks");
+	for (int i = 0; i < r->nr_stacks; i++)
+		stack(&w, r->stacks[i]);
+	jw_array_end(&w);
+	jw_object_end(&w);
+	fputc('\n', f);
+	fflush(f);
+}

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The terminal table: a header line per report, one line per process, then
+ * the top stacks, each with its frames beneath it. Fits 100 columns. */
+#include <inttypes.h>
+#include <string.h>
+#include "report.h"
+
+/* Frames shown per stack; JSON has them all. */
+#define TEXT_FRAMES 8
+
+static const char *human(int64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = v < 0 ? -(double)v : (double)v;
+	int u = 0;
+
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%s%" PRId64 " B", v < 0 ? "-" : "", v < 0 ? -v : v);
+	else
+		snprintf(buf, len, "%s%.1f %s", v < 0 ? "-" : "", d, units[u]);
+	return buf;
+}
+
+static void lost_line(FILE *f, const char *indent, const struct report_counts *c)
+{
+	uint64_t lost = report_counts__lost(c);
+	const char *sep = " (";
+
+	fprintf(f, "%snot recorded: %" PRIu64, indent, lost);
+	for (int i = 0; i < LW_LOST_NR && lost; i++) {
+		if (!c->lost[i])
+			continue;
+		fprintf(f, "%s%s %" PRIu64, sep, lw_lost_names[i], c->lost[i]);
+		sep = ", ";
+	}
+	fprintf(f, "%s\n", lost ? ")" : "");
+}
+
+static const char *module_base(const struct lw_frame *fr)
+{
+	const char *slash;
+
+	if (!fr->module)
+		return fr->mapped_exec ? "[anon exec]" : "[unmapped]";
+	slash = strrchr(fr->module->path, '/');
+	return slash ? slash + 1 : fr->module->path;
+}
+
+static void frame_line(FILE *f, int i, const struct lw_frame *fr)
+{
+	const char *file;
+
+	fprintf(f, "        #%-2d ", i);
+	if (fr->sym && fr->sym->function)
+		fprintf(f, "%s+0x%" PRIx64, fr->sym->function, fr->sym->offset);
+	else if (fr->module)
+		fprintf(f, "0x%" PRIx64, fr->module_offset);
+	else
+		fprintf(f, "0x%" PRIx64, fr->addr);
+	if (fr->sym && fr->sym->file) {
+		file = strrchr(fr->sym->file, '/');
+		fprintf(f, " %s:%d", file ? file + 1 : fr->sym->file, fr->sym->line);
+	}
+	fprintf(f, " [%s]\n", module_base(fr));
+}
+
+void report_text__print(FILE *f, const struct report *r)
+{
+	char clock[16], a[24], b[24], c[24], d[32];
+	struct tm tm;
+
+	localtime_r(&r->when.tv_sec, &tm);
+	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
+	if (r->summary)
+		fprintf(f, "\n=== Summary after %.1f s ===\n", r->elapsed_s);
+	fprintf(f, "[%s] %.1f s: %s outstanding in %" PRId64 " allocations; %" PRIu64
+		" allocs, %" PRIu64 " frees seen\n", clock, r->elapsed_s,
+		human(r->totals.outstanding_bytes, a, sizeof(a)), r->totals.outstanding_allocs,
+		r->totals.alloc_calls, r->totals.free_calls);
+	for (int i = 0; i < r->nr_procs; i++) {
+		const struct report_process *p = &r->procs[i];
+
+		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s%s\n", p->pid, p->comm,
+			human(p->counts.outstanding_bytes, a, sizeof(a)), p->counts.outstanding_allocs,
+			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-",
+			p->alive ? "" : " (exited)");
+	}
+	lost_line(f, "  ", &r->totals);
+	if (!r->nr_stacks) {
+		fprintf(f, "  no outstanding allocations made since attach\n");
+		return;
+	}
+	fprintf(f, "  %11s %9s %11s %12s  %-9s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
+		"RATE", "VERDICT", "PID", "STACK");
+	for (int i = 0; i < r->nr_stacks; i++) {
+		const struct lw_site *s = r->stacks[i];
+		int64_t delta = s->bytes - s->reported_bytes;
+
+		snprintf(c, sizeof(c), "%s/s", human((int64_t)series__rate(&s->series), b, sizeof(b)));
+		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
+		fprintf(f, "  %11s %9" PRId64 " %11s %12s  %-9s %7d  %016" PRIx64 "%s\n",
+			human(s->bytes, a, sizeof(a)), s->allocs, d, c,
+			verdict__name(series__verdict(&s->series)), s->pid, s->id,
+			s->truncated ? " (truncated)" : "");
+		if (!s->nr_frames)
+			fprintf(f, "        [stack not recorded]\n");
+		for (int j = 0; j < s->nr_frames && j < TEXT_FRAMES; j++)
+			frame_line(f, j, &s->frames[j]);
+		if (s->nr_frames > TEXT_FRAMES)
+			fprintf(f, "        ... %d more frames\n", s->nr_frames - TEXT_FRAMES);
+	}
+	fflush(f);
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdlib.h>
+#include <string.h>
+#include "hashmap.h"
+#include "stacks.h"
+#include "tracer.h"
+
+struct stack_table {
+	struct symbolizer *sym;
+	struct tracer *tracer;
+	struct hashmap *by_raw;  /* (tgid, BPF stack id) -> site */
+	struct hashmap *by_id;   /* (pid, stack id) -> site */
+};
+
+bool stack_root_function(const char *name)
+{
+	static const char *const roots[] = {
+		"_start", "__libc_start_main", "__libc_start_main_impl", "__libc_start_call_main",
+		"start_thread", "clone", "__clone", "clone3", "__clone3", "__GI___clone3",
+	};
+
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+		if (!strcmp(name, roots[i]))
+			return true;
+	return false;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+uint64_t stack_id_of(const struct lw_frame *frames, int nr)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < nr; i++) {
+		const struct lw_frame *f = &frames[i];
+		uint64_t where = f->module ? f->module_offset : f->addr;
+
+		if (f->module && f->module->build_id[0])
+			h = fnv(h, f->module->build_id, strlen(f->module->build_id));
+		else if (f->module)
+			h = fnv(h, f->module->path, strlen(f->module->path));
+		h = fnv(h, &where, sizeof(where));
+	}
+	return h;
+}
+
+int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
+		  struct lw_frame *frames, bool *truncated)
+{
+	int kept = 0;
+
+	for (int i = 0; i < nr; i++) {
+		struct lw_frame *f = &frames[kept];
+
+		symbolizer__resolve(sym, pid, ips[i], f);
+		if (f->module ? !(f->sym && f->sym->return_site) : !f->mapped_exec)
+			break;
+		kept++;
+	}
+	*truncated = nr == 0 ||
+		     !(kept && frames[kept - 1].sym && stack_root_function(frames[kept - 1].sym->function));
+	/* anything past a root is the runtime's own start-up code */
+	for (int i = 0; i < kept; i++) {
+		if (frames[i].sym && stack_root_function(frames[i].sym->function)) {
+			*truncated = false;
+			break;
+		}
+	}
+	return kept;
+}
+
+struct stack_table *stack_table__new(struct symbolizer *sym, struct tracer *tracer)
+{
+	struct stack_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->sym = sym;
+	t->tracer = tracer;
+	t->by_raw = hashmap__new();
+	t->by_id = hashmap__new();
+	if (!t->by_raw || !t->by_id) {
+		stack_table__free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void stack_table__free(struct stack_table *t)
+{
+	struct lw_site *site;
+	size_t pos = 0;
+
+	if (!t)
+		return;
+	while ((site = stack_table__next(t, &pos))) {
+		free(site->frames);
+		free(site);
+	}
+	hashmap__free(t->by_raw);
+	hashmap__free(t->by_id);
+	free(t);
+}
+
+struct lw_site *stack_table__next(struct stack_table *t, size_t *pos)
+{
+	return t->by_id ? hashmap__next(t->by_id, pos, NULL) : NULL;
+}
+
+void stack_table__begin_round(struct stack_table *t)
+{
+	struct lw_site *site;
+	size_t pos = 0;
+
+	while ((site = stack_table__next(t, &pos))) {
+		site->bytes = site->allocs = 0;
+		site->total_allocs = site->total_frees = 0;
+	}
+}
+
+/* The site of a raw stack, resolving it now. */
+static struct lw_site *site_for(struct stack_table *t, pid_t pid, __u64 raw_id)
+{
+	static struct lw_stack raw;
+	struct lw_frame frames[LW_MAX_STACK_DEPTH];
+	struct lw_site *site;
+	bool truncated = true;
+	int nr = 0;
+	uint64_t id;
+
+	if (raw_id != LW_STACK_NONE && tracer__read_stack(t->tracer, raw_id, &raw) == 0)
+		nr = stack_resolve(t->sym, pid, raw.ips, raw.nr, frames, &truncated);
+	id = nr ? stack_id_of(frames, nr) : 0;
+
+	site = hashmap__get(t->by_id, (struct lw_key){ (uint64_t)pid, id });
+	if (site)
+		return site;
+	site = calloc(1, sizeof(*site));
+	if (!site)
+		return NULL;
+	site->pid = pid;
+	site->id = id;
+	site->truncated = truncated;
+	site->nr_frames = nr;
+	if (nr) {
+		site->frames = malloc(nr * sizeof(*frames));
+		if (!site->frames) {
+			free(site);
+			return NULL;
+		}
+		memcpy(site->frames, frames, nr * sizeof(*frames));
+	}
+	if (hashmap__set(t->by_id, (struct lw_key){ (uint64_t)pid, id }, site)) {
+		free(site->frames);
+		free(site);
+		return NULL;
+	}
+	return site;
+}
+
+void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
+		      const struct lw_stats *val)
+{
+	struct lw_key raw = { key->tgid, key->stack_id };
+	struct lw_site *site = hashmap__get(t->by_raw, raw);
+
+	if (!site) {
+		site = site_for(t, key->tgid, key->stack_id);
+		if (!site || hashmap__set(t->by_raw, raw, site))
+			return;
+	}
+	site->bytes += val->outstanding_bytes;
+	site->allocs += val->outstanding_allocs;
+	site->total_allocs += val->total_allocs;
+	site->total_frees += val->total_frees;
+}
+
+void stack_table__end_round(struct stack_table *t, double t_s)
+{
+	struct lw_site *site;
+	size_t pos = 0;
+
+	while ((site = stack_table__next(t, &pos)))
+		series__add(&site->series, t_s, site->bytes);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The stacks leakwatch has seen, as a person reads them: one site per
+ * (process, stack id), where the id hashes the frames as (module build-id,
+ * file offset) so the same code path has the same id in every process and
+ * across restarts. Raw BPF stacks are resolved once, when first seen (while
+ * their process is alive), and several raw stacks that resolve alike share
+ * a site.
+ */
+#ifndef LW_STACKS_H
+#define LW_STACKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "leakwatch.h"
+#include "symbolize.h"
+#include "trend.h"
+
+struct lw_site {
+	pid_t pid;
+	uint64_t id;
+	struct lw_frame *frames; /* innermost first, from the allocator's caller */
+	int nr_frames;
+	bool truncated;          /* the walk is known to have stopped early */
+	struct series series;
+	/* this round: sums over the raw stacks resolving here */
+	int64_t bytes, allocs;
+	uint64_t total_allocs, total_frees;
+	int64_t reported_bytes;  /* at the previous report */
+};
+
+/* Function names where a user stack properly ends: process entry, thread start. */
+bool stack_root_function(const char *name);
+/* The id of frames (FNV-1a over build-id or path, and file offset). */
+uint64_t stack_id_of(const struct lw_frame *frames, int nr);
+
+/*
+ * Turns a raw stack into frames: each return address is resolved and must
+ * lie just after a call instruction in a mapped file; the first that does
+ * not ends the stack (a frame-pointer walk through code without frame
+ * pointers yields such garbage). The stack is truncated when it ends that
+ * way, or at the depth limit, before reaching a root function.
+ * Returns the number of frames kept (frames has room for nr).
+ */
+int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
+		  struct lw_frame *frames, bool *truncated);
+
+struct stack_table;
+struct tracer;
+
+struct stack_table *stack_table__new(struct symbolizer *sym, struct tracer *tracer);
+void stack_table__free(struct stack_table *t);
+/* Starts a round: every site's sums go to zero. */
+void stack_table__begin_round(struct stack_table *t);
+/* Adds one BPF aggregate to its site, resolving its stack on first sight. */
+void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
+		      const struct lw_stats *val);
+/* Ends a round: appends each site's bytes to its series at time t_s. */
+void stack_table__end_round(struct stack_table *t, double t_s);
+/* Iteration over sites: *pos starts at 0; NULL at the end. */
+struct lw_site *stack_table__next(struct stack_table *t, size_t *pos);
+
+#endif

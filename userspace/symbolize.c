@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <capstone/capstone.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "hashmap.h"
+#include "proc.h"
+#include "symbolize.h"
+
+/* One process's address space as last read. */
+struct view {
+	pid_t pid;
+	struct lw_maps maps;
+	struct lw_module **mods; /* per mapping; NULL for anonymous or unreadable */
+	bool refreshed_this_round;
+};
+
+struct symbolizer {
+	struct lw_module **mods;
+	size_t nr_mods;
+	struct view *views;
+	size_t nr_views;
+	csh cs;
+	bool cs_ok;
+};
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+	.find_elf = dwfl_build_id_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = dwfl_offline_section_address,
+};
+
+struct symbolizer *symbolizer__new(void)
+{
+	struct symbolizer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->cs_ok = cs_open(CS_ARCH_X86, CS_MODE_64, &s->cs) == CS_ERR_OK;
+	return s;
+}
+
+static void module_free(struct lw_module *m)
+{
+	struct lw_sym *sym;
+	size_t pos = 0;
+
+	if (!m)
+		return;
+	if (m->syms) {
+		while ((sym = hashmap__next(m->syms, &pos, NULL))) {
+			free((char *)sym->function);
+			free((char *)sym->file);
+			free(sym);
+		}
+		hashmap__free(m->syms);
+	}
+	if (m->dwfl)
+		dwfl_end(m->dwfl);
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->path);
+	free(m);
+}
+
+static void view_clear(struct view *v)
+{
+	maps__free(&v->maps);
+	free(v->mods);
+	v->mods = NULL;
+}
+
+void symbolizer__free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nr_views; i++)
+		view_clear(&s->views[i]);
+	free(s->views);
+	for (size_t i = 0; i < s->nr_mods; i++)
+		module_free(s->mods[i]);
+	free(s->mods);
+	if (s->cs_ok)
+		cs_close(&s->cs);
+	free(s);
+}
+
+static struct view *view_of(struct symbolizer *s, pid_t pid, bool create)
+{
+	struct view *v;
+
+	for (size_t i = 0; i < s->nr_views; i++)
+		if (s->views[i].pid == pid)
+			return &s->views[i];
+	if (!create)
+		return NULL;
+	v = realloc(s->views, (s->nr_views + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	s->views = v;
+	v = &s->views[s->nr_views++];
+	memset(v, 0, sizeof(*v));
+	v->pid = pid;
+	return v;
+}
+
+static void read_build_id(struct lw_module *m)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n;
+
+	n = dwfl_module_build_id(m->dwfl_mod, &bits, &vaddr);
+	for (int i = 0; i < n && i < 20; i++)
+		sprintf(m->build_id + 2 * i, "%02x", bits[i]);
+}
+
+/* The module for mapping map of pid: an already open one for the same file
+ * (same device and inode), or the file opened through pid's view. */
+static struct lw_module *module_for(struct symbolizer *s, pid_t pid, const struct lw_map *map)
+{
+	struct lw_module *m, **grown;
+	struct stat st;
+	int fd;
+
+	fd = proc__open_mapped(pid, map, NULL, 0);
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	for (size_t i = 0; i < s->nr_mods; i++) {
+		if (s->mods[i]->dev == st.st_dev && s->mods[i]->inode == st.st_ino) {
+			close(fd);
+			return s->mods[i];
+		}
+	}
+	m = calloc(1, sizeof(*m));
+	grown = realloc(s->mods, (s->nr_mods + 1) * sizeof(*grown));
+	if (!m || !grown)
+		goto fail;
+	s->mods = grown;
+	m->fd = fd;
+	m->dev = st.st_dev;
+	m->inode = st.st_ino;
+	m->path = strdup(map->path);
+	m->syms = hashmap__new();
+	m->dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!m->path || !m->syms || !m->dwfl)
+		goto fail;
+	dwfl_report_begin(m->dwfl);
+	/* placed at its link-time addresses; dwfl takes the duplicate fd */
+	m->dwfl_mod = dwfl_report_elf(m->dwfl, m->path, m->path, dup(fd), 0, true);
+	dwfl_report_end(m->dwfl, NULL, NULL);
+	if (m->dwfl_mod)
+		read_build_id(m);
+	s->mods[s->nr_mods++] = m;
+	return m;
+fail:
+	if (m) {
+		m->fd = -1;
+		module_free(m);
+	}
+	close(fd);
+	return NULL;
+}
+
+int symbolizer__refresh(struct symbolizer *s, pid_t pid)
+{
+	struct view *v = view_of(s, pid, true);
+	struct lw_maps maps;
+	int err;
+
+	if (!v)
+		return -ENOMEM;
+	err = maps__read(pid, &maps);
+	if (err)
+		return err;
+	if (!maps.n) {
+		/* a zombie's maps are empty: keep what was read while alive */
+		maps__free(&maps);
+		return -ESRCH;
+	}
+	view_clear(v);
+	v->maps = maps;
+	v->mods = calloc(maps.n, sizeof(*v->mods));
+	if (!v->mods)
+		return -ENOMEM;
+	for (size_t i = 0; i < maps.n; i++)
+		if (maps.v[i].exec && maps.v[i].path)
+			v->mods[i] = module_for(s, pid, &maps.v[i]);
+	v->refreshed_this_round = true;
+	return 0;
+}
+
+void symbolizer__new_round(struct symbolizer *s)
+{
+	for (size_t i = 0; i < s->nr_views; i++)
+		s->views[i].refreshed_this_round = false;
+}
+
+void symbolizer__forget(struct symbolizer *s, pid_t pid)
+{
+	struct view *v = view_of(s, pid, false);
+
+	if (!v)
+		return;
+	view_clear(v);
+	*v = s->views[--s->nr_views];
+}
+
+/* File offset to the address dwfl uses for the module (its link-time
+ * vaddr), through the PT_LOAD segment holding the offset. */
+static bool offset_to_vaddr(struct lw_module *m, uint64_t off, uint64_t *vaddr)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->dwfl_mod, &bias);
+	size_t n;
+	GElf_Phdr ph;
+
+	if (!elf || elf_getphdrnum(elf, &n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (off >= ph.p_offset && off < ph.p_offset + ph.p_filesz) {
+			*vaddr = off - ph.p_offset + ph.p_vaddr + bias;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A return address follows a call instruction: decode the 2..7 bytes
+ * before it as one instruction of each possible length. Frames from a
+ * frame-pointer walk through code without frame pointers fail this. */
+static bool is_return_site(struct symbolizer *s, struct lw_module *m, uint64_t off)
+{
+	static const int lengths[] = { 5, 6, 2, 3, 7, 4 };
+	uint8_t buf[8];
+	cs_insn *insn;
+
+	if (!s->cs_ok || off < sizeof(buf) || pread(m->fd, buf, sizeof(buf), off - sizeof(buf)) != sizeof(buf))
+		return false;
+	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		int k = lengths[i];
+		bool call;
+
+		if (cs_disasm(s->cs, buf + sizeof(buf) - k, k, off - k, 1, &insn) != 1)
+			continue;
+		call = insn->size == (uint16_t)k && insn->id == X86_INS_CALL;
+		cs_free(insn, 1);
+		if (call)
+			return true;
+	}
+	return false;
+}
+
+static struct lw_sym *sym_for(struct symbolizer *s, struct lw_module *m, uint64_t off)
+{
+	struct lw_key key = { 0, off };
+	struct lw_sym *sym = hashmap__get(m->syms, key);
+	uint64_t vaddr;
+
+	if (sym)
+		return sym;
+	sym = calloc(1, sizeof(*sym));
+	if (!sym)
+		return NULL;
+	sym->return_site = is_return_site(s, m, off);
+	if (m->dwfl_mod && offset_to_vaddr(m, off, &vaddr)) {
+		/* a return address names the call before it: look up addr - 1 */
+		GElf_Off sym_off;
+		GElf_Sym es;
+		const char *name = dwfl_module_addrinfo(m->dwfl_mod, vaddr - 1, &sym_off, &es,
+							NULL, NULL, NULL);
+		Dwfl_Line *line = dwfl_module_getsrc(m->dwfl_mod, vaddr - 1);
+
+		if (name) {
+			sym->function = strdup(name);
+			sym->offset = sym_off + 1;
+		}
+		if (line) {
+			const char *file = dwfl_lineinfo(line, NULL, &sym->line, NULL, NULL, NULL);
+
+			sym->file = file ? strdup(file) : NULL;
+		}
+	}
+	if (hashmap__set(m->syms, key, sym)) {
+		free((char *)sym->function);
+		free((char *)sym->file);
+		free(sym);
+		return NULL;
+	}
+	return sym;
+}
+
+void symbolizer__resolve(struct symbolizer *s, pid_t pid, uint64_t addr, struct lw_frame *out)
+{
+	struct view *v = view_of(s, pid, true);
+	const struct lw_map *map = NULL;
+	struct lw_module *m = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->addr = addr;
+	if (!v)
+		return;
+	map = maps__find(&v->maps, addr);
+	if (!map && !v->refreshed_this_round && symbolizer__refresh(s, pid) == 0)
+		map = maps__find(&v->maps, addr);
+	if (!map)
+		return;
+	out->mapped_exec = map->exec;
+	m = v->mods[map - v->maps.v];
+	if (!m)
+		return;
+	out->module = m;
+	out->module_offset = addr - map->start + map->pgoff;
+	out->sym = sym_for(s, m, out->module_offset);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Code addresses of target processes to module, build-id, file offset,
+ * function and source line (elfutils' libdwfl). Modules are opened through
+ * the target's view and shared by every process that maps the same file;
+ * what an offset means is cached per module, so a process that has exited
+ * still resolves through the modules it had.
+ */
+#ifndef LW_SYMBOLIZE_H
+#define LW_SYMBOLIZE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct lw_module {
+	char *path;          /* as the target names it */
+	char build_id[41];   /* hex; "" when the file has none */
+	/* private */
+	int fd;
+	uint64_t dev, inode;
+	void *dwfl;
+	void *dwfl_mod;
+	struct hashmap *syms;
+};
+
+/* What one code address in a module means. */
+struct lw_sym {
+	const char *function; /* NULL when no symbol covers it */
+	uint64_t offset;      /* from the function's start */
+	const char *file;     /* source file, NULL without line info */
+	int line;
+	bool return_site;     /* the instruction before it is a call */
+};
+
+struct lw_frame {
+	uint64_t addr;
+	const struct lw_module *module; /* NULL: not in a mapped file */
+	uint64_t module_offset;         /* file offset within module */
+	const struct lw_sym *sym;       /* NULL when module is NULL */
+	bool mapped_exec;               /* addr lies in executable memory */
+};
+
+struct symbolizer;
+
+struct symbolizer *symbolizer__new(void);
+void symbolizer__free(struct symbolizer *s);
+/* Reads pid's mappings now (call while it is alive; again after it maps
+ * new code). 0 or -errno. */
+int symbolizer__refresh(struct symbolizer *s, pid_t pid);
+/* Resolves a return address of pid. Unknown addresses trigger one refresh
+ * of pid's mappings per call to symbolizer__new_round. */
+void symbolizer__resolve(struct symbolizer *s, pid_t pid, uint64_t addr, struct lw_frame *out);
+/* Allows another refresh per process for addresses not yet mapped. */
+void symbolizer__new_round(struct symbolizer *s);
+/* Drops pid's view (its modules stay for other processes and the cache). */
+void symbolizer__forget(struct symbolizer *s, pid_t pid);
+
+#endif

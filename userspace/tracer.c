@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "exitcodes.h"
+#include "leakwatch.skel.h"
+#include "tracer.h"
+
+#define LINKS_PER_PROCESS 2
+
+struct tracer {
+	struct leakwatch_bpf *skel;
+	struct bpf_link **links;
+	size_t nr_links, cap_links;
+};
+
+static int libbpf_verbosity;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if ((level == LIBBPF_DEBUG && libbpf_verbosity < 3) ||
+	    (level == LIBBPF_INFO && libbpf_verbosity < 2) || libbpf_verbosity < 1)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len)
+{
+	struct tracer *t;
+	int err;
+
+	libbpf_verbosity = opts->verbose;
+	libbpf_set_print(print_libbpf);
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		snprintf(why, len, "out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	t->skel = leakwatch_bpf__open();
+	if (!t->skel) {
+		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
+		free(t);
+		return LW_EXIT_FAILURE;
+	}
+	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
+	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
+
+	err = leakwatch_bpf__load(t->skel);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			snprintf(why, len, "the kernel refused to load BPF programs (%s): run as root, "
+				 "with CAP_BPF and CAP_PERFMON", strerror(-err));
+		else
+			snprintf(why, len, "cannot load the BPF programs: %s (rerun with -vv for the "
+				 "verifier's log)", strerror(-err));
+		tracer__free(t);
+		return err == -EPERM || err == -EACCES ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
+	}
+	*out = t;
+	return 0;
+}
+
+static int keep_link(struct tracer *t, struct bpf_link *link)
+{
+	if (t->nr_links == t->cap_links) {
+		size_t cap = t->cap_links ? t->cap_links * 2 : 8;
+		struct bpf_link **v = realloc(t->links, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->links = v;
+		t->cap_links = cap;
+	}
+	t->links[t->nr_links++] = link;
+	return 0;
+}
+
+int tracer__attach(struct tracer *t, pid_t pid, const struct lw_allocator *a, char *why, size_t len)
+{
+	unsigned long offsets[LW_FUNC_NR];
+	__u64 cookies[LW_FUNC_NR];
+	LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets, .cookies = cookies);
+	struct bpf_program *progs[LINKS_PER_PROCESS] = {
+		/* Returns first: an entry seen before its return probe exists
+		 * would leave a call that never completes. */
+		t->skel->progs.alloc_exit,
+		t->skel->progs.alloc_enter,
+	};
+
+	for (int i = 0; i < LINKS_PER_PROCESS; i++) {
+		struct bpf_link *link;
+		int err;
+
+		opts.cnt = 0;
+		opts.retprobe = i == 0;
+		for (int j = 0; j < a->nr_probes; j++) {
+			if (opts.retprobe && a->probes[j].func == LW_FUNC_FREE)
+				continue; /* free returns nothing we need */
+			offsets[opts.cnt] = a->probes[j].offset;
+			cookies[opts.cnt] = a->probes[j].func;
+			opts.cnt++;
+		}
+		link = bpf_program__attach_uprobe_multi(progs[i], pid, a->attach_path, NULL, &opts);
+		if (!link) {
+			err = -errno;
+			if (err == -ESRCH || err == -ENOENT) {
+				snprintf(why, len, "PID %d exited before its probes were in", pid);
+				return LW_EXIT_TARGET;
+			}
+			snprintf(why, len, "cannot attach to %s in PID %d: %s", a->module, pid,
+				 strerror(-err));
+			return err == -EPERM ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
+		}
+		if (keep_link(t, link)) {
+			bpf_link__destroy(link);
+			snprintf(why, len, "out of memory");
+			return LW_EXIT_FAILURE;
+		}
+	}
+	return 0;
+}
+
+void tracer__free(struct tracer *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->nr_links; i++)
+		bpf_link__destroy(t->links[i]);
+	free(t->links);
+	leakwatch_bpf__destroy(t->skel);
+	free(t);
+}
+
+#define BATCH 1024
+
+int tracer__read_stats(struct tracer *t, tracer_stats_fn fn, void *ctx)
+{
+	static struct lw_stats_key keys[BATCH];
+	static struct lw_stats vals[BATCH];
+	int fd = bpf_map__fd(t->skel->maps.stats);
+	struct lw_stats_key batch; /* the kernel's cursor; opaque, key-sized */
+	bool first = true;
+	__u32 count;
+	int err;
+
+	do {
+		count = BATCH;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, NULL);
+		if (err && errno != ENOENT)
+			return -errno;
+		for (__u32 i = 0; i < count; i++)
+			fn(&keys[i], &vals[i], ctx);
+		first = false;
+	} while (!err);
+	return 0;
+}
+
+int tracer__read_stack(struct tracer *t, __u64 id, struct lw_stack *out)
+{
+	if (bpf_map__lookup_elem(t->skel->maps.stacks, &id, sizeof(id), out, sizeof(*out), 0))
+		return -errno;
+	if (out->nr > LW_MAX_STACK_DEPTH)
+		out->nr = LW_MAX_STACK_DEPTH;
+	return 0;
+}
+
+int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out)
+{
+	if (bpf_map__lookup_elem(t->skel->maps.procs, &tgid, sizeof(tgid), out, sizeof(*out), 0)) {
+		memset(out, 0, sizeof(*out));
+		return errno == ENOENT ? 0 : -errno;
+	}
+	return 0;
+}

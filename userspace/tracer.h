@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The BPF side as the loader sees it: load once, attach per process, read
+ * the aggregates. Nothing else touches the skeleton.
+ */
+#ifndef LW_TRACER_H
+#define LW_TRACER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <linux/types.h>
+#include "leakwatch.h"
+#include "allocator.h"
+
+struct tracer;
+
+struct tracer_opts {
+	unsigned int max_allocs;
+	unsigned int max_stacks;
+	int verbose;
+};
+
+/* Opens and loads the BPF object. 0, or an exit code with why set. */
+int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
+/* Attaches the probes of a to pid. 0, or an exit code with why set. */
+int tracer__attach(struct tracer *t, pid_t pid, const struct lw_allocator *a, char *why, size_t len);
+/* Detaches everything and frees. NULL is fine. */
+void tracer__free(struct tracer *t);
+
+typedef void (*tracer_stats_fn)(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx);
+/* Calls fn for every (tgid, stack) aggregate, read in batches. 0 or -errno. */
+int tracer__read_stats(struct tracer *t, tracer_stats_fn fn, void *ctx);
+/* The frames of stack id. 0, or -ENOENT. */
+int tracer__read_stack(struct tracer *t, __u64 id, struct lw_stack *out);
+/* Call and loss counters of tgid; zeros when it has none yet. */
+int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out);
+
+#endif
