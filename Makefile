@@ -75,7 +75,7 @@ $(OUTPUT)/leakwatch: $(USER_OBJS)
 
 # Test targets: a file whose first line says LEAKWATCH_STATIC is linked
 # statically and stripped (the "no allocator symbols" case).
-$(OUTPUT)/tests/targets/%: tests/targets/%.c | $(OUTPUT)/tests/targets
+$(OUTPUT)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
 	$(call msg,TARGET,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
 
@@ -91,7 +91,7 @@ $(OUTPUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests/unit
 
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then \
-		echo "leakwatch: this needs root (it installs packages and loads BPF programs): run 'sudo make $(MAKECMDGOALS)'" >&2; \
+		echo "make $(MAKECMDGOALS): needs root (it installs packages and loads BPF programs): run it as root, e.g. sudo make $(MAKECMDGOALS)" >&2; \
 		exit 1; \
 	fi
 
@@ -99,7 +99,7 @@ deps: check-root
 	$(Q)tools/install-deps.sh
 
 unit: $(UNITS)
-	$(Q)for t in $(UNITS); do echo "  UNIT-RUN $$t"; $$t || exit 1; done
+	$(Q)failed=0; for t in $(UNITS); do echo "  UNIT-RUN $$t"; $$t || failed=1; done; exit $$failed
 
 integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
 	$(Q)$(PYTHON) -m pytest -q tests/integration

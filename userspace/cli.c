@@ -56,9 +56,13 @@ int parse_seconds(const char *s, double *out)
 	char *end;
 	double v;
 
+	/* plain decimals only: no sign, blanks, hex or exponents below 1 ms */
+	if (!(*s >= '0' && *s <= '9') && *s != '.')
+		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v <= 0 || v > 86400)
+	if (errno || end == s || *end || !isfinite(v) || v < 0.001 || v > 86400 ||
+	    strpbrk(s, "xX"))
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -69,6 +73,8 @@ int parse_long(const char *s, long min, long max, long *out)
 	char *end;
 	long v;
 
+	if (!((*s >= '0' && *s <= '9') || (*s == '-' && min < 0)))
+		return -EINVAL; /* no blanks or '+' */
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max)

@@ -105,6 +105,11 @@ void jw_double(struct jw *w, const char *key, double val)
 		fputs("null", w->f);
 		return;
 	}
+	if (fabs(val) >= 1e15) {
+		/* beyond where a fixed 3-decimal form is useful */
+		fprintf(w->f, "%.17g", val);
+		return;
+	}
 	/* millisecond / milli-byte precision, no exponent, trailing zeros cut */
 	n = snprintf(buf, sizeof(buf), "%.3f", val);
 	while (n > 1 && buf[n - 1] == '0')

@@ -108,10 +108,20 @@ static int attach_all(struct session *s)
 	int err;
 
 	for (int i = 0; i < s->env.nr_pids; i++) {
+		pid_t tgid;
+
 		err = proc__check_target(s->env.pids[i], why, sizeof(why));
 		if (err) {
 			fail("%s", why);
 			return err;
+		}
+		/* a thread id stands for its process: probes and totals are per process */
+		tgid = proc__tgid(s->env.pids[i]);
+		if (tgid > 0 && tgid != s->env.pids[i]) {
+			if (s->env.verbose)
+				fprintf(stderr, "leakwatch: %d is a thread of PID %d; watching PID %d\n",
+					s->env.pids[i], tgid, tgid);
+			s->env.pids[i] = tgid;
 		}
 	}
 	err = tracer__new(&s->tracer, &topts, why, sizeof(why));
@@ -127,7 +137,12 @@ static int attach_all(struct session *s)
 	}
 	for (int i = 0; i < s->env.nr_pids; i++) {
 		struct target *t = &s->targets[s->nr_targets];
+		bool dup = false;
 
+		for (int j = 0; j < s->nr_targets; j++)
+			dup |= s->targets[j].pid == s->env.pids[i];
+		if (dup)
+			continue;
 		t->pid = s->env.pids[i];
 		err = allocator__find(t->pid, &t->alloc, why, sizeof(why));
 		if (!err)

@@ -146,6 +146,23 @@ int proc__check_target(pid_t pid, char *why, size_t len)
 	return 0;
 }
 
+pid_t proc__tgid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t tgid = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
 void proc__comm(pid_t pid, char *buf, size_t len)
 {
 	char path[64];

@@ -37,6 +37,9 @@ void maps__free(struct lw_maps *maps);
 /* Why pid cannot be watched, as one line without the program name, and
  * LW_EXIT_TARGET; 0 when it can. */
 int proc__check_target(pid_t pid, char *why, size_t len);
+/* The process (thread group) a thread id belongs to; pid itself for a
+ * process, -errno when gone. */
+pid_t proc__tgid(pid_t pid);
 /* comm of pid into buf (at least 16 bytes); "?" if gone. */
 void proc__comm(pid_t pid, char *buf, size_t len);
 /* Resident set size in bytes, or -1 when the process is gone. */

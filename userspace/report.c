@@ -40,6 +40,7 @@ int report__pick_stacks(struct lw_site **sites, int nr, int top)
 	for (int i = 0; i < nr; i++)
 		if (sites[i]->allocs > 0 || sites[i]->bytes > 0)
 			sites[kept++] = sites[i];
-	qsort(sites, kept, sizeof(*sites), by_outstanding);
+	if (kept > 1)
+		qsort(sites, kept, sizeof(*sites), by_outstanding);
 	return kept < top ? kept : top;
 }
