@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <argp.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,24 +13,26 @@ const char *argp_program_version = "leakwatch 0.1";
 const char *argp_program_bug_address = NULL;
 
 static const char doc[] =
-"leakwatch: which call stacks of a running process hold memory, and how that changes.\n"
+"Which call stacks of a running process hold memory, and how that changes.\n"
 "\n"
-"USAGE: leakwatch -p PID [-p PID...] [-T N] [--json FILE] [-v] [INTERVAL [COUNT]]\n"
+"USAGE: leakwatch -p PID [-p PID...] [-T N] [--json FILE] [INTERVAL [COUNT]]\n"
 "\n"
-"Every INTERVAL seconds (default 5, fractions allowed) prints the stacks holding the\n"
-"most outstanding (allocated, not yet freed) bytes, their change since the last\n"
-"report, and per-process totals. Ctrl-C, SIGTERM, COUNT reports, or the last target\n"
-"exiting end it with a final summary. Needs root (CAP_BPF and CAP_PERFMON).\n"
+"Every INTERVAL seconds (default 5, fractions allowed) prints the stacks\n"
+"holding the most outstanding (allocated, not yet freed) bytes, their change\n"
+"since the last report, and per-process totals. Ctrl-C, SIGTERM, COUNT\n"
+"reports, or the last target exiting end it with a final summary. Needs root\n"
+"(CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).\n"
 "\n"
 "EXAMPLES:\n"
-"    leakwatch -p 1234              # report every 5 s until Ctrl-C\n"
-"    leakwatch -p 1234 1 60         # every second, 60 reports, then the summary\n"
-"    leakwatch -p 1234,1240 -T 20   # two processes, top 20 stacks\n"
-"    leakwatch -p 1234 --json - 10  # JSON lines on stdout, one object per report\n"
+"  leakwatch -p 1234              # a report every 5 s until Ctrl-C\n"
+"  leakwatch -p 1234 1 60         # every second, 60 reports, then a summary\n"
+"  leakwatch -p 1234,1240 -T 20   # two processes, top 20 stacks\n"
+"  leakwatch -p 1234 --json - 10  # JSON lines on stdout, one per report\n"
 "\v"
-"EXIT STATUS: 0 done; 1 failed while loading, attaching or running; 2 target\n"
-"problem (no such PID, kernel thread, allocator symbols not found, target gone);\n"
-"3 missing privilege or kernel feature (root/CAP_BPF, BTF); 64 bad usage.\n";
+"EXIT STATUS: 0 done; 1 failed while loading, attaching or running;\n"
+"2 target problem (no such PID, kernel thread, allocator symbols not\n"
+"found, target gone); 3 missing privilege or kernel feature (root,\n"
+"CAP_BPF, BTF); 64 bad usage.\n";
 
 static const char args_doc[] = "[INTERVAL [COUNT]]";
 
@@ -37,7 +40,27 @@ enum {
 	OPT_JSON = 0x100,
 	OPT_MAX_ALLOCS,
 	OPT_MAX_STACKS,
+	OPT_USAGE,
 };
+
+/* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
+ * own messages are two lines and its failure path would not exit under
+ * ARGP_NO_ERRS, so every usage error comes through here. */
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("leakwatch: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(LW_EXIT_USAGE);
+}
+
+/* The argument argp stopped at, for the one-line message. */
+static const char *bad_arg;
 
 static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
@@ -47,7 +70,9 @@ static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 1 },
 	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 1 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 1 },
-	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show this help", 2 },
+	{ "help", 'h', NULL, 0, "Show this help", -1 },
+	{ "usage", OPT_USAGE, NULL, 0, "Show a short usage message", -1 },
+	{ "version", 'V', NULL, 0, "Print the version", -1 },
 	{},
 };
 
@@ -89,19 +114,27 @@ static void add_pids(struct argp_state *state, struct env *env, const char *arg)
 	long pid;
 
 	if (!copy)
-		argp_failure(state, LW_EXIT_FAILURE, ENOMEM, "-p");
+		usage_error("out of memory parsing -p");
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (parse_long(tok, 1, 0x7fffffff, &pid))
-			argp_failure(state, LW_EXIT_USAGE, 0,
-				     "bad PID '%s' in -p %s: expected a process id like 1234", tok, arg);
+			usage_error("bad PID '%s' in -p %s: expected a process id like 1234", tok, arg);
 		if (env->nr_pids == LW_MAX_PIDS)
-			argp_failure(state, LW_EXIT_USAGE, 0, "too many PIDs: at most %d", LW_MAX_PIDS);
+			usage_error("too many PIDs: at most %d", LW_MAX_PIDS);
 		env->pids[env->nr_pids++] = pid;
 	}
 	free(copy);
 	if (!env->nr_pids)
-		argp_failure(state, LW_EXIT_USAGE, 0, "-p needs a PID, e.g. -p 1234");
+		usage_error("-p needs a PID, e.g. -p 1234");
 }
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state);
+
+static const struct argp argp = {
+	.options = options,
+	.parser = parse_arg,
+	.args_doc = args_doc,
+	.doc = doc,
+};
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
@@ -114,13 +147,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'T':
 		if (parse_long(arg, 1, 100000, &v))
-			argp_failure(state, LW_EXIT_USAGE, 0,
-				     "bad -T value '%s': expected a number of stacks from 1 to 100000", arg);
+			usage_error("bad -T value '%s': expected a number of stacks from 1 to 100000", arg);
 		env->top = v;
 		break;
 	case OPT_JSON:
 		if (!*arg)
-			argp_failure(state, LW_EXIT_USAGE, 0, "--json needs a FILE, or - for stdout");
+			usage_error("--json needs a FILE, or - for stdout");
 		env->json_path = arg;
 		break;
 	case 'v':
@@ -129,8 +161,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_MAX_ALLOCS:
 	case OPT_MAX_STACKS:
 		if (parse_long(arg, 1024, 1L << 26, &v))
-			argp_failure(state, LW_EXIT_USAGE, 0,
-				     "bad %s value '%s': expected a number from 1024 to 67108864",
+			usage_error("bad %s value '%s': expected a number from 1024 to 67108864",
 				     key == OPT_MAX_ALLOCS ? "--max-allocs" : "--max-stacks", arg);
 		if (key == OPT_MAX_ALLOCS)
 			env->max_allocs = v;
@@ -138,26 +169,32 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			env->max_stacks = v;
 		break;
 	case 'h':
-		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
+		/* argp_state_help prints nothing under ARGP_NO_ERRS */
+		argp_help(&argp, stdout, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK, "leakwatch");
+		exit(LW_EXIT_OK);
+	case OPT_USAGE:
+		argp_help(&argp, stdout, ARGP_HELP_USAGE, "leakwatch");
+		exit(LW_EXIT_OK);
+	case 'V':
+		printf("%s\n", argp_program_version);
+		exit(LW_EXIT_OK);
+	case ARGP_KEY_ERROR:
+		bad_arg = state->next > 0 && state->next <= state->argc ? state->argv[state->next - 1] : NULL;
 		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num == 0) {
 			if (parse_seconds(arg, &env->interval_s))
-				argp_failure(state, LW_EXIT_USAGE, 0,
-					     "bad INTERVAL '%s': expected seconds > 0, e.g. 5 or 0.5", arg);
+				usage_error("bad INTERVAL '%s': expected seconds > 0, e.g. 5 or 0.5", arg);
 		} else if (state->arg_num == 1) {
 			if (parse_long(arg, 1, 0x7fffffff, &env->count))
-				argp_failure(state, LW_EXIT_USAGE, 0,
-					     "bad COUNT '%s': expected a number of reports >= 1", arg);
+				usage_error("bad COUNT '%s': expected a number of reports >= 1", arg);
 		} else {
-			argp_failure(state, LW_EXIT_USAGE, 0,
-				     "unexpected argument '%s': usage is [INTERVAL [COUNT]]", arg);
+			usage_error("unexpected argument '%s': usage is [INTERVAL [COUNT]]", arg);
 		}
 		break;
 	case ARGP_KEY_END:
 		if (!env->nr_pids)
-			argp_failure(state, LW_EXIT_USAGE, 0,
-				     "nothing to watch: give -p PID (see leakwatch --help)");
+			usage_error("nothing to watch: give -p PID (see leakwatch --help)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -167,12 +204,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 
 void env__parse(struct env *env, int argc, char **argv)
 {
-	static const struct argp argp = {
-		.options = options,
-		.parser = parse_arg,
-		.args_doc = args_doc,
-		.doc = doc,
-	};
 
 	*env = (struct env){
 		.interval_s = 5,
@@ -180,6 +211,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.max_allocs = 1 << 20,
 		.max_stacks = 1 << 15,
 	};
-	argp_err_exit_status = LW_EXIT_USAGE;
-	argp_parse(&argp, argc, argv, 0, NULL, env);
+	if (argp_parse(&argp, argc, argv, ARGP_NO_ERRS | ARGP_NO_HELP, NULL, env))
+		usage_error("unknown option, or an option without its value: '%s' (see leakwatch --help)",
+			    bad_arg ? bad_arg : "?");
 }

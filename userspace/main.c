@@ -216,10 +216,15 @@ static int report(struct session *s, bool summary)
 		struct report_process *p = &procs[i];
 		struct lw_proc_counters c;
 
+		/* liveness as of this report, so rss_bytes and alive agree */
+		if (t->alive && !proc__alive(t->pid))
+			t->alive = false;
+		p->rss_bytes = t->alive ? proc__rss_bytes(t->pid) : -1;
+		if (p->rss_bytes < 0)
+			t->alive = false;
 		p->pid = t->pid;
 		memcpy(p->comm, t->comm, sizeof(p->comm));
 		p->alive = t->alive;
-		p->rss_bytes = t->alive ? proc__rss_bytes(t->pid) : -1;
 		tracer__read_proc(s->tracer, t->pid, &c);
 		p->counts.alloc_calls = c.alloc_calls;
 		p->counts.free_calls = c.free_calls;
@@ -311,7 +316,7 @@ static int run(struct session *s)
 		err = report(s, false);
 		if (err)
 			return err;
-		if (s->env.count && ++reports >= s->env.count)
+		if (++reports == s->env.count)
 			break;
 	}
 	return report(s, true);
@@ -320,7 +325,8 @@ static int run(struct session *s)
 int main(int argc, char **argv)
 {
 	struct session s = {};
-	struct sigaction sa = { .sa_handler = on_signal };
+	/* SA_RESTART: a signal during a blocked write must not fail the write */
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	int err;
 
 	env__parse(&s.env, argc, argv);
