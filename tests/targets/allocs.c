@@ -3,15 +3,7 @@
  * integration tests can check leakwatch's numbers to the byte and its call
  * sites by name.
  *
- * Protocol (one line each way; the same for every target in this directory):
- *   -> "ready"          started; from here on the heap is untouched until "go"
- *   <- "go"             perform every allocation below, once
- *   -> "done K=V ..."   finished; the values let the test cross-check what
- *                       the allocator did (failures, moves)
- *   <- EOF on stdin     exit 0 (the test may also just kill it)
- * Lines other than "go" are ignored. stdin/stdout are read and written with
- * read(2)/write(2), never stdio, which would allocate buffers: after "go" the
- * only heap calls the process makes are the ones listed here.
+ * Protocol: see target_protocol.h; "done" is described at the end below.
  *
  * argv[1] (optional, default 1) is a scale N applied to leak_malloc's count,
  * so two instances watched together leak different amounts from one site.
@@ -47,21 +39,10 @@
  * (how the 200 and the 50 reallocs went: expected mostly in place, and all
  * 50 moved) and failed= (NULL returns among the 15 calls meant to fail).
  */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#ifdef __clang__
-#define SITE __attribute__((noinline))
-#else
-#define SITE __attribute__((noinline, noclone))
-#endif
-/* Keeps a call from being the last instruction of its caller (no tail call). */
-#define NO_TAIL() __asm__ volatile("" ::: "memory")
+#include "target_protocol.h"
 
 #define MALLOC_COUNT	50
 #define MALLOC_SIZE	1000
@@ -78,8 +59,6 @@
 #define RZERO_SIZE	200
 #define FAIL_COUNT	5
 
-/* Dropped pointers are folded in here, so no live copy of them remains. */
-static volatile uintptr_t sink;
 /* Held blocks (the two realloc'ed buffers). */
 static void *volatile held_grow, *volatile held_move;
 /* Read through volatiles so the compiler cannot fold the calls away. */
@@ -93,70 +72,6 @@ struct result {
 	long move_inplace, move_moves;	/* kept / changed the address, and */
 	long failed;			/* calls meant to fail that did */
 };
-
-static void drop(void *p)
-{
-	sink ^= (uintptr_t)p;
-}
-
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		exit(1);
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	for (int off = 0; off < n;) {
-		ssize_t w = write(1, buf + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			exit(1);
-		off += w;
-	}
-}
-
-/* One line from stdin without its newline; -1 at EOF. */
-static int read_line(char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (;;) {
-		char c;
-		ssize_t r = read(0, &c, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return n ? (int)n : -1;
-		if (c == '\n')
-			break;
-		if (n + 1 < len)
-			buf[n++] = c;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
-static void wait_eof(void)
-{
-	char buf[256];
-
-	for (;;) {
-		ssize_t r = read(0, buf, sizeof(buf));
-
-		if (r == 0 || (r < 0 && errno != EINTR))
-			return;
-	}
-}
 
 SITE static void leak_malloc(int scale)
 {
@@ -321,18 +236,12 @@ SITE static void run_leaks(struct result *r, int scale)
 int main(int argc, char **argv)
 {
 	struct result r = { 0 };
-	char line[64];
 	int scale = argc > 1 ? atoi(argv[1]) : 1;
 
 	if (scale < 1)
 		scale = 1;
-	say("ready");
-	for (;;) {
-		if (read_line(line, sizeof(line)) < 0)
-			return 0;
-		if (!strcmp(line, "go"))
-			break;
-	}
+	if (!ready_wait_go())
+		return 0;
 	run_leaks(&r, scale);
 	say("done scale=%d grow_inplace=%ld grow_moves=%ld move_inplace=%ld"
 	    " move_moves=%ld failed=%ld", scale, r.grow_inplace, r.grow_moves,

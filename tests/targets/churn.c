@@ -3,13 +3,8 @@
  * leakwatch must keep every freed block out of the report and find the leak
  * to the byte among 200,000 short-lived allocations.
  *
- * Protocol (one line each way, as every target in this directory):
- *   -> "ready"          started; the heap is untouched until "go"
- *   <- "go"             run the workload below, once
- *   -> "done K=V ..."   finished: allocs= and frees= are the heap calls made
- *   <- EOF on stdin     exit 0 (or be killed)
- * I/O is read(2)/write(2), never stdio (which would allocate buffers), so
- * the calls below are the only heap calls after "go".
+ * Protocol: see target_protocol.h; "done" reports allocs= and frees=, the
+ * heap calls made.
  *
  * After "go", main -> run_churn -> churn, then run_churn -> churn_ring:
  *
@@ -25,20 +20,9 @@
  *   heap calls: 200007 allocations (malloc/calloc, none fails), 200000 frees,
  *   no realloc, no free(NULL).
  */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#ifdef __clang__
-#define SITE __attribute__((noinline))
-#else
-#define SITE __attribute__((noinline, noclone))
-#endif
-#define NO_TAIL() __asm__ volatile("" ::: "memory")
+#include "target_protocol.h"
 
 #define CHURN_MALLOCS	100000
 #define CHURN_CALLOCS	60000
@@ -48,71 +32,7 @@
 #define LEAK_AT		7
 #define LEAK_SIZE	123
 
-static volatile uintptr_t sink;
 static long allocs, frees;
-
-static void drop(void *p)
-{
-	sink ^= (uintptr_t)p;
-}
-
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		exit(1);
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	for (int off = 0; off < n;) {
-		ssize_t w = write(1, buf + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			exit(1);
-		off += w;
-	}
-}
-
-static int read_line(char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (;;) {
-		char c;
-		ssize_t r = read(0, &c, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return n ? (int)n : -1;
-		if (c == '\n')
-			break;
-		if (n + 1 < len)
-			buf[n++] = c;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
-static void wait_eof(void)
-{
-	char buf[256];
-
-	for (;;) {
-		ssize_t r = read(0, buf, sizeof(buf));
-
-		if (r == 0 || (r < 0 && errno != EINTR))
-			return;
-	}
-}
 
 static void *must(void *p)
 {
@@ -184,15 +104,8 @@ SITE static void run_churn(void)
 
 int main(void)
 {
-	char line[64];
-
-	say("ready");
-	for (;;) {
-		if (read_line(line, sizeof(line)) < 0)
-			return 0;
-		if (!strcmp(line, "go"))
-			break;
-	}
+	if (!ready_wait_go())
+		return 0;
 	run_churn();
 	say("done allocs=%ld frees=%ld", allocs, frees);
 	wait_eof();

@@ -4,15 +4,11 @@
  * test can show it is unharmed (e.g. after leakwatch is SIGKILLed), and it
  * gives the trend judgement a leak of known rate.
  *
- * Protocol (one line each way, as every target in this directory):
- *   -> "ready"          started; the heap is untouched until "go"
- *   <- "go"             start ticking (below), until EOF on stdin
- *   -> "done tick_ms=20 leak_per_tick=1024"
- *   <- "ping"           -> "pong ticks=N ms=M": ticks run, ms since "go"
- *   <- EOF on stdin     exit 0 (or be killed)
- * I/O is read(2)/write(2), never stdio, so only the calls below touch the
- * heap after "go". Ticks keep to a fixed schedule (every 20 ms from "go";
- * late ticks are caught up), so the leak rate is 1024 B / 20 ms = 51200 B/s.
+ * Protocol: see target_protocol.h; "go" starts the ticks (below), which run
+ * until EOF on stdin. "done tick_ms=20 leak_per_tick=1024" comes right after
+ * "go"; then each "ping" is answered "pong ticks=N ms=M" (ticks run, ms since
+ * "go"). Ticks keep to a fixed schedule (every 20 ms from "go"; late ticks
+ * are caught up), so the leak rate is 1024 B / 20 ms = 51200 B/s.
  *
  * Each tick, from main -> tick:
  *   site (frames[0])  what it does                                outstanding
@@ -24,20 +20,12 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifdef __clang__
-#define SITE __attribute__((noinline))
-#else
-#define SITE __attribute__((noinline, noclone))
-#endif
-#define NO_TAIL() __asm__ volatile("" ::: "memory")
+#include "target_protocol.h"
 
 #define TICK_MS		20
 #define LEAK_SIZE	1024
@@ -45,55 +33,8 @@
 #define CACHE_SLOTS	32
 #define CACHE_ENTRY	512
 
-static volatile uintptr_t sink;
 static void *cache[CACHE_SLOTS];
 static long cache_puts;
-
-static void say(const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		exit(1);
-	if (n > (int)sizeof(buf) - 2)
-		n = sizeof(buf) - 2;
-	buf[n++] = '\n';
-	for (int off = 0; off < n;) {
-		ssize_t w = write(1, buf + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			exit(1);
-		off += w;
-	}
-}
-
-static int read_line(char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (;;) {
-		char c;
-		ssize_t r = read(0, &c, 1);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return n ? (int)n : -1;
-		if (c == '\n')
-			break;
-		if (n + 1 < len)
-			buf[n++] = c;
-	}
-	buf[n] = '\0';
-	return n;
-}
 
 static long now_ms(void)
 {
@@ -109,7 +50,7 @@ SITE static void leak_tick(void)
 
 	if (!p)
 		exit(1);
-	sink ^= (uintptr_t)p;
+	drop(p);
 }
 
 SITE static void churn_tick(long tick)
@@ -120,7 +61,7 @@ SITE static void churn_tick(long tick)
 		if (!p)
 			exit(1);
 		p[0] = 1;
-		sink ^= (uintptr_t)p;
+		drop(p);
 		free(p);
 	}
 	NO_TAIL();
@@ -178,15 +119,9 @@ int main(void)
 {
 	struct pollfd in = { .fd = 0, .events = POLLIN };
 	long start_ms, ticks = 0;
-	char line[64];
 
-	say("ready");
-	for (;;) {
-		if (read_line(line, sizeof(line)) < 0)
-			return 0;
-		if (!strcmp(line, "go"))
-			break;
-	}
+	if (!ready_wait_go())
+		return 0;
 	start_ms = now_ms();
 	say("done tick_ms=%d leak_per_tick=%d", TICK_MS, LEAK_SIZE);
 	for (;;) {
