@@ -3,6 +3,7 @@
 
 OUTPUT ?= build
 CC ?= cc
+CXX ?= c++
 CLANG ?= clang
 BPFTOOL ?= bpftool
 PYTHON ?= /usr/bin/python3
@@ -19,7 +20,7 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE \
 	  -I$(OUTPUT) -Ibpf -Iuserspace $(EXTRA_CFLAGS)
-LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm
+LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm -lstdc++
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 	      $(CLANG_BPF_SYS_INCLUDES)
 
@@ -32,7 +33,9 @@ LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
 USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 TARGET_SRCS := $(wildcard tests/targets/*.c)
-TARGETS := $(patsubst tests/targets/%.c,$(OUTPUT)/tests/targets/%,$(TARGET_SRCS))
+TARGET_CXX_SRCS := $(wildcard tests/targets/*.cc)
+TARGETS := $(patsubst tests/targets/%.c,$(OUTPUT)/tests/targets/%,$(TARGET_SRCS)) \
+	   $(patsubst tests/targets/%.cc,$(OUTPUT)/tests/targets/%,$(TARGET_CXX_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/unit/%,$(UNIT_SRCS))
 
@@ -78,6 +81,10 @@ $(OUTPUT)/leakwatch: $(USER_OBJS)
 $(OUTPUT)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
 	$(call msg,TARGET,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
+
+$(OUTPUT)/tests/targets/%: tests/targets/%.cc $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
 
 $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 	$(call msg,TARGET,$@)

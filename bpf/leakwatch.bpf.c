@@ -27,8 +27,15 @@ struct inflight {
 	__u32 active;
 	__u32 func;
 	__u64 entry_sp;    /* sp at the outermost entry (points at its return address) */
+	__u64 done_sp;     /* entry_sp of the last call completed */
 	__u64 size;        /* bytes asked for */
-	__u64 old_addr;    /* realloc: the block being resized */
+	__u64 old_addr;    /* realloc: the block resized; mremap: the old start */
+	__u64 old_len;     /* mremap: the old length */
+	__u64 out_ptr;     /* posix_memalign: where the new pointer is stored */
+	__u64 flags;       /* mmap: its flags */
+	__u64 last_free;   /* operator delete: the block it freed, for the free it runs */
+	__u64 new_start;   /* LW_FUNC_NEW pending: the operator new in flight, whose */
+	__u64 new_end;     /* allocation call is taken over from within [start, end) */
 	__u64 stack_id;
 	__u32 old_found;   /* realloc: old_rec was removed from allocs at entry */
 	__u32 pad;
@@ -52,6 +59,14 @@ struct {
 	__type(value, struct lw_alloc);
 	__uint(max_entries, 1 << 20);
 } allocs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lw_alloc_key);
+	__type(value, struct lw_region);
+	__uint(max_entries, 1 << 16);
+} mmaps SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -94,9 +109,9 @@ static __always_inline void count_lost(struct lw_proc_counters *c, int why)
 		__sync_fetch_and_add(&c->lost[why], 1);
 }
 
-static __always_inline struct lw_stats *stats_of(__u32 tgid, __u64 stack_id)
+static __always_inline struct lw_stats *stats_of(__u32 tgid, __u32 category, __u64 stack_id)
 {
-	struct lw_stats_key key = { .tgid = tgid, .stack_id = stack_id };
+	struct lw_stats_key key = { .tgid = tgid, .category = category, .stack_id = stack_id };
 	struct lw_stats zero = {}, *s;
 
 	s = bpf_map_lookup_elem(&stats, &key);
@@ -106,16 +121,26 @@ static __always_inline struct lw_stats *stats_of(__u32 tgid, __u64 stack_id)
 	return bpf_map_lookup_elem(&stats, &key);
 }
 
-/* Take a live allocation off its stack's outstanding totals. */
-static __always_inline void release(__u32 tgid, const struct lw_alloc *rec)
+/* Moves a stack's outstanding totals: bytes, live blocks, and the frees
+ * that ended blocks. */
+static __always_inline void account(__u32 tgid, __u32 category, __u64 stack_id,
+				    __s64 bytes, __s64 blocks, __u64 frees)
 {
-	struct lw_stats *s = stats_of(tgid, rec->stack_id);
+	struct lw_stats *s = stats_of(tgid, category, stack_id);
 
 	if (!s)
 		return;
-	__sync_fetch_and_add(&s->outstanding_bytes, -(__s64)rec->size);
-	__sync_fetch_and_add(&s->outstanding_allocs, -1);
-	__sync_fetch_and_add(&s->total_frees, 1);
+	__sync_fetch_and_add(&s->outstanding_bytes, bytes);
+	if (blocks)
+		__sync_fetch_and_add(&s->outstanding_allocs, blocks);
+	if (frees)
+		__sync_fetch_and_add(&s->total_frees, frees);
+}
+
+/* Take a live allocation off its stack's outstanding totals. */
+static __always_inline void release(__u32 tgid, const struct lw_alloc *rec)
+{
+	account(tgid, LW_CAT_MALLOC, rec->stack_id, -(__s64)rec->size, -1, 1);
 }
 
 /* Remove addr from allocs, copying its record out. Removal happens at the
@@ -144,7 +169,7 @@ static __always_inline void record(__u32 tgid, __u64 addr, __u64 size, __u64 sta
 	struct lw_stats *s;
 	long err;
 
-	s = stats_of(tgid, stack_id);
+	s = stats_of(tgid, LW_CAT_MALLOC, stack_id);
 	if (!s) {
 		count_lost(c, LW_LOST_STATS_MAP_FULL);
 		return;
@@ -166,6 +191,129 @@ static __always_inline void record(__u32 tgid, __u64 addr, __u64 size, __u64 sta
 		count_lost(c, LW_LOST_ALLOCS_MAP_FULL);
 		return;
 	}
+	__sync_fetch_and_add(&s->outstanding_bytes, (__s64)size);
+	__sync_fetch_and_add(&s->outstanding_allocs, 1);
+	__sync_fetch_and_add(&s->total_allocs, 1);
+}
+
+/*
+ * Anonymous mappings. munmap (and mremap, and mmap over existing pages)
+ * may cover part of a mapping, several mappings, or none that is tracked.
+ * Mappings are few, so the ones a range touches are found by a scan of the
+ * process's entries, skipped when it has none.
+ */
+#define PAGE_SIZE 4096ULL
+#define PAGE_UP(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define UNMAP_BATCH 8
+#define UNMAP_PASSES 4
+
+struct unmap_scan {
+	__u32 tgid;
+	__u32 n;
+	__u64 start, end;
+	__u64 starts[UNMAP_BATCH];
+};
+
+static long collect_region(struct bpf_map *map, struct lw_alloc_key *key,
+			   struct lw_region *r, struct unmap_scan *scan)
+{
+	if (key->tgid != scan->tgid || key->addr >= scan->end || key->addr + r->len <= scan->start)
+		return 0;
+	if (scan->n >= UNMAP_BATCH)
+		return 1;
+	scan->starts[scan->n & (UNMAP_BATCH - 1)] = key->addr;
+	scan->n++;
+	return 0;
+}
+
+/* Asked-for bytes of a mapping [s, s + size) that lie in [a, b). */
+static __always_inline __u64 asked_in(__u64 s, __u64 size, __u64 a, __u64 b)
+{
+	__u64 lo = a > s ? a : s, hi = b < s + size ? b : s + size;
+
+	return hi > lo ? hi - lo : 0;
+}
+
+/* Cuts [start, end) out of one tracked mapping: what is left before and
+ * after stays, as one or two mappings. */
+static __always_inline void cut_region(__u32 tgid, __u64 s, __u64 start, __u64 end,
+				       struct lw_proc_counters *c)
+{
+	struct lw_alloc_key key = { .tgid = tgid, .addr = s };
+	struct lw_region r, piece, *found;
+	__s64 pieces = 0;
+	__u64 e, kept = 0;
+
+	found = bpf_map_lookup_elem(&mmaps, &key);
+	if (!found)
+		return;
+	r = *found;
+	e = s + r.len;
+	if (s < start) {
+		piece = r;
+		piece.len = start - s;
+		piece.size = asked_in(s, r.size, s, start);
+		kept += piece.size;
+		bpf_map_update_elem(&mmaps, &key, &piece, BPF_ANY);
+		pieces++;
+	} else {
+		bpf_map_delete_elem(&mmaps, &key);
+	}
+	if (end < e) {
+		piece = r;
+		piece.len = e - end;
+		piece.size = asked_in(s, r.size, end, e);
+		key.addr = end;
+		if (bpf_map_update_elem(&mmaps, &key, &piece, BPF_NOEXIST) == 0) {
+			kept += piece.size;
+			pieces++;
+		}
+	}
+	account(tgid, LW_CAT_MMAP, r.stack_id, -(__s64)(r.size - kept), pieces - 1, !pieces);
+	if (c && pieces != 1)
+		__sync_fetch_and_add(&c->live_regions, pieces - 1);
+}
+
+/* Forgets the tracked anonymous memory of [start, start + len); returns
+ * whether there was any. */
+static __always_inline bool unmap_range(__u32 tgid, __u64 start, __u64 len,
+					struct lw_proc_counters *c)
+{
+	struct unmap_scan scan = { .tgid = tgid, .start = start, .end = PAGE_UP(start + len) };
+	bool any = false;
+
+	if (!c || c->live_regions <= 0 || !len)
+		return false;
+	for (int pass = 0; pass < UNMAP_PASSES; pass++) {
+		scan.n = 0;
+		bpf_for_each_map_elem(&mmaps, collect_region, &scan, 0);
+		for (__u32 i = 0; i < UNMAP_BATCH && i < scan.n; i++)
+			cut_region(tgid, scan.starts[i], scan.start, scan.end, c);
+		any |= scan.n > 0;
+		if (scan.n < UNMAP_BATCH)
+			break;
+	}
+	return any;
+}
+
+static __always_inline void record_region(__u32 tgid, __u64 start, __u64 size, __u64 stack_id,
+					  struct lw_proc_counters *c)
+{
+	struct lw_alloc_key key = { .tgid = tgid, .addr = start };
+	struct lw_region r = { .size = size, .len = PAGE_UP(size), .stack_id = stack_id };
+	struct lw_stats *s = stats_of(tgid, LW_CAT_MMAP, stack_id);
+
+	if (!s) {
+		count_lost(c, LW_LOST_STATS_MAP_FULL);
+		return;
+	}
+	r.time_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&mmaps, &key, &r, BPF_ANY)) {
+		count_lost(c, LW_LOST_ALLOCS_MAP_FULL);
+		return;
+	}
+	if (c)
+		__sync_fetch_and_add(&c->live_regions, 1);
 	__sync_fetch_and_add(&s->outstanding_bytes, (__s64)size);
 	__sync_fetch_and_add(&s->outstanding_allocs, 1);
 	__sync_fetch_and_add(&s->total_allocs, 1);
@@ -244,7 +392,16 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 	return id;
 }
 
-static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task, __u32 tgid)
+/* Inside an allocator call already in flight on this thread? Called from
+ * it, or jumped to (sp equal: one probed function tail-calling another,
+ * as jemalloc's new[] does new). A pending operator new frees nothing. */
+static __always_inline bool nested(const struct inflight *st, __u64 sp)
+{
+	return st && st->active && sp <= st->entry_sp && st->func != LW_FUNC_NEW;
+}
+
+static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task, __u32 tgid,
+				   bool is_delete)
 {
 	__u64 addr = PT_REGS_PARM1(ctx);
 	struct lw_proc_counters *c;
@@ -253,36 +410,103 @@ static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task
 
 	if (!addr)
 		return 0;
-	st = bpf_task_storage_get(&inflight, task, 0, 0);
-	if (st && st->active && PT_REGS_SP(ctx) < st->entry_sp)
+	st = bpf_task_storage_get(&inflight, task, 0, is_delete ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (nested(st, PT_REGS_SP(ctx)))
 		return 0; /* inside realloc: the outer call accounts for it */
 	c = proc_counters(tgid);
+	if (take(tgid, addr, &rec)) {
+		release(tgid, &rec);
+	} else if (st && st->last_free == addr) {
+		/* the free (or inner delete) that operator delete runs for the
+		 * block it just took */
+		return 0;
+	} else {
+		count_lost(c, LW_LOST_UNKNOWN_FREES);
+	}
 	if (c)
 		__sync_fetch_and_add(&c->free_calls, 1);
-	if (take(tgid, addr, &rec))
-		release(tgid, &rec);
-	else
-		count_lost(c, LW_LOST_UNKNOWN_FREES);
+	if (is_delete && st)
+		st->last_free = addr;
 	return 0;
+}
+
+static __always_inline int on_munmap(struct pt_regs *ctx, struct task_struct *task, __u32 tgid)
+{
+	struct inflight *st = bpf_task_storage_get(&inflight, task, 0, 0);
+	struct lw_proc_counters *c;
+
+	if (nested(st, PT_REGS_SP(ctx)))
+		return 0; /* the allocator unmapping its own memory */
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	/* only mappings the program made are tracked; others are not lost */
+	if (unmap_range(tgid, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), c) && c)
+		__sync_fetch_and_add(&c->free_calls, 1);
+	return 0;
+}
+
+/* A call made while libstdc++'s operator new is pending: the allocation it
+ * makes for its caller (taken over: it returns the block), a new inside
+ * new (new[] runs new), or, when it comes from elsewhere, a sign the
+ * pending new is over. Returns true when the call is handled. */
+static __always_inline bool under_new(struct inflight *st, struct pt_regs *ctx, __u32 func,
+				      __u64 func_size, __u64 arg1)
+{
+	__u64 sp = PT_REGS_SP(ctx), ret;
+
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) ||
+	    ret < st->new_start || ret >= st->new_end)
+		return false;
+	switch (func) {
+	case LW_FUNC_NEW:
+		st->new_start = PT_REGS_IP(ctx);
+		st->new_end = st->new_start + func_size;
+		return true;
+	case LW_FUNC_POSIX_MEMALIGN:
+		st->out_ptr = arg1;
+		/* fall through */
+	case LW_FUNC_MALLOC:
+	case LW_FUNC_MEMALIGN:
+	case LW_FUNC_CALLOC:
+		/* the size and stack stay operator new's */
+		st->func = func;
+		st->entry_sp = sp;
+		return true;
+	}
+	return false;
 }
 
 SEC("uprobe.multi")
 int alloc_enter(struct pt_regs *ctx)
 {
-	__u32 func = bpf_get_attach_cookie(ctx);
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 func = LW_COOKIE_FUNC(cookie);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 sp = PT_REGS_SP(ctx), n, m;
+	/* read the arguments unconditionally: the verifier rejects context
+	 * loads at offsets clang merges across branches */
+	__u64 arg1 = PT_REGS_PARM1(ctx), arg2 = PT_REGS_PARM2(ctx);
+	__u64 arg3 = PT_REGS_PARM3(ctx), arg4 = PT_REGS_PARM4(ctx);
 	struct inflight *st;
 
-	if (func == LW_FUNC_FREE)
-		return on_free(ctx, task, tgid);
+	switch (func) {
+	case LW_FUNC_FREE:
+	case LW_FUNC_DELETE:
+		return on_free(ctx, task, tgid, func == LW_FUNC_DELETE);
+	case LW_FUNC_MUNMAP:
+		return on_munmap(ctx, task, tgid);
+	}
 
 	st = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!st)
 		return 0;
-	if (st->active && sp < st->entry_sp)
-		return 0; /* nested in an allocator call already in flight */
+	if (st->active && sp <= st->entry_sp) {
+		if (st->func != LW_FUNC_NEW)
+			return 0; /* nested in an allocator call in flight */
+		if (under_new(st, ctx, func, LW_COOKIE_SIZE(cookie), arg1))
+			return 0;
+		/* the pending new allocated nothing seen: start afresh */
+	}
 
 	st->active = 1;
 	st->func = func;
@@ -291,15 +515,28 @@ int alloc_enter(struct pt_regs *ctx)
 	st->old_found = 0;
 	switch (func) {
 	case LW_FUNC_MALLOC:
-		st->size = PT_REGS_PARM1(ctx);
+		st->size = arg1;
+		break;
+	case LW_FUNC_MEMALIGN:
+		st->size = arg2;
+		break;
+	case LW_FUNC_POSIX_MEMALIGN:
+		st->out_ptr = arg1;
+		st->size = arg3;
 		break;
 	case LW_FUNC_CALLOC:
-		n = PT_REGS_PARM1(ctx);
-		m = PT_REGS_PARM2(ctx);
+	case LW_FUNC_REALLOCARRAY:
+		if (func == LW_FUNC_CALLOC) {
+			n = arg1;
+			m = arg2;
+		} else {
+			n = arg2;
+			m = arg3;
+		}
 		st->size = n * m;
 		if ((n | m) >> 32 && m) {
-			/* an overflowing product makes calloc fail, so nothing is
-			 * recorded; the barrier keeps clang from turning the
+			/* an overflowing product makes the call fail, so nothing
+			 * is recorded; the barrier keeps clang from turning the
 			 * division into a 128-bit multiply BPF lacks */
 			__u64 limit = ~0ULL / m;
 
@@ -307,12 +544,29 @@ int alloc_enter(struct pt_regs *ctx)
 			if (n > limit)
 				st->size = 0;
 		}
-		break;
+		if (func == LW_FUNC_CALLOC)
+			break;
+		/* fall through: reallocarray is realloc of n * m bytes */
 	case LW_FUNC_REALLOC:
-		st->old_addr = PT_REGS_PARM1(ctx);
-		st->size = PT_REGS_PARM2(ctx);
+		st->old_addr = arg1;
+		if (func == LW_FUNC_REALLOC)
+			st->size = arg2;
 		if (st->old_addr)
 			st->old_found = take(tgid, st->old_addr, &st->old_rec);
+		break;
+	case LW_FUNC_MMAP:
+		st->size = arg2;
+		st->flags = arg4;
+		break;
+	case LW_FUNC_MREMAP:
+		st->old_addr = arg1;
+		st->old_len = arg2;
+		st->size = arg3;
+		break;
+	case LW_FUNC_NEW:
+		st->size = arg1;
+		st->new_start = PT_REGS_IP(ctx);
+		st->new_end = st->new_start + LW_COOKIE_SIZE(cookie);
 		break;
 	default:
 		st->active = 0;
@@ -322,19 +576,51 @@ int alloc_enter(struct pt_regs *ctx)
 	return 0;
 }
 
+#define MAP_ANONYMOUS 0x20
+/* mmap and mremap return -errno (as an address in the last page) on failure */
+#define MAP_FAILED_MIN ((__u64)-4095)
+
+static __always_inline void exit_realloc(struct inflight *st, __u32 tgid, __u64 ret,
+					 struct lw_proc_counters *c)
+{
+	if (!st->old_addr) {
+		if (ret)
+			record(tgid, ret, st->size, st->stack_id, c);
+		return;
+	}
+	if (!ret && st->size) {
+		/* failed: the old block is still live, put it back */
+		struct lw_alloc_key key = { .tgid = tgid, .addr = st->old_addr };
+
+		if (st->old_found)
+			bpf_map_update_elem(&allocs, &key, &st->old_rec, BPF_NOEXIST);
+		return;
+	}
+	/* moved, resized, or realloc(p, 0): the old block is gone */
+	if (c)
+		__sync_fetch_and_add(&c->free_calls, 1);
+	if (st->old_found)
+		release(tgid, &st->old_rec);
+	else
+		count_lost(c, LW_LOST_UNKNOWN_FREES);
+	if (ret)
+		record(tgid, ret, st->size, st->stack_id, c);
+}
+
 SEC("uretprobe.multi")
 int alloc_exit(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct task_struct *task = bpf_get_current_task_btf();
-	__u64 ret = PT_REGS_RC(ctx), sp = PT_REGS_SP(ctx);
+	__u64 ret = PT_REGS_RC(ctx), sp = PT_REGS_SP(ctx), addr = 0;
 	struct lw_proc_counters *c;
 	struct inflight *st;
-	bool freed_old = false;
 
 	st = bpf_task_storage_get(&inflight, task, 0, 0);
 	if (st && st->active && sp < st->entry_sp + 8)
 		return 0; /* a nested call returning */
+	if (st && !st->active && sp == st->done_sp + 8)
+		return 0; /* the second return of a tail-call pair, already done */
 	c = proc_counters(tgid);
 	if (!st || !st->active || sp != st->entry_sp + 8) {
 		/* entered before the entry probes were in */
@@ -344,28 +630,58 @@ int alloc_exit(struct pt_regs *ctx)
 		return 0;
 	}
 	st->active = 0;
+	st->done_sp = st->entry_sp;
 
-	if (st->func == LW_FUNC_REALLOC && st->old_addr) {
-		if (ret || st->size == 0) {
-			freed_old = true; /* moved, resized, or realloc(p, 0) */
-		} else if (st->old_found) {
-			/* failed: the old block is still live, put it back */
-			struct lw_alloc_key key = { .tgid = tgid, .addr = st->old_addr };
-
-			bpf_map_update_elem(&allocs, &key, &st->old_rec, BPF_NOEXIST);
+	switch (st->func) {
+	case LW_FUNC_REALLOC:
+	case LW_FUNC_REALLOCARRAY:
+		exit_realloc(st, tgid, ret, c);
+		if (ret && c)
+			__sync_fetch_and_add(&c->alloc_calls, 1);
+		return 0;
+	case LW_FUNC_POSIX_MEMALIGN:
+		if ((int)ret != 0 || bpf_probe_read_user(&addr, sizeof(addr), (void *)st->out_ptr))
+			return 0;
+		ret = addr;
+		break;
+	case LW_FUNC_MMAP:
+		if (ret >= MAP_FAILED_MIN)
+			return 0;
+		/* pages mapped over (MAP_FIXED) are gone */
+		unmap_range(tgid, ret, st->size, c);
+		if (!(st->flags & MAP_ANONYMOUS))
+			return 0;
+		record_region(tgid, ret, st->size, st->stack_id, c);
+		if (c)
+			__sync_fetch_and_add(&c->alloc_calls, 1);
+		return 0;
+	case LW_FUNC_MREMAP:
+		if (ret >= MAP_FAILED_MIN)
+			return 0;
+		/* tracked memory moves, like realloc's, to the caller of mremap */
+		if (unmap_range(tgid, st->old_addr, st->old_len, c)) {
+			unmap_range(tgid, ret, st->size, c);
+			record_region(tgid, ret, st->size, st->stack_id, c);
+			if (c) {
+				__sync_fetch_and_add(&c->alloc_calls, 1);
+				__sync_fetch_and_add(&c->free_calls, 1);
+			}
 		}
-	}
-	if (freed_old && c) {
-		__sync_fetch_and_add(&c->free_calls, 1);
-		if (st->old_found)
-			release(tgid, &st->old_rec);
-		else
-			count_lost(c, LW_LOST_UNKNOWN_FREES);
+		return 0;
 	}
 	if (!ret)
 		return 0;
 	if (c)
 		__sync_fetch_and_add(&c->alloc_calls, 1);
 	record(tgid, ret, st->size, st->stack_id, c);
+	return 0;
+}
+
+/* Holds a command leakwatch started: stops it at the dynamic linker's hook
+ * so its libraries can be read and probed before any of their code runs. */
+SEC("uprobe")
+int stop_process(struct pt_regs *ctx)
+{
+	bpf_send_signal(19 /* SIGSTOP */);
 	return 0;
 }

@@ -14,15 +14,44 @@
 /* Frames kept per stack: the allocator's caller plus up to 126 callers. */
 #define LW_MAX_STACK_DEPTH 127
 
-/* Allocator entry points. The value is the probe's BPF cookie, so one
- * program serves every function and a new entry point is a new value here
- * plus a case in the BPF dispatch. */
+/* What a probed function does, by its arguments; the value is the probe's
+ * BPF cookie, so one program serves every function and a new entry point
+ * is a row in the loader's table (and a case here when its arguments are
+ * new). */
 enum lw_func {
-	LW_FUNC_MALLOC = 1,
-	LW_FUNC_CALLOC,
-	LW_FUNC_REALLOC,
-	LW_FUNC_FREE,
+	LW_FUNC_MALLOC = 1,     /* (size): malloc, valloc, pvalloc, operator new, new[] */
+	LW_FUNC_CALLOC,         /* (n, size) */
+	LW_FUNC_REALLOC,        /* (ptr, size) */
+	LW_FUNC_REALLOCARRAY,   /* (ptr, n, size) */
+	LW_FUNC_MEMALIGN,       /* (align, size): memalign, aligned_alloc */
+	LW_FUNC_POSIX_MEMALIGN, /* (void **out, align, size) -> 0 or an errno */
+	LW_FUNC_FREE,           /* (ptr): free */
+	LW_FUNC_DELETE,         /* (ptr, ...): operator delete, delete[]; may run free */
+	LW_FUNC_MMAP,           /* (addr, len, prot, flags, fd, off) */
+	LW_FUNC_MUNMAP,         /* (addr, len) */
+	LW_FUNC_MREMAP,         /* (old, old_len, new_len, flags, ...) */
+	LW_FUNC_NEW,            /* (size, ...): libstdc++'s operator new, entry only (below) */
 	LW_FUNC_NR,
+};
+
+/*
+ * A cookie is the lw_func in its low byte; for LW_FUNC_NEW the function's
+ * size in bytes above it. Operator new may throw, and an exception cannot
+ * unwind through a return probe (the unwinder finds no frame info for the
+ * trampoline and terminates the program), so libstdc++'s operator new gets
+ * no return probe: its entry notes the size and the caller's stack, and the
+ * malloc (or aligned_alloc) it calls from within its own body returns the
+ * block on its behalf.
+ */
+#define LW_COOKIE(func, size) ((__u64)(func) | (__u64)(size) << 8)
+#define LW_COOKIE_FUNC(c) ((__u32)((c) & 0xff))
+#define LW_COOKIE_SIZE(c) ((__u64)(c) >> 8)
+
+/* What kind of memory a stack holds; part of the per-stack key. */
+enum lw_category {
+	LW_CAT_MALLOC = 0, /* the C and C++ allocators */
+	LW_CAT_MMAP = 1,   /* anonymous mappings the program made itself */
+	LW_CAT_NR,
 };
 
 /* Why something could not be recorded; index into lw_proc_counters.lost.
@@ -40,7 +69,8 @@ enum lw_lost {
 /* Stack id 0 holds allocations whose stack could not be kept. */
 #define LW_STACK_NONE 0
 
-/* allocs: one live allocation, keyed by (tgid, address). */
+/* allocs: one live allocation, keyed by (tgid, address); mmaps: one
+ * anonymous mapping, keyed by (tgid, start). */
 struct lw_alloc_key {
 	__u32 tgid;
 	__u32 pad;
@@ -51,6 +81,13 @@ struct lw_alloc {
 	__u64 size;      /* bytes the program asked for */
 	__u64 stack_id;  /* key into stacks, or LW_STACK_NONE */
 	__u64 time_ns;   /* CLOCK_MONOTONIC at allocation */
+};
+
+struct lw_region {
+	__u64 size;      /* bytes asked for that are still mapped */
+	__u64 len;       /* bytes mapped from the start: size rounded up to pages */
+	__u64 stack_id;
+	__u64 time_ns;
 };
 
 /* stacks: the frames of one user stack, keyed by a hash of its addresses.
@@ -67,7 +104,7 @@ struct lw_stack {
  * visible rather than a huge number. */
 struct lw_stats_key {
 	__u32 tgid;
-	__u32 pad;
+	__u32 category; /* enum lw_category */
 	__u64 stack_id;
 };
 
@@ -80,8 +117,9 @@ struct lw_stats {
 
 /* procs: per-process call and loss counters, keyed by tgid. */
 struct lw_proc_counters {
-	__u64 alloc_calls; /* outermost allocations that returned memory */
-	__u64 free_calls;  /* frees of non-NULL pointers (realloc's included) */
+	__u64 alloc_calls;  /* outermost allocations that returned memory */
+	__u64 free_calls;   /* frees of non-NULL pointers (realloc's included) */
+	__s64 live_regions; /* tracked anonymous mappings: munmap's scan skips at 0 */
 	__u64 lost[LW_LOST_NR];
 };
 

@@ -1,32 +1,56 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Which mapped object serves a process's malloc, and the probe points in it. */
+/*
+ * What to probe in a process: each allocator function (the malloc family,
+ * mmap, C++ operator new and delete) where the dynamic linker binds it for
+ * that process, which may be several objects (libc, libstdc++, a preloaded
+ * jemalloc).
+ */
 #ifndef LW_ALLOCATOR_H
 #define LW_ALLOCATOR_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "leakwatch.h"
 
+#define LW_MAX_PROBES 48
+#define LW_MAX_OBJECTS 8
+
 struct lw_probe {
 	enum lw_func func;
 	const char *symbol;
-	uint64_t offset; /* file offset of the probed instruction */
+	uint64_t offset;       /* file offset of the probed instruction */
+	uint64_t size;         /* the function's size, from its symbol */
+	char first_insn[48];   /* the instruction there, as disassembled */
+	bool single_step;      /* the kernel cannot emulate it: a second trap per call */
 };
 
-struct lw_allocator {
-	char module[PATH_MAX];   /* the object, as the target names it */
+/* One object with probes in it. */
+struct lw_object {
+	char module[PATH_MAX];   /* as the target names it */
 	char attach_path[96];    /* the same file through the target's view */
-	struct lw_probe probes[LW_FUNC_NR];
+	struct lw_probe probes[LW_MAX_PROBES];
 	int nr_probes;
 };
 
+struct lw_plan {
+	struct lw_object objects[LW_MAX_OBJECTS];
+	int nr_objects;
+	bool link_order;         /* lookup order read from the dynamic linker */
+	/* operator new defined outside libstdc++ (jemalloc, tcmalloc): return
+	 * probed, so an exception it throws cannot unwind (leakwatch.h) */
+	const char *new_return_probed;
+};
+
 /*
- * Finds the object the dynamic linker binds malloc to for pid: the
- * executable when it defines malloc, else a preloaded or linked library
- * that does (jemalloc, tcmalloc, ...), else libc. Returns 0, or an exit
- * code with why set to one line.
+ * Resolves every allocator function for pid as the dynamic linker does:
+ * the first object in lookup order that defines it (the executable, then
+ * preloaded libraries, then the others as loaded). Returns 0, or an exit
+ * code with why set to one line when malloc and free are not found.
  */
-int allocator__find(pid_t pid, struct lw_allocator *out, char *why, size_t len);
+int allocator__plan(pid_t pid, struct lw_plan *plan, char *why, size_t len);
+/* The object defining malloc (what the banner names). */
+const struct lw_object *allocator__main_object(const struct lw_plan *plan);
 
 #endif

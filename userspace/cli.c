@@ -16,6 +16,7 @@ static const char doc[] =
 "Which call stacks of a running process hold memory, and how that changes.\n"
 "\n"
 "USAGE: leakwatch -p PID [-p PID...] [-T N] [--json FILE] [INTERVAL [COUNT]]\n"
+"       leakwatch [OPTIONS] [INTERVAL [COUNT]] -- CMD [ARG...]\n"
 "\n"
 "Every INTERVAL seconds (default 5, fractions allowed) prints the stacks\n"
 "holding the most outstanding (allocated, not yet freed) bytes, their change\n"
@@ -28,6 +29,8 @@ static const char doc[] =
 "  leakwatch -p 1234 1 60         # every second, 60 reports, then a summary\n"
 "  leakwatch -p 1234,1240 -T 20   # two processes, top 20 stacks\n"
 "  leakwatch -p 1234 --json - 10  # JSON lines on stdout, one per report\n"
+"  leakwatch -c \"./server -v\" 2   # start a command, watch it until it exits\n"
+"  leakwatch 1 -- ./server --port \"8080\"  # the same with an exact argv\n"
 "\v"
 "EXIT STATUS: 0 done; 1 failed while loading, attaching or running;\n"
 "2 target problem (no such PID, kernel thread, allocator symbols not\n"
@@ -64,6 +67,8 @@ static const char *bad_arg;
 
 static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
+	{ "command", 'c', "\"CMD ARGS\"", 0, "Start CMD (split on blanks, no shell) and watch it; "
+	  "for an exact argv use -- CMD ARG...", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
 	{ "verbose", 'v', NULL, 0, "Say what is attached where; repeat for libbpf's messages", 0 },
@@ -129,6 +134,20 @@ static void add_pids(struct argp_state *state, struct env *env, const char *arg)
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state);
 
+/* -c's words: split on blanks, no quoting, no shell. */
+static char **split_words(const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL, *tok, **words;
+	size_t n = 0;
+
+	words = calloc(strlen(arg) / 2 + 2, sizeof(*words));
+	if (!copy || !words)
+		usage_error("out of memory parsing -c");
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
+		words[n++] = tok;
+	return words;
+}
+
 static const struct argp argp = {
 	.options = options,
 	.parser = parse_arg,
@@ -144,6 +163,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	switch (key) {
 	case 'p':
 		add_pids(state, env, arg);
+		break;
+	case 'c':
+		if (env->command)
+			usage_error("one command only: -c given twice, or with -- CMD");
+		env->command = split_words(arg);
+		if (!env->command[0])
+			usage_error("-c needs a command, e.g. -c \"./server --port 8080\"");
 		break;
 	case 'T':
 		if (parse_long(arg, 1, 100000, &v))
@@ -193,8 +219,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case ARGP_KEY_END:
-		if (!env->nr_pids)
-			usage_error("nothing to watch: give -p PID (see leakwatch --help)");
+		if (!env->nr_pids && !env->command)
+			usage_error("nothing to watch: give -p PID, -c CMD or -- CMD (see leakwatch --help)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -204,6 +230,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 
 void env__parse(struct env *env, int argc, char **argv)
 {
+	int dashes = argc;
 
 	*env = (struct env){
 		.interval_s = 5,
@@ -211,7 +238,19 @@ void env__parse(struct env *env, int argc, char **argv)
 		.max_allocs = 1 << 20,
 		.max_stacks = 1 << 15,
 	};
-	if (argp_parse(&argp, argc, argv, ARGP_NO_ERRS | ARGP_NO_HELP, NULL, env))
+	/* "-- CMD ARG..." is the command's exact argv, not leakwatch's */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			dashes = i;
+			break;
+		}
+	}
+	if (dashes < argc) {
+		if (dashes + 1 == argc)
+			usage_error("-- needs a command after it, e.g. -- ./server --port 8080");
+		env->command = &argv[dashes + 1];
+	}
+	if (argp_parse(&argp, dashes, argv, ARGP_NO_ERRS | ARGP_NO_HELP, NULL, env))
 		usage_error("unknown option, or an option without its value: '%s' (see leakwatch --help)",
 			    bad_arg ? bad_arg : "?");
 }

@@ -18,6 +18,7 @@ struct env {
 	int verbose;                /* -v, repeatable */
 	unsigned int max_allocs;    /* --max-allocs, live allocations tracked */
 	unsigned int max_stacks;    /* --max-stacks, distinct stacks kept */
+	char **command;             /* -c words or the argv after --; NULL-terminated */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

@@ -68,7 +68,9 @@ static int vaddr_to_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
 	return -ENOENT;
 }
 
-int elf_symbols__func_offset(const struct elf_symbols *es, const char *name, uint64_t *off)
+/* The defined symbol name of the given type (STT_FUNC or STT_OBJECT). */
+static int find_symbol(const struct elf_symbols *es, const char *name, int want, uint64_t *value,
+		       uint64_t *size)
 {
 	for (int t = 0; t < 2; t++) {
 		Elf_Scn *scn = es->tables[t];
@@ -80,17 +82,86 @@ int elf_symbols__func_offset(const struct elf_symbols *es, const char *name, uin
 			continue;
 		for (size_t i = 0; sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
 			const char *s;
-			int type;
 
-			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value)
-				continue;
-			type = GELF_ST_TYPE(sym.st_info);
-			if (type != STT_FUNC)
+			/* an IFUNC's address is its resolver: never probed */
+			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value ||
+			    GELF_ST_TYPE(sym.st_info) != want)
 				continue;
 			s = elf_strptr(es->elf, sh.sh_link, sym.st_name);
-			if (s && !strcmp(s, name))
-				return vaddr_to_offset(es->elf, sym.st_value, off);
+			if (s && !strcmp(s, name)) {
+				*value = sym.st_value;
+				if (size)
+					*size = sym.st_size;
+				return 0;
+			}
 		}
+	}
+	return -ENOENT;
+}
+
+int elf_symbols__func(const struct elf_symbols *es, const char *name, uint64_t *off, uint64_t *size)
+{
+	uint64_t vaddr;
+	int err = find_symbol(es, name, STT_FUNC, &vaddr, size);
+
+	return err ? err : vaddr_to_offset(es->elf, vaddr, off);
+}
+
+int elf_symbols__func_offset(const struct elf_symbols *es, const char *name, uint64_t *off)
+{
+	return elf_symbols__func(es, name, off, NULL);
+}
+
+int elf_symbols__object_vaddr(const struct elf_symbols *es, const char *name, uint64_t *vaddr)
+{
+	return find_symbol(es, name, STT_OBJECT, vaddr, NULL);
+}
+
+int elf_symbols__offset_to_vaddr(const struct elf_symbols *es, uint64_t off, uint64_t *vaddr)
+{
+	size_t n;
+	GElf_Phdr ph;
+
+	if (elf_getphdrnum(es->elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!gelf_getphdr(es->elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		/* mappings start at page boundaries below p_offset */
+		if (off >= (ph.p_offset & ~0xfffULL) && off < ph.p_offset + ph.p_filesz) {
+			*vaddr = off - ph.p_offset + ph.p_vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elf_symbols__entry_offset(const struct elf_symbols *es, uint64_t *off)
+{
+	GElf_Ehdr eh;
+
+	if (!gelf_getehdr(es->elf, &eh) || !eh.e_entry)
+		return -ENOENT;
+	return vaddr_to_offset(es->elf, eh.e_entry, off);
+}
+
+int elf_symbols__interp(const struct elf_symbols *es, char *buf, size_t len)
+{
+	size_t n, size;
+	GElf_Phdr ph;
+	char *raw;
+
+	if (elf_getphdrnum(es->elf, &n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!gelf_getphdr(es->elf, i, &ph) || ph.p_type != PT_INTERP)
+			continue;
+		raw = elf_rawfile(es->elf, &size);
+		if (!raw || ph.p_offset + ph.p_filesz > size || !ph.p_filesz || ph.p_filesz > len)
+			return -EINVAL;
+		memcpy(buf, raw + ph.p_offset, ph.p_filesz);
+		buf[ph.p_filesz - 1] = 0;
+		return 0;
 	}
 	return -ENOENT;
 }

@@ -3,6 +3,7 @@
 #ifndef LW_ELF_SYMBOLS_H
 #define LW_ELF_SYMBOLS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct elf_symbols;
@@ -14,5 +15,16 @@ void elf_symbols__close(struct elf_symbols *es);
 /* File offset of the defined function name, 0 on success or -ENOENT.
  * The exported (dynamic) definition wins, as for the dynamic linker. */
 int elf_symbols__func_offset(const struct elf_symbols *es, const char *name, uint64_t *off);
+/* The same, with the function's size in bytes. */
+int elf_symbols__func(const struct elf_symbols *es, const char *name, uint64_t *off, uint64_t *size);
+/* Link-time address of the defined data object name; 0 or -ENOENT. */
+int elf_symbols__object_vaddr(const struct elf_symbols *es, const char *name, uint64_t *vaddr);
+/* Link-time address that file offset off is loaded at; 0 or -ENOENT. */
+int elf_symbols__offset_to_vaddr(const struct elf_symbols *es, uint64_t off, uint64_t *vaddr);
+/* File offset of the entry point (e_entry); 0 or -ENOENT. */
+int elf_symbols__entry_offset(const struct elf_symbols *es, uint64_t *off);
+/* The program interpreter (PT_INTERP) into buf; 0, or -ENOENT for a
+ * static executable. */
+int elf_symbols__interp(const struct elf_symbols *es, char *buf, size_t len);
 
 #endif

@@ -11,28 +11,21 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "allocator.h"
 #include "cli.h"
 #include "exitcodes.h"
 #include "proc.h"
 #include "report.h"
 #include "stacks.h"
 #include "symbolize.h"
+#include "targets.h"
 #include "tracer.h"
 
 /* How often the loop looks at signals and targets between reports. */
 #define TICK_S 0.1
 
-struct target {
-	pid_t pid;
-	char comm[16];
-	bool alive;
-	struct lw_allocator alloc;
-};
-
 struct session {
 	struct env env;
-	struct target targets[LW_MAX_PIDS];
+	struct target *targets; /* the -p processes, then the command */
 	int nr_targets;
 	struct tracer *tracer;
 	struct symbolizer *sym;
@@ -107,23 +100,6 @@ static int attach_all(struct session *s)
 	char why[PATH_MAX + 256];
 	int err;
 
-	for (int i = 0; i < s->env.nr_pids; i++) {
-		pid_t tgid;
-
-		err = proc__check_target(s->env.pids[i], why, sizeof(why));
-		if (err) {
-			fail("%s", why);
-			return err;
-		}
-		/* a thread id stands for its process: probes and totals are per process */
-		tgid = proc__tgid(s->env.pids[i]);
-		if (tgid > 0 && tgid != s->env.pids[i]) {
-			if (s->env.verbose)
-				fprintf(stderr, "leakwatch: %d is a thread of PID %d; watching PID %d\n",
-					s->env.pids[i], tgid, tgid);
-			s->env.pids[i] = tgid;
-		}
-	}
 	err = tracer__new(&s->tracer, &topts, why, sizeof(why));
 	if (err) {
 		fail("%s", why);
@@ -135,34 +111,44 @@ static int attach_all(struct session *s)
 		fail("out of memory");
 		return LW_EXIT_FAILURE;
 	}
+	s->targets = calloc(LW_MAX_PIDS + 1, sizeof(*s->targets));
+	if (!s->targets) {
+		fail("out of memory");
+		return LW_EXIT_FAILURE;
+	}
 	for (int i = 0; i < s->env.nr_pids; i++) {
 		struct target *t = &s->targets[s->nr_targets];
 		bool dup = false;
 
-		for (int j = 0; j < s->nr_targets; j++)
-			dup |= s->targets[j].pid == s->env.pids[i];
-		if (dup)
-			continue;
-		t->pid = s->env.pids[i];
-		err = allocator__find(t->pid, &t->alloc, why, sizeof(why));
-		if (!err)
-			err = tracer__attach(s->tracer, t->pid, &t->alloc, why, sizeof(why));
+		err = target__attach_pid(t, s->env.pids[i], s->tracer, why, sizeof(why));
 		if (err) {
 			fail("%s", why);
 			return err;
 		}
-		proc__comm(t->pid, t->comm, sizeof(t->comm));
-		t->alive = true;
-		symbolizer__refresh(s->sym, t->pid);
-		s->nr_targets++;
-		if (s->env.verbose) {
-			fprintf(stderr, "leakwatch: PID %d (%s): allocator %s via %s:", t->pid, t->comm,
-				t->alloc.module, t->alloc.attach_path);
-			for (int j = 0; j < t->alloc.nr_probes; j++)
-				fprintf(stderr, " %s@0x%lx", t->alloc.probes[j].symbol,
-					(unsigned long)t->alloc.probes[j].offset);
-			fputc('\n', stderr);
+		for (int j = 0; j < s->nr_targets; j++)
+			dup |= s->targets[j].pid == t->pid;
+		if (!dup)
+			s->nr_targets++;
+	}
+	if (s->env.command) {
+		err = target__start_command(&s->targets[s->nr_targets], s->env.command, s->tracer,
+					    why, sizeof(why));
+		if (err) {
+			fail("%s", why);
+			return err;
 		}
+		s->nr_targets++;
+	}
+	for (int i = 0; i < s->nr_targets; i++) {
+		const struct target *t = &s->targets[i];
+
+		symbolizer__refresh(s->sym, t->pid);
+		if (s->env.verbose)
+			target__describe(t, stderr);
+		if (t->plan.new_return_probed)
+			fprintf(stderr, "leakwatch: warning: PID %d's operator new is in %s, which needs a "
+				"return probe: while watched, a std::bad_alloc it throws cannot be caught and "
+				"ends the program\n", t->pid, t->plan.new_return_probed);
 	}
 	return 0;
 }
@@ -173,7 +159,7 @@ static void banner(const struct session *s)
 	for (int i = 0; i < s->nr_targets; i++)
 		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->targets[i].pid, s->targets[i].comm);
 	fprintf(stderr, " in %s; reports every %g s; Ctrl-C to stop\n",
-		s->targets[0].alloc.module, s->env.interval_s);
+		allocator__main_object(&s->targets[0].plan)->module, s->env.interval_s);
 }
 
 static void add_stats(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx)
@@ -194,7 +180,7 @@ static void add_counts(struct report_counts *to, const struct report_counts *c)
 /* Reads the kernel's aggregates and prints one report. */
 static int report(struct session *s, bool summary)
 {
-	struct report_process procs[LW_MAX_PIDS] = {};
+	struct report_process procs[LW_MAX_PIDS + 1] = {};
 	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets };
 	struct lw_site **sites = NULL, *site;
 	size_t pos = 0, nr_sites = 0, cap = 0;
@@ -217,14 +203,16 @@ static int report(struct session *s, bool summary)
 		struct lw_proc_counters c;
 
 		/* liveness as of this report, so rss_bytes and alive agree */
-		if (t->alive && !proc__alive(t->pid))
-			t->alive = false;
+		target__poll(t);
 		p->rss_bytes = t->alive ? proc__rss_bytes(t->pid) : -1;
 		if (p->rss_bytes < 0)
 			t->alive = false;
 		p->pid = t->pid;
 		memcpy(p->comm, t->comm, sizeof(p->comm));
 		p->alive = t->alive;
+		p->started = t->started;
+		p->exit_status = t->exit_status;
+		p->exit_signal = t->exit_signal;
 		tracer__read_proc(s->tracer, t->pid, &c);
 		p->counts.alloc_calls = c.alloc_calls;
 		p->counts.free_calls = c.free_calls;
@@ -281,9 +269,7 @@ static bool any_alive(struct session *s)
 	for (int i = 0; i < s->nr_targets; i++) {
 		struct target *t = &s->targets[i];
 
-		if (t->alive && !proc__alive(t->pid))
-			t->alive = false;
-		any |= t->alive;
+		any |= target__poll(t);
 	}
 	return any;
 }
@@ -355,6 +341,7 @@ int main(int argc, char **argv)
 	tracer__free(s.tracer);
 	stack_table__free(s.stacks);
 	symbolizer__free(s.sym);
+	free(s.targets);
 	if (s.json && s.json != stdout)
 		fclose(s.json);
 	return err;

@@ -25,6 +25,9 @@ struct report_process {
 	char comm[16];
 	long long rss_bytes;  /* -1 when unknown (exited) */
 	bool alive;
+	bool started;         /* a command leakwatch started */
+	int exit_status;      /* started and ended: exit code, or 128 + signal */
+	int exit_signal;      /* started and killed by a signal, else 0 */
 	struct report_counts counts;
 };
 

@@ -58,6 +58,7 @@ static void stack(struct jw *w, const struct lw_site *s)
 	jw_object(w, NULL);
 	jw_string(w, "id", id);
 	jw_int(w, "pid", s->pid);
+	jw_string(w, "category", category_name(s->category));
 	jw_int(w, "outstanding_bytes", s->bytes);
 	jw_int(w, "outstanding_allocs", s->allocs);
 	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
@@ -102,6 +103,13 @@ void report_json__print(FILE *f, const struct report *r)
 		else
 			jw_null(&w, "rss_bytes");
 		jw_bool(&w, "alive", p->alive);
+		if (p->started && p->alive) {
+			jw_null(&w, "exit_status");
+		} else if (p->started) {
+			jw_int(&w, "exit_status", p->exit_status);
+			if (p->exit_signal)
+				jw_int(&w, "exit_signal", p->exit_signal);
+		}
 		counts(&w, "totals", &p->counts);
 		jw_object_end(&w);
 	}

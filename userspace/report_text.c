@@ -84,10 +84,17 @@ void report_text__print(FILE *f, const struct report *r)
 	for (int i = 0; i < r->nr_procs; i++) {
 		const struct report_process *p = &r->procs[i];
 
+		char ended[48] = "";
+
+		if (!p->alive && p->started && p->exit_signal)
+			snprintf(ended, sizeof(ended), " (killed by signal %d)", p->exit_signal);
+		else if (!p->alive && p->started)
+			snprintf(ended, sizeof(ended), " (exited with status %d)", p->exit_status);
+		else if (!p->alive)
+			snprintf(ended, sizeof(ended), " (exited)");
 		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s%s\n", p->pid, p->comm,
 			human(p->counts.outstanding_bytes, a, sizeof(a)), p->counts.outstanding_allocs,
-			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-",
-			p->alive ? "" : " (exited)");
+			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-", ended);
 	}
 	lost_line(f, "  ", &r->totals);
 	if (!r->nr_stacks) {
@@ -102,9 +109,10 @@ void report_text__print(FILE *f, const struct report *r)
 
 		snprintf(c, sizeof(c), "%s/s", human((int64_t)series__rate(&s->series), b, sizeof(b)));
 		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
-		fprintf(f, "  %11s %9" PRId64 " %11s %12s  %-9s %7d  %016" PRIx64 "%s\n",
+		fprintf(f, "  %11s %9" PRId64 " %11s %12s  %-9s %7d  %016" PRIx64 "%s%s\n",
 			human(s->bytes, a, sizeof(a)), s->allocs, d, c,
 			verdict__name(series__verdict(&s->series)), s->pid, s->id,
+			s->category == LW_CAT_MMAP ? " mmap" : "",
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)
 			fprintf(f, "        [stack not recorded]\n");

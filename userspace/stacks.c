@@ -9,8 +9,13 @@ struct stack_table {
 	struct symbolizer *sym;
 	struct tracer *tracer;
 	struct hashmap *by_raw;  /* (tgid, BPF stack id) -> site */
-	struct hashmap *by_id;   /* (pid, stack id) -> site */
+	struct hashmap *by_id;   /* (pid and category, stack id) -> site */
 };
+
+const char *category_name(enum lw_category c)
+{
+	return c == LW_CAT_MMAP ? "mmap" : "malloc";
+}
 
 bool stack_root_function(const char *name)
 {
@@ -127,8 +132,14 @@ void stack_table__begin_round(struct stack_table *t)
 	}
 }
 
+static struct lw_key site_key(pid_t pid, enum lw_category category, uint64_t id)
+{
+	return (struct lw_key){ (uint64_t)(uint32_t)pid | (uint64_t)category << 32, id };
+}
+
 /* The site of a raw stack, resolving it now. */
-static struct lw_site *site_for(struct stack_table *t, pid_t pid, __u64 raw_id)
+static struct lw_site *site_for(struct stack_table *t, pid_t pid, enum lw_category category,
+				__u64 raw_id)
 {
 	static struct lw_stack raw;
 	struct lw_frame frames[LW_MAX_STACK_DEPTH];
@@ -141,7 +152,7 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, __u64 raw_id)
 		nr = stack_resolve(t->sym, pid, raw.ips, raw.nr, frames, &truncated);
 	id = nr ? stack_id_of(frames, nr) : 0;
 
-	site = hashmap__get(t->by_id, (struct lw_key){ (uint64_t)pid, id });
+	site = hashmap__get(t->by_id, site_key(pid, category, id));
 	if (site)
 		return site;
 	site = calloc(1, sizeof(*site));
@@ -149,6 +160,7 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, __u64 raw_id)
 		return NULL;
 	site->pid = pid;
 	site->id = id;
+	site->category = category;
 	site->truncated = truncated;
 	site->nr_frames = nr;
 	if (nr) {
@@ -159,7 +171,7 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, __u64 raw_id)
 		}
 		memcpy(site->frames, frames, nr * sizeof(*frames));
 	}
-	if (hashmap__set(t->by_id, (struct lw_key){ (uint64_t)pid, id }, site)) {
+	if (hashmap__set(t->by_id, site_key(pid, category, id), site)) {
 		free(site->frames);
 		free(site);
 		return NULL;
@@ -170,11 +182,11 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, __u64 raw_id)
 void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
 		      const struct lw_stats *val)
 {
-	struct lw_key raw = { key->tgid, key->stack_id };
+	struct lw_key raw = site_key(key->tgid, key->category, key->stack_id);
 	struct lw_site *site = hashmap__get(t->by_raw, raw);
 
 	if (!site) {
-		site = site_for(t, key->tgid, key->stack_id);
+		site = site_for(t, key->tgid, key->category, key->stack_id);
 		if (!site || hashmap__set(t->by_raw, raw, site))
 			return;
 	}

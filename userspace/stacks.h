@@ -20,6 +20,7 @@
 struct lw_site {
 	pid_t pid;
 	uint64_t id;
+	enum lw_category category;
 	struct lw_frame *frames; /* innermost first, from the allocator's caller */
 	int nr_frames;
 	bool truncated;          /* the walk is known to have stopped early */
@@ -30,6 +31,8 @@ struct lw_site {
 	int64_t reported_bytes;  /* at the previous report */
 };
 
+/* JSON name of a category: "malloc", "mmap". */
+const char *category_name(enum lw_category c);
 /* Function names where a user stack properly ends: process entry, thread start. */
 bool stack_root_function(const char *name);
 /* The id of frames (FNV-1a over build-id or path, and file offset). */

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <capstone/capstone.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <gelf.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "hashmap.h"
+#include "insn.h"
 #include "proc.h"
 #include "symbolize.h"
 
@@ -25,8 +25,6 @@ struct symbolizer {
 	size_t nr_mods;
 	struct view *views;
 	size_t nr_views;
-	csh cs;
-	bool cs_ok;
 };
 
 static const Dwfl_Callbacks dwfl_callbacks = {
@@ -39,9 +37,6 @@ struct symbolizer *symbolizer__new(void)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
 
-	if (!s)
-		return NULL;
-	s->cs_ok = cs_open(CS_ARCH_X86, CS_MODE_64, &s->cs) == CS_ERR_OK;
 	return s;
 }
 
@@ -85,8 +80,6 @@ void symbolizer__free(struct symbolizer *s)
 	for (size_t i = 0; i < s->nr_mods; i++)
 		module_free(s->mods[i]);
 	free(s->mods);
-	if (s->cs_ok)
-		cs_close(&s->cs);
 	free(s);
 }
 
@@ -236,29 +229,26 @@ static bool offset_to_vaddr(struct lw_module *m, uint64_t off, uint64_t *vaddr)
 	return false;
 }
 
-/* A return address follows a call instruction: decode the 2..7 bytes
- * before it as one instruction of each possible length. Frames from a
- * frame-pointer walk through code without frame pointers fail this. */
-static bool is_return_site(struct symbolizer *s, struct lw_module *m, uint64_t off)
+/* A return address follows a call instruction: frames from a frame-pointer
+ * walk through code without frame pointers fail this. */
+static bool is_return_site(struct lw_module *m, uint64_t off)
 {
-	static const int lengths[] = { 5, 6, 2, 3, 7, 4 };
 	uint8_t buf[8];
-	cs_insn *insn;
 
-	if (!s->cs_ok || off < sizeof(buf) || pread(m->fd, buf, sizeof(buf), off - sizeof(buf)) != sizeof(buf))
-		return false;
-	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
-		int k = lengths[i];
-		bool call;
+	return off >= sizeof(buf) && pread(m->fd, buf, sizeof(buf), off - sizeof(buf)) == sizeof(buf) &&
+	       insn_call_before(buf, sizeof(buf));
+}
 
-		if (cs_disasm(s->cs, buf + sizeof(buf) - k, k, off - k, 1, &insn) != 1)
-			continue;
-		call = insn->size == (uint16_t)k && insn->id == X86_INS_CALL;
-		cs_free(insn, 1);
-		if (call)
-			return true;
-	}
-	return false;
+/* libstdc++'s demangler, callable from C */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+/* A C++ name as people write it ("leak_new()"); others as they are. */
+static char *demangle(const char *name)
+{
+	int status = -1;
+	char *plain = strncmp(name, "_Z", 2) ? NULL : __cxa_demangle(name, NULL, NULL, &status);
+
+	return status == 0 && plain ? plain : strdup(name);
 }
 
 static struct lw_sym *sym_for(struct symbolizer *s, struct lw_module *m, uint64_t off)
@@ -272,7 +262,7 @@ static struct lw_sym *sym_for(struct symbolizer *s, struct lw_module *m, uint64_
 	sym = calloc(1, sizeof(*sym));
 	if (!sym)
 		return NULL;
-	sym->return_site = is_return_site(s, m, off);
+	sym->return_site = is_return_site(m, off);
 	if (m->dwfl_mod && offset_to_vaddr(m, off, &vaddr)) {
 		/* a return address names the call before it: look up addr - 1 */
 		GElf_Off sym_off;
@@ -282,7 +272,7 @@ static struct lw_sym *sym_for(struct symbolizer *s, struct lw_module *m, uint64_
 		Dwfl_Line *line = dwfl_module_getsrc(m->dwfl_mod, vaddr - 1);
 
 		if (name) {
-			sym->function = strdup(name);
+			sym->function = demangle(name);
 			sym->offset = sym_off + 1;
 		}
 		if (line) {

@@ -11,7 +11,7 @@
 #include "leakwatch.skel.h"
 #include "tracer.h"
 
-#define LINKS_PER_PROCESS 2
+#define LINKS_PER_OBJECT 2
 
 struct tracer {
 	struct leakwatch_bpf *skel;
@@ -53,14 +53,11 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 
 	err = leakwatch_bpf__load(t->skel);
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
-			snprintf(why, len, "the kernel refused to load BPF programs (%s): run as root, "
-				 "with CAP_BPF and CAP_PERFMON", strerror(-err));
-		else
-			snprintf(why, len, "cannot load the BPF programs: %s (rerun with -vv for the "
-				 "verifier's log)", strerror(-err));
+		/* privileges were checked before; a refusal now is the verifier's */
+		snprintf(why, len, "the kernel rejected the BPF programs: %s (rerun with -vv "
+			 "for the verifier's log)", strerror(-err));
 		tracer__free(t);
-		return err == -EPERM || err == -EACCES ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
+		return LW_EXIT_FAILURE;
 	}
 	*out = t;
 	return 0;
@@ -81,39 +78,47 @@ static int keep_link(struct tracer *t, struct bpf_link *link)
 	return 0;
 }
 
-int tracer__attach(struct tracer *t, pid_t pid, const struct lw_allocator *a, char *why, size_t len)
+/* One link for the object's return probes, one for its entries. */
+static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why, size_t len)
 {
-	unsigned long offsets[LW_FUNC_NR];
-	__u64 cookies[LW_FUNC_NR];
+	unsigned long offsets[LW_MAX_PROBES];
+	__u64 cookies[LW_MAX_PROBES];
 	LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets, .cookies = cookies);
-	struct bpf_program *progs[LINKS_PER_PROCESS] = {
+	struct bpf_program *progs[LINKS_PER_OBJECT] = {
 		/* Returns first: an entry seen before its return probe exists
 		 * would leave a call that never completes. */
 		t->skel->progs.alloc_exit,
 		t->skel->progs.alloc_enter,
 	};
 
-	for (int i = 0; i < LINKS_PER_PROCESS; i++) {
+	for (int i = 0; i < LINKS_PER_OBJECT; i++) {
 		struct bpf_link *link;
 		int err;
 
 		opts.cnt = 0;
 		opts.retprobe = i == 0;
-		for (int j = 0; j < a->nr_probes; j++) {
-			if (opts.retprobe && a->probes[j].func == LW_FUNC_FREE)
-				continue; /* free returns nothing we need */
-			offsets[opts.cnt] = a->probes[j].offset;
-			cookies[opts.cnt] = a->probes[j].func;
+		for (int j = 0; j < o->nr_probes; j++) {
+			enum lw_func f = o->probes[j].func;
+
+			/* frees return nothing needed; LW_FUNC_NEW must not be
+			 * return-probed (leakwatch.h) */
+			if (opts.retprobe && (f == LW_FUNC_FREE || f == LW_FUNC_DELETE ||
+					      f == LW_FUNC_MUNMAP || f == LW_FUNC_NEW))
+				continue;
+			offsets[opts.cnt] = o->probes[j].offset;
+			cookies[opts.cnt] = LW_COOKIE(f, f == LW_FUNC_NEW ? o->probes[j].size : 0);
 			opts.cnt++;
 		}
-		link = bpf_program__attach_uprobe_multi(progs[i], pid, a->attach_path, NULL, &opts);
+		if (!opts.cnt)
+			continue;
+		link = bpf_program__attach_uprobe_multi(progs[i], pid, o->attach_path, NULL, &opts);
 		if (!link) {
 			err = -errno;
 			if (err == -ESRCH || err == -ENOENT) {
 				snprintf(why, len, "PID %d exited before its probes were in", pid);
 				return LW_EXIT_TARGET;
 			}
-			snprintf(why, len, "cannot attach to %s in PID %d: %s", a->module, pid,
+			snprintf(why, len, "cannot attach to %s in PID %d: %s", o->module, pid,
 				 strerror(-err));
 			return err == -EPERM ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
 		}
@@ -124,6 +129,35 @@ int tracer__attach(struct tracer *t, pid_t pid, const struct lw_allocator *a, ch
 		}
 	}
 	return 0;
+}
+
+int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len)
+{
+	for (int i = 0; i < plan->nr_objects; i++) {
+		int err = attach_object(t, pid, &plan->objects[i], why, len);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, uint64_t offset,
+				 char *why, size_t len)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	struct bpf_link *link;
+
+	link = bpf_program__attach_uprobe_opts(t->skel->progs.stop_process, pid, path, offset, &opts);
+	if (!link)
+		snprintf(why, len, "cannot hold the command at its dynamic linker %s: %s", path,
+			 strerror(errno));
+	return link;
+}
+
+void tracer__release_stop(struct tracer *t, struct bpf_link *link)
+{
+	bpf_link__destroy(link);
 }
 
 void tracer__free(struct tracer *t)

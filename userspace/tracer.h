@@ -7,6 +7,7 @@
 #define LW_TRACER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <linux/types.h>
 #include "leakwatch.h"
@@ -22,8 +23,15 @@ struct tracer_opts {
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
-/* Attaches the probes of a to pid. 0, or an exit code with why set. */
-int tracer__attach(struct tracer *t, pid_t pid, const struct lw_allocator *a, char *why, size_t len);
+/* Attaches every probe of plan to pid. 0, or an exit code with why set. */
+int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len);
+/* Stops pid (SIGSTOP, from the kernel) each time it runs the function at
+ * offset in path: the dynamic linker's hook, to hold a command started by
+ * leakwatch once its libraries are mapped. Returns a handle for
+ * tracer__release_stop, or NULL with why set. */
+struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, uint64_t offset,
+				 char *why, size_t len);
+void tracer__release_stop(struct tracer *t, struct bpf_link *link);
 /* Detaches everything and frees. NULL is fine. */
 void tracer__free(struct tracer *t);
 

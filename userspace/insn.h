@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* x86-64 instructions as uprobes see them, decoded with capstone. */
+#ifndef LW_INSN_H
+#define LW_INSN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Whether the kernel emulates the instruction at code[0] when a uprobe
+ * hits it (one trap) rather than single-stepping a copy out of line (a
+ * second trap, several microseconds on a VM). x86 uprobes emulate relative
+ * jumps, calls and conditional jumps, nops, and push of a register; the
+ * rest is single-stepped. text receives the instruction ("push r12").
+ */
+bool insn_emulated(const uint8_t *code, size_t len, char *text, size_t text_len);
+
+/* Whether the bytes just before a return address end with a call
+ * instruction; code holds the len bytes that precede it. */
+bool insn_call_before(const uint8_t *code, size_t len);
+
+#endif

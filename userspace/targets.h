@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The processes watched: attached by PID or started as a command, and
+ * followed until they exit. */
+#ifndef LW_TARGETS_H
+#define LW_TARGETS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include "allocator.h"
+#include "tracer.h"
+
+struct target {
+	pid_t pid;
+	char comm[16];
+	bool alive;
+	bool started;      /* a command leakwatch started (-c, --) */
+	int exit_status;   /* started and ended: its exit code, or 128 + signal */
+	int exit_signal;   /* started and killed: the signal, else 0 */
+	struct lw_plan plan;
+};
+
+/* Checks pid (a thread id stands for its process), finds its allocator
+ * functions and attaches to them. 0, or an exit code with why set. */
+int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, char *why, size_t len);
+/* Starts argv held until its libraries are mapped, attaches, lets it run.
+ * 0, or an exit code with why set (the command is then not left running). */
+int target__start_command(struct target *t, char *const argv[], struct tracer *tracer,
+			  char *why, size_t len);
+/* Notices an exit (reaping a started command for its status); returns alive. */
+bool target__poll(struct target *t);
+/* What is attached where, for -v. */
+void target__describe(const struct target *t, FILE *f);
+
+#endif
