@@ -34,8 +34,11 @@ struct inflight {
 	__u64 out_ptr;     /* posix_memalign: where the new pointer is stored */
 	__u64 flags;       /* mmap: its flags */
 	__u64 last_free;   /* operator delete: the block it freed, for the free it runs */
-	__u64 new_start;   /* LW_FUNC_NEW pending: the operator new in flight, whose */
-	__u64 new_end;     /* allocation call is taken over from within [start, end) */
+	/* LW_FUNC_NEW pending: the code of the operator new in flight, and of
+	 * the innermost new it called (nothrow new[] calls new[], which jumps
+	 * to new); an allocation called from either is taken over */
+	__u64 new_start, new_end;
+	__u64 inner_start, inner_end;
 	__u64 stack_id;
 	__u32 old_found;   /* realloc: old_rec was removed from allocs at entry */
 	__u32 pad;
@@ -454,12 +457,13 @@ static __always_inline bool under_new(struct inflight *st, struct pt_regs *ctx, 
 	__u64 sp = PT_REGS_SP(ctx), ret;
 
 	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) ||
-	    ret < st->new_start || ret >= st->new_end)
+	    !((ret >= st->new_start && ret < st->new_end) ||
+	      (ret >= st->inner_start && ret < st->inner_end)))
 		return false;
 	switch (func) {
 	case LW_FUNC_NEW:
-		st->new_start = PT_REGS_IP(ctx);
-		st->new_end = st->new_start + func_size;
+		st->inner_start = PT_REGS_IP(ctx);
+		st->inner_end = st->inner_start + func_size;
 		return true;
 	case LW_FUNC_POSIX_MEMALIGN:
 		st->out_ptr = arg1;
@@ -541,8 +545,11 @@ int alloc_enter(struct pt_regs *ctx)
 			__u64 limit = ~0ULL / m;
 
 			barrier_var(limit);
-			if (n > limit)
+			if (n > limit) {
+				/* fails before touching reallocarray's block */
 				st->size = 0;
+				break;
+			}
 		}
 		if (func == LW_FUNC_CALLOC)
 			break;
@@ -565,8 +572,8 @@ int alloc_enter(struct pt_regs *ctx)
 		break;
 	case LW_FUNC_NEW:
 		st->size = arg1;
-		st->new_start = PT_REGS_IP(ctx);
-		st->new_end = st->new_start + LW_COOKIE_SIZE(cookie);
+		st->new_start = st->inner_start = PT_REGS_IP(ctx);
+		st->new_end = st->inner_end = st->new_start + LW_COOKIE_SIZE(cookie);
 		break;
 	default:
 		st->active = 0;

@@ -52,6 +52,128 @@ bool insn_emulated(const uint8_t *code, size_t len, char *text, size_t text_len)
 	return ok;
 }
 
+/* Registers a moved probe must find as they were at entry: the argument
+ * registers, and the stack and frame pointers the stack walk starts from. */
+static const x86_reg kept_regs[] = {
+	X86_REG_RDI, X86_REG_RSI, X86_REG_RDX, X86_REG_RCX, X86_REG_R8, X86_REG_R9,
+	X86_REG_RSP, X86_REG_RBP,
+};
+
+/* The 64-bit register a register is part of (edi, di, dil: rdi). */
+static x86_reg full_reg(x86_reg r)
+{
+	static const x86_reg parts[][4] = {
+		{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL },
+		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL },
+		{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL },
+		{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL },
+		{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B },
+		{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B },
+		{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL },
+		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL },
+	};
+
+	if (r == X86_REG_DH)
+		return X86_REG_RDX;
+	if (r == X86_REG_CH)
+		return X86_REG_RCX;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		for (int j = 0; j < 4; j++)
+			if (parts[i][j] == r)
+				return parts[i][0];
+	return r;
+}
+
+static bool writes_kept_reg(csh cs, const cs_insn *insn)
+{
+	cs_regs reads, writes;
+	uint8_t nr_reads, nr_writes;
+
+	if (cs_regs_access(cs, insn, reads, &nr_reads, writes, &nr_writes))
+		return true;
+	for (int i = 0; i < nr_writes; i++)
+		for (size_t k = 0; k < sizeof(kept_regs) / sizeof(kept_regs[0]); k++)
+			if (full_reg(writes[i]) == kept_regs[k])
+				return true;
+	return false;
+}
+
+static bool writes_memory(const cs_insn *insn)
+{
+	const cs_x86 *x86 = &insn->detail->x86;
+
+	for (int i = 0; i < x86->op_count; i++)
+		if (x86->operands[i].type == X86_OP_MEM && (x86->operands[i].access & CS_AC_WRITE))
+			return true;
+	return false;
+}
+
+/* Code at target returns at once, having done nothing but maybe set the
+ * return value to 0 or a constant. */
+static bool plain_return(csh cs, const uint8_t *code, size_t len, uint64_t target)
+{
+	cs_insn *insn;
+	size_t n;
+	bool ok = false;
+
+	if (target >= len)
+		return false;
+	n = cs_disasm(cs, code + target, len - target, target, 3, &insn);
+	for (size_t i = 0; i < n; i++) {
+		if (insn[i].id == X86_INS_RET) {
+			ok = true;
+			break;
+		}
+		if (!((insn[i].id == X86_INS_XOR || insn[i].id == X86_INS_MOV) &&
+		      insn[i].detail->x86.op_count == 2 &&
+		      insn[i].detail->x86.operands[0].type == X86_OP_REG &&
+		      (insn[i].detail->x86.operands[0].reg == X86_REG_EAX ||
+		       insn[i].detail->x86.operands[0].reg == X86_REG_RAX) &&
+		      (insn[i].id == X86_INS_XOR || insn[i].detail->x86.operands[1].type == X86_OP_IMM)))
+			break;
+	}
+	cs_free(insn, n);
+	return ok;
+}
+
+size_t insn_probe_point(const uint8_t *code, size_t len, char *why, size_t why_len)
+{
+	csh cs = handle();
+	cs_insn *insn;
+	size_t n, at = 0;
+
+	snprintf(why, why_len, "entry");
+	if (!cs)
+		return 0;
+	n = cs_disasm(cs, code, len, 0, 8, &insn);
+	for (size_t i = 0; i < n; i++) {
+		const cs_insn *in = &insn[i];
+
+		if (emulated(cs, in) && !cs_insn_group(cs, in, X86_GRP_JUMP) &&
+		    !cs_insn_group(cs, in, X86_GRP_CALL)) {
+			at = in->address;
+			if (at)
+				snprintf(why, why_len, "moved to +%zu (%s %s): the entry's %s is not "
+					 "emulated", at, in->mnemonic, in->op_str, insn[0].mnemonic);
+			else
+				snprintf(why, why_len, "entry (%s %s is emulated)", in->mnemonic, in->op_str);
+			break;
+		}
+		if (cs_insn_group(cs, in, X86_GRP_JUMP) && in->detail->x86.op_count == 1 &&
+		    in->detail->x86.operands[0].type == X86_OP_IMM && in->id != X86_INS_JMP &&
+		    plain_return(cs, code, len, in->detail->x86.operands[0].imm))
+			continue; /* an early return that does no work */
+		if (cs_insn_group(cs, in, X86_GRP_JUMP) || cs_insn_group(cs, in, X86_GRP_CALL) ||
+		    cs_insn_group(cs, in, X86_GRP_RET) || writes_memory(in) || writes_kept_reg(cs, in)) {
+			snprintf(why, why_len, "entry: no emulated instruction before %s %s", in->mnemonic,
+				 in->op_str);
+			break;
+		}
+	}
+	cs_free(insn, n);
+	return at;
+}
+
 bool insn_call_before(const uint8_t *code, size_t len)
 {
 	/* call rel32 (5 bytes) first, then the indirect forms (2..7) */

@@ -34,17 +34,24 @@ static void frame(struct jw *w, const struct lw_frame *f)
 		jw_uint(w, "module_offset", f->module_offset);
 	} else {
 		jw_null(w, "module");
+		jw_null(w, "build_id");
+		jw_null(w, "module_offset");
 		jw_bool(w, "jit", f->mapped_exec);
 	}
+	/* every key is always present; null where it is unknown */
 	if (f->sym && f->sym->function) {
 		jw_string(w, "function", f->sym->function);
 		jw_uint(w, "offset", f->sym->offset);
 	} else {
 		jw_null(w, "function");
+		jw_null(w, "offset");
 	}
 	if (f->sym && f->sym->file) {
 		jw_string(w, "file", f->sym->file);
 		jw_int(w, "line", f->sym->line);
+	} else {
+		jw_null(w, "file");
+		jw_null(w, "line");
 	}
 	jw_bool(w, "inlined", false);
 	jw_object_end(w);

@@ -100,7 +100,7 @@ def pytest_collection_modifyitems(config, items):
 def _built():
     """The binaries come from the Makefile; a missing one is a setup error."""
     missing = [os.path.relpath(LEAKWATCH, REPO)] if not LEAKWATCH.exists() else []
-    for src in sorted(TARGET_SOURCES.glob("*.c")):
+    for src in sorted([*TARGET_SOURCES.glob("*.c"), *TARGET_SOURCES.glob("*.cc")]):
         exe = TARGETS / src.stem
         if not exe.exists():
             missing.append(str(exe.relative_to(REPO)))
@@ -352,6 +352,7 @@ class LeakWatch:
     def __init__(self, args, artdir, target_pids, prefix=()):
         self.argv = [*prefix, str(LEAKWATCH), *map(str, args)]
         self.target_pids = set(target_pids)
+        self.given_pids = set(target_pids)  # -p's; target_pids may grow
         n = len(list(artdir.glob("leakwatch-*.cmd")))
         tag = "leakwatch-%d" % n
         (artdir / (tag + ".cmd")).write_text(" ".join(self.argv) + "\n")
@@ -469,6 +470,7 @@ class LeakWatch:
         """After leakwatch is gone: polls until none of its probes remain."""
         assert self.proc.poll() is not None, "leakwatch still running"
         self.checked_cleanup = True
+        self.target_pids |= self.reported_pids()
         deadline = time.monotonic() + timeout
         while True:
             left = self.baseline.new_probes(self.target_pids, self.starttime)
@@ -479,7 +481,40 @@ class LeakWatch:
             timeout, self.pid, json.dumps(left))
 
     def probes_now(self):
-        return self.baseline.new_probes(self.target_pids, self.starttime)
+        return self.baseline.new_probes(self.target_pids | self.reported_pids(),
+                                        self.starttime)
+
+    def end_commands(self):
+        """SIGKILLs what leakwatch started itself (-c, --) and is still
+        running once leakwatch is gone: the processes its reports name that
+        started no earlier than it did (the -p targets are older)."""
+        if self.proc.poll() is None or self.starttime is None:
+            return
+        for pid in self.reported_pids() - self.given_pids:
+            start = _starttime(pid)
+            if start is not None and start >= self.starttime:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def reported_pids(self):
+        """PIDs in processes[] of the JSON lines so far: with -c or --,
+        leakwatch starts its targets itself and only its reports name them.
+        Lines that are not JSON objects (a started command's own output
+        mixed into stdout) are skipped."""
+        pids = set()
+        for line in self.out.snapshot():
+            if not line.startswith("{"):
+                continue
+            try:
+                report = json.loads(line)
+            except ValueError:
+                continue
+            for p in report.get("processes") or []:
+                if isinstance(p, dict) and _is_int(p.get("pid")):
+                    pids.add(p["pid"])
+        return pids
 
 
 class Run:
@@ -526,8 +561,15 @@ class Run:
         for lw in self.watchers:
             if lw.proc.poll() is None:
                 lw.proc.send_signal(signal.SIGINT)
-                if lw.wait_exit(5.0) is None:
-                    lw.kill()
+                try:
+                    lw.proc.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    lw.proc.kill()
+                    lw.proc.wait()
+            # A command it started may outlive it, holding its stdout open.
+            lw.end_commands()
+            if lw.wait_exit(5.0) is None:
+                lw.kill()
         for t in self.targets:
             t.close()
         for lw in self.watchers:
