@@ -692,3 +692,28 @@ int stop_process(struct pt_regs *ctx)
 	bpf_send_signal(19 /* SIGSTOP */);
 	return 0;
 }
+
+/* Commands leakwatch started, by tgid: LW_EXEC_WATCHED, or LW_EXEC_SEEN
+ * once one has exec'd and is stopped for the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1024);
+} exec_watch SEC(".maps");
+
+/* A started command that execs (env, sh -c, a wrapper script) becomes a
+ * new program: stop it so the loader can probe the new image before its
+ * libraries run, as it did for the first. */
+SEC("tp_btf/sched_process_exec") /* BTF raw tracepoint: needs no tracefs */
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, *state;
+
+	state = bpf_map_lookup_elem(&exec_watch, &tgid);
+	if (!state)
+		return 0;
+	*state = LW_EXEC_SEEN;
+	bpf_send_signal(19 /* SIGSTOP */);
+	return 0;
+}

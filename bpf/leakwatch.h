@@ -66,6 +66,10 @@ enum lw_lost {
 	LW_LOST_NR,
 };
 
+/* exec_watch values */
+#define LW_EXEC_WATCHED 1
+#define LW_EXEC_SEEN 2
+
 /* Stack id 0 holds allocations whose stack could not be kept. */
 #define LW_STACK_NONE 0
 

@@ -177,6 +177,33 @@ static void add_counts(struct report_counts *to, const struct report_counts *c)
 		to->lost[i] += c->lost[i];
 }
 
+/* Marks exited targets; true while any is alive. */
+static bool any_alive(struct session *s)
+{
+	bool any = false;
+
+	for (int i = 0; i < s->nr_targets; i++) {
+		struct target *t = &s->targets[i];
+
+		switch (target__poll(t, s->tracer)) {
+		case TARGET_EXECED:
+			/* a new program: new code, new mappings */
+			symbolizer__forget(s->sym, t->pid);
+			symbolizer__refresh(s->sym, t->pid);
+			if (s->env.verbose)
+				target__describe(t, stderr);
+			any = true;
+			break;
+		case TARGET_RUNNING:
+			any = true;
+			break;
+		case TARGET_GONE:
+			break;
+		}
+	}
+	return any;
+}
+
 /* Reads the kernel's aggregates and prints one report. */
 static int report(struct session *s, bool summary)
 {
@@ -186,6 +213,8 @@ static int report(struct session *s, bool summary)
 	size_t pos = 0, nr_sites = 0, cap = 0;
 	int err;
 
+	/* liveness as of this report, so rss_bytes and alive agree */
+	any_alive(s);
 	clock_gettime(CLOCK_REALTIME, &r.when);
 	r.elapsed_s = now_s(CLOCK_MONOTONIC) - s->start_s;
 	symbolizer__new_round(s->sym);
@@ -202,8 +231,6 @@ static int report(struct session *s, bool summary)
 		struct report_process *p = &procs[i];
 		struct lw_proc_counters c;
 
-		/* liveness as of this report, so rss_bytes and alive agree */
-		target__poll(t);
 		p->rss_bytes = t->alive ? proc__rss_bytes(t->pid) : -1;
 		if (p->rss_bytes < 0)
 			t->alive = false;
@@ -259,19 +286,6 @@ static int report(struct session *s, bool summary)
 		return LW_EXIT_FAILURE;
 	}
 	return 0;
-}
-
-/* Marks exited targets; true while any is alive. */
-static bool any_alive(struct session *s)
-{
-	bool any = false;
-
-	for (int i = 0; i < s->nr_targets; i++) {
-		struct target *t = &s->targets[i];
-
-		any |= target__poll(t);
-	}
-	return any;
 }
 
 static int run(struct session *s)

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "command.h"
+#include "elf_symbols.h"
 #include "exitcodes.h"
 #include "proc.h"
 #include "targets.h"
@@ -42,30 +44,29 @@ static void set_exit(struct target *t, int status)
 	}
 }
 
-/* The held child stops at its hold point, perhaps several times (the
+/* The held process stops at its hold point, perhaps several times (the
  * dynamic linker's hook runs before and after it maps the libraries):
  * attach once the allocator is mapped. */
-static int attach_when_loaded(struct target *t, struct command *cmd, struct tracer *tracer,
-			      char *why, size_t len)
+static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
+			      struct tracer *tracer, char *why, size_t len)
 {
 	int status, err;
 
 	for (;;) {
-		if (waitpid(cmd->pid, &status, WUNTRACED) < 0) {
-			snprintf(why, len, "lost the command '%s': %s", cmd->exe, strerror(errno));
+		if (waitpid(pid, &status, WUNTRACED) < 0) {
+			snprintf(why, len, "lost the command '%s': %s", what, strerror(errno));
 			return LW_EXIT_FAILURE;
 		}
 		if (!WIFSTOPPED(status)) {
 			set_exit(t, status);
-			cmd->pid = 0;
 			snprintf(why, len, "the command '%s' ended before its probes were in (exit status %d)",
-				 cmd->exe, t->exit_status);
+				 what, t->exit_status);
 			return LW_EXIT_TARGET;
 		}
-		err = allocator__plan(cmd->pid, &t->plan, why, len);
+		err = allocator__plan(pid, &t->plan, why, len);
 		if (err == 0)
-			return tracer__attach(tracer, cmd->pid, &t->plan, why, len);
-		kill(cmd->pid, SIGCONT); /* not loaded yet */
+			return tracer__attach(tracer, pid, &t->plan, why, len);
+		kill(pid, SIGCONT); /* not loaded yet */
 	}
 }
 
@@ -87,9 +88,13 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 		return LW_EXIT_FAILURE;
 	}
 	command__go(&cmd);
-	err = attach_when_loaded(t, &cmd, tracer, why, len);
+	err = attach_when_loaded(t, cmd.pid, cmd.exe, tracer, why, len);
 	tracer__release_stop(tracer, hold);
+	if (!err && tracer__watch_exec(tracer, cmd.pid))
+		fprintf(stderr, "leakwatch: warning: cannot follow exec in PID %d\n", cmd.pid);
 	if (err) {
+		if (t->exit_status || t->exit_signal)
+			cmd.pid = 0; /* already reaped */
 		command__abort(&cmd);
 		return err;
 	}
@@ -100,19 +105,88 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 	return 0;
 }
 
-bool target__poll(struct target *t)
+/* Where the new image of pid must be held: its dynamic linker's hook. */
+static int exec_hold_point(pid_t pid, char *path, size_t len, uint64_t *offset)
 {
+	struct lw_maps maps;
+	int err = -ENOENT;
+
+	if (maps__read(pid, &maps))
+		return -ESRCH;
+	for (size_t i = 0; i < maps.n && err; i++) {
+		const struct lw_map *m = &maps.v[i];
+		struct elf_symbols *es;
+		int fd;
+
+		if (!m->path || !m->exec || (fd = proc__open_mapped(pid, m, NULL, 0)) < 0)
+			continue;
+		es = elf_symbols__open(fd);
+		if (es && elf_symbols__func_offset(es, "_dl_debug_state", offset) == 0) {
+			proc__mapped_path(pid, m, path, len);
+			err = 0;
+		}
+		elf_symbols__close(es);
+		close(fd);
+	}
+	maps__free(&maps);
+	return err;
+}
+
+/* A started command exec'd and is stopped at its new image's first
+ * instruction: the old image's memory is gone, its probes go too. */
+static int follow_exec(struct target *t, struct tracer *tracer, char *why, size_t len)
+{
+	char hold_path[96];
+	struct bpf_link *hold = NULL;
+	uint64_t offset;
+	int err;
+
+	tracer__detach_pid(tracer, t->pid);
+	tracer__forget_process(tracer, t->pid);
+	proc__comm(t->pid, t->comm, sizeof(t->comm));
+	if (exec_hold_point(t->pid, hold_path, sizeof(hold_path), &offset) == 0) {
+		hold = tracer__stop_at(tracer, t->pid, hold_path, offset, why, len);
+		if (!hold)
+			return LW_EXIT_FAILURE;
+		kill(t->pid, SIGCONT);
+		err = attach_when_loaded(t, t->pid, t->comm, tracer, why, len);
+		tracer__release_stop(tracer, hold);
+	} else {
+		/* static: everything is mapped already */
+		err = allocator__plan(t->pid, &t->plan, why, len);
+		if (!err)
+			err = tracer__attach(tracer, t->pid, &t->plan, why, len);
+	}
+	if (t->alive)
+		kill(t->pid, SIGCONT);
+	return err;
+}
+
+enum target_state target__poll(struct target *t, struct tracer *tracer)
+{
+	char why[PATH_MAX + 128];
 	int status;
 
 	if (!t->alive)
-		return false;
-	if (t->started) {
-		if (waitpid(t->pid, &status, WNOHANG) == t->pid)
-			set_exit(t, status);
-	} else if (!proc__alive(t->pid)) {
-		t->alive = false;
+		return TARGET_GONE;
+	if (!t->started) {
+		t->alive = proc__alive(t->pid);
+		return t->alive ? TARGET_RUNNING : TARGET_GONE;
 	}
-	return t->alive;
+	if (waitpid(t->pid, &status, WNOHANG | WUNTRACED) != t->pid)
+		return TARGET_RUNNING;
+	if (!WIFSTOPPED(status)) {
+		set_exit(t, status);
+		return TARGET_GONE;
+	}
+	if (!tracer__exec_seen(tracer, t->pid))
+		return TARGET_RUNNING; /* stopped by someone else: theirs to continue */
+	if (follow_exec(t, tracer, why, sizeof(why))) {
+		fprintf(stderr, "leakwatch: PID %d exec'd %s and cannot be followed: %s\n", t->pid,
+			t->comm, why);
+		return t->alive ? TARGET_RUNNING : TARGET_GONE;
+	}
+	return TARGET_EXECED;
 }
 
 void target__describe(const struct target *t, FILE *f)

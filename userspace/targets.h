@@ -27,8 +27,16 @@ int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, char 
  * 0, or an exit code with why set (the command is then not left running). */
 int target__start_command(struct target *t, char *const argv[], struct tracer *tracer,
 			  char *why, size_t len);
-/* Notices an exit (reaping a started command for its status); returns alive. */
-bool target__poll(struct target *t);
+enum target_state {
+	TARGET_RUNNING,
+	TARGET_EXECED,  /* a started command became a new program, probed anew */
+	TARGET_GONE,
+};
+
+/* Notices an exit (reaping a started command for its status), or an exec
+ * of a started command, which it follows: the old image's allocations are
+ * dropped and the new one is probed before its libraries run. */
+enum target_state target__poll(struct target *t, struct tracer *tracer);
 /* What is attached where, for -v. */
 void target__describe(const struct target *t, FILE *f);
 

@@ -13,9 +13,15 @@
 
 #define LINKS_PER_OBJECT 2
 
+struct tracked_link {
+	struct bpf_link *link;
+	pid_t pid;
+};
+
 struct tracer {
 	struct leakwatch_bpf *skel;
-	struct bpf_link **links;
+	struct bpf_link *exec_link;
+	struct tracked_link *links;
 	size_t nr_links, cap_links;
 };
 
@@ -59,23 +65,93 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		tracer__free(t);
 		return LW_EXIT_FAILURE;
 	}
+	/* cheap for every exec on the system: one lookup in a small map */
+	t->exec_link = bpf_program__attach(t->skel->progs.on_exec);
+	if (!t->exec_link) {
+		snprintf(why, len, "cannot attach to the sched_process_exec tracepoint (BTF): %s",
+			 strerror(errno));
+		tracer__free(t);
+		return LW_EXIT_FAILURE;
+	}
 	*out = t;
 	return 0;
 }
 
-static int keep_link(struct tracer *t, struct bpf_link *link)
+static int keep_link(struct tracer *t, struct bpf_link *link, pid_t pid)
 {
 	if (t->nr_links == t->cap_links) {
 		size_t cap = t->cap_links ? t->cap_links * 2 : 8;
-		struct bpf_link **v = realloc(t->links, cap * sizeof(*v));
+		struct tracked_link *v = realloc(t->links, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
 		t->links = v;
 		t->cap_links = cap;
 	}
-	t->links[t->nr_links++] = link;
+	t->links[t->nr_links++] = (struct tracked_link){ link, pid };
 	return 0;
+}
+
+void tracer__detach_pid(struct tracer *t, pid_t pid)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < t->nr_links; i++) {
+		if (t->links[i].pid == pid)
+			bpf_link__destroy(t->links[i].link);
+		else
+			t->links[kept++] = t->links[i];
+	}
+	t->nr_links = kept;
+}
+
+int tracer__watch_exec(struct tracer *t, pid_t pid)
+{
+	__u32 key = pid, val = LW_EXEC_WATCHED;
+
+	return bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0);
+}
+
+bool tracer__exec_seen(struct tracer *t, pid_t pid)
+{
+	__u32 key = pid, val;
+
+	if (bpf_map__lookup_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0) ||
+	    val != LW_EXEC_SEEN)
+		return false;
+	val = LW_EXEC_WATCHED;
+	bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0);
+	return true;
+}
+
+/* Deletes every entry of map whose key starts with tgid (all keys here do). */
+static void delete_by_tgid(struct bpf_map *map, pid_t tgid)
+{
+	size_t key_size = bpf_map__key_size(map);
+	char key[32], next[32], doomed[32];
+	bool have_doomed = false;
+	int fd = bpf_map__fd(map);
+	void *prev = NULL;
+
+	/* delete one step behind the walk, so the walk's key stays valid */
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		if (have_doomed)
+			bpf_map_delete_elem(fd, doomed);
+		have_doomed = *(__u32 *)next == (__u32)tgid;
+		if (have_doomed)
+			memcpy(doomed, next, key_size);
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	if (have_doomed)
+		bpf_map_delete_elem(fd, doomed);
+}
+
+void tracer__forget_process(struct tracer *t, pid_t pid)
+{
+	delete_by_tgid(t->skel->maps.allocs, pid);
+	delete_by_tgid(t->skel->maps.mmaps, pid);
+	delete_by_tgid(t->skel->maps.stats, pid);
 }
 
 /* One link for the object's return probes, one for its entries. */
@@ -122,7 +198,7 @@ static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o,
 				 strerror(-err));
 			return err == -EPERM ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
 		}
-		if (keep_link(t, link)) {
+		if (keep_link(t, link, pid)) {
 			bpf_link__destroy(link);
 			snprintf(why, len, "out of memory");
 			return LW_EXIT_FAILURE;
@@ -165,8 +241,9 @@ void tracer__free(struct tracer *t)
 	if (!t)
 		return;
 	for (size_t i = 0; i < t->nr_links; i++)
-		bpf_link__destroy(t->links[i]);
+		bpf_link__destroy(t->links[i].link);
 	free(t->links);
+	bpf_link__destroy(t->exec_link);
 	leakwatch_bpf__destroy(t->skel);
 	free(t);
 }

@@ -6,6 +6,7 @@
 #ifndef LW_TRACER_H
 #define LW_TRACER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -32,6 +33,14 @@ int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char
 struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, uint64_t offset,
 				 char *why, size_t len);
 void tracer__release_stop(struct tracer *t, struct bpf_link *link);
+/* Detaches every probe attached to pid. */
+void tracer__detach_pid(struct tracer *t, pid_t pid);
+/* Stop pid when it execs (for commands leakwatch started). */
+int tracer__watch_exec(struct tracer *t, pid_t pid);
+/* Whether pid has exec'd and been stopped since the last call. */
+bool tracer__exec_seen(struct tracer *t, pid_t pid);
+/* Forgets pid's live allocations and per-stack totals (its image is gone). */
+void tracer__forget_process(struct tracer *t, pid_t pid);
 /* Detaches everything and frees. NULL is fine. */
 void tracer__free(struct tracer *t);
 

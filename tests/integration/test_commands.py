@@ -124,7 +124,6 @@ def test_leaks_before_any_pause_are_counted(run):
     check_leaks(summary, p["pid"], (5 * 4096, 5), (0, 0))
 
 
-@pytest.mark.xfail(strict=True, reason="exec under a started command is not followed yet")
 def test_exec_is_followed(run):
     """`-- env exitcode ...`: env execs the target in the same process; the
     program watched is the one exec'd (its comm, its leaks, its status)."""
