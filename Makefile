@@ -49,7 +49,7 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean deps demo test unit integration targets install check-root
+.PHONY: all clean deps demo test unit integration targets install check-root bench bench-smoke
 
 all: $(OUTPUT)/leakwatch
 
@@ -86,6 +86,11 @@ $(OUTPUT)/tests/targets/%: tests/targets/%.cc $(wildcard tests/targets/*.h) | $(
 	$(call msg,TARGET,$@)
 	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
 
+$(OUTPUT)/bench/alloc_storm: tools/bench/alloc_storm.cc | $(OUTPUT)
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -O2 -g -pthread -Wall -Wextra -Werror $< -o $@
+
 $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 	$(call msg,TARGET,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
@@ -111,12 +116,21 @@ unit: $(UNITS)
 integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
 	$(Q)$(PYTHON) -m pytest -q tests/integration
 
+# The benchmark: ratios against a baseline and the uprobe floors measured
+# in the same run (a few minutes); the smoke run only checks it works.
+bench: check-root all $(OUTPUT)/bench/alloc_storm
+	$(Q)$(PYTHON) tools/bench/bench.py $(OUTPUT)
+
+bench-smoke: all $(OUTPUT)/bench/alloc_storm
+	$(Q)$(PYTHON) tools/bench/bench.py --quick $(OUTPUT)
+
 # Separate make invocations so the build starts only once the dependencies
 # are installed.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
+	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/leaky

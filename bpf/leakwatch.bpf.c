@@ -18,6 +18,19 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/*
+ * Sampling, set by the loader before load (both 0: every allocation).
+ * Every N: one heap allocation in N per thread is recorded, standing for N.
+ * Bytes B: an allocation of s bytes is recorded with probability
+ * min(1, s / B) and stands for 1 / that: max(s, B) bytes and max(1, B / s)
+ * allocations, an unbiased estimate; anything of B bytes or more is always
+ * seen. Either way the probes still trap on every call: what sampling saves
+ * is the stack walk and the map updates. Anonymous mmaps are always
+ * recorded.
+ */
+const volatile __u32 sample_every = 0;
+const volatile __u64 sample_bytes = 0;
+
 /* Per thread: the outermost allocator call in flight. glibc's allocator
  * functions call each other (realloc(NULL, n) runs malloc, realloc(p, 0)
  * runs free); only the call the program made is counted. A call is nested
@@ -41,6 +54,8 @@ struct inflight {
 	__u64 inner_start, inner_end;
 	__u64 stack_id;
 	__u32 old_found;   /* realloc: old_rec was removed from allocs at entry */
+	__u32 sampled;     /* the new block is to be recorded */
+	__u32 countdown;   /* sample_every: calls until the next recorded one */
 	__u32 pad;
 	struct lw_alloc old_rec;
 	struct lw_stack stack; /* scratch for the stack walk: per thread, so no
@@ -124,6 +139,39 @@ static __always_inline struct lw_stats *stats_of(__u32 tgid, __u32 category, __u
 	return bpf_map_lookup_elem(&stats, &key);
 }
 
+/* What a recorded block of size bytes stands for (see sample_every). */
+static __always_inline __s64 weight_bytes(__u64 size)
+{
+	if (sample_every > 1)
+		return size * sample_every;
+	if (sample_bytes)
+		return size > sample_bytes ? size : sample_bytes;
+	return size;
+}
+
+static __always_inline __s64 weight_allocs(__u64 size)
+{
+	if (sample_every > 1)
+		return LW_ONE * sample_every;
+	if (sample_bytes && size < sample_bytes && size)
+		return LW_ONE * sample_bytes / size;
+	return LW_ONE;
+}
+
+/* Whether to record an allocation of size bytes (see sample_every). */
+static __always_inline bool sample(struct inflight *st, __u64 size)
+{
+	if (sample_every > 1) {
+		if (++st->countdown < sample_every)
+			return false;
+		st->countdown = 0;
+		return true;
+	}
+	if (sample_bytes && size < sample_bytes)
+		return ((__u64)bpf_get_prandom_u32() * sample_bytes >> 32) < size;
+	return true;
+}
+
 /* Moves a stack's outstanding totals: bytes, live blocks, and the frees
  * that ended blocks. */
 static __always_inline void account(__u32 tgid, __u32 category, __u64 stack_id,
@@ -143,7 +191,8 @@ static __always_inline void account(__u32 tgid, __u32 category, __u64 stack_id,
 /* Take a live allocation off its stack's outstanding totals. */
 static __always_inline void release(__u32 tgid, const struct lw_alloc *rec)
 {
-	account(tgid, LW_CAT_MALLOC, rec->stack_id, -(__s64)rec->size, -1, 1);
+	account(tgid, LW_CAT_MALLOC, rec->stack_id, -weight_bytes(rec->size),
+		-weight_allocs(rec->size), 1);
 }
 
 /* Remove addr from allocs, copying its record out. Removal happens at the
@@ -194,8 +243,8 @@ static __always_inline void record(__u32 tgid, __u64 addr, __u64 size, __u64 sta
 		count_lost(c, LW_LOST_ALLOCS_MAP_FULL);
 		return;
 	}
-	__sync_fetch_and_add(&s->outstanding_bytes, (__s64)size);
-	__sync_fetch_and_add(&s->outstanding_allocs, 1);
+	__sync_fetch_and_add(&s->outstanding_bytes, weight_bytes(size));
+	__sync_fetch_and_add(&s->outstanding_allocs, weight_allocs(size));
 	__sync_fetch_and_add(&s->total_allocs, 1);
 }
 
@@ -272,7 +321,7 @@ static __always_inline void cut_region(__u32 tgid, __u64 s, __u64 start, __u64 e
 			pieces++;
 		}
 	}
-	account(tgid, LW_CAT_MMAP, r.stack_id, -(__s64)(r.size - kept), pieces - 1, !pieces);
+	account(tgid, LW_CAT_MMAP, r.stack_id, -(__s64)(r.size - kept), (pieces - 1) * LW_ONE, !pieces);
 	if (c && pieces != 1)
 		__sync_fetch_and_add(&c->live_regions, pieces - 1);
 }
@@ -318,7 +367,7 @@ static __always_inline void record_region(__u32 tgid, __u64 start, __u64 size, _
 	if (c)
 		__sync_fetch_and_add(&c->live_regions, 1);
 	__sync_fetch_and_add(&s->outstanding_bytes, (__s64)size);
-	__sync_fetch_and_add(&s->outstanding_allocs, 1);
+	__sync_fetch_and_add(&s->outstanding_allocs, LW_ONE);
 	__sync_fetch_and_add(&s->total_allocs, 1);
 }
 
@@ -423,7 +472,8 @@ static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task
 		/* the free (or inner delete) that operator delete runs for the
 		 * block it just took */
 		return 0;
-	} else {
+	} else if (!sample_every && !sample_bytes) {
+		/* (when sampling, most blocks freed were simply not sampled) */
 		count_lost(c, LW_LOST_UNKNOWN_FREES);
 	}
 	if (c)
@@ -579,7 +629,9 @@ int alloc_enter(struct pt_regs *ctx)
 		st->active = 0;
 		return 0;
 	}
-	st->stack_id = capture_stack(ctx, &st->stack, proc_counters(tgid));
+	/* the walk is most of the work: only for blocks that will be recorded */
+	st->sampled = func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP || sample(st, st->size);
+	st->stack_id = st->sampled ? capture_stack(ctx, &st->stack, proc_counters(tgid)) : LW_STACK_NONE;
 	return 0;
 }
 
@@ -591,7 +643,7 @@ static __always_inline void exit_realloc(struct inflight *st, __u32 tgid, __u64 
 					 struct lw_proc_counters *c)
 {
 	if (!st->old_addr) {
-		if (ret)
+		if (ret && st->sampled)
 			record(tgid, ret, st->size, st->stack_id, c);
 		return;
 	}
@@ -608,9 +660,9 @@ static __always_inline void exit_realloc(struct inflight *st, __u32 tgid, __u64 
 		__sync_fetch_and_add(&c->free_calls, 1);
 	if (st->old_found)
 		release(tgid, &st->old_rec);
-	else
+	else if (!sample_every && !sample_bytes)
 		count_lost(c, LW_LOST_UNKNOWN_FREES);
-	if (ret)
+	if (ret && st->sampled)
 		record(tgid, ret, st->size, st->stack_id, c);
 }
 
@@ -680,7 +732,8 @@ int alloc_exit(struct pt_regs *ctx)
 		return 0;
 	if (c)
 		__sync_fetch_and_add(&c->alloc_calls, 1);
-	record(tgid, ret, st->size, st->stack_id, c);
+	if (st->sampled)
+		record(tgid, ret, st->size, st->stack_id, c);
 	return 0;
 }
 
@@ -715,5 +768,18 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		return 0;
 	*state = LW_EXEC_SEEN;
 	bpf_send_signal(19 /* SIGSTOP */);
+	return 0;
+}
+
+/* Empty programs for the benchmark's floors: what the probes alone cost. */
+SEC("uprobe.multi")
+int floor_enter(struct pt_regs *ctx)
+{
+	return 0;
+}
+
+SEC("uretprobe.multi")
+int floor_exit(struct pt_regs *ctx)
+{
 	return 0;
 }

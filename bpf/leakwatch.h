@@ -113,11 +113,14 @@ struct lw_stats_key {
 };
 
 struct lw_stats {
-	__s64 outstanding_bytes;
-	__s64 outstanding_allocs;
-	__u64 total_allocs;
+	__s64 outstanding_bytes;  /* estimates when sampling (scaled by each block's weight) */
+	__s64 outstanding_allocs; /* in 1/LW_ONE units: a sampled block may stand for a fraction */
+	__u64 total_allocs;       /* blocks recorded, and freed, since attach (not scaled) */
 	__u64 total_frees;
 };
+
+/* One allocation in lw_stats.outstanding_allocs. */
+#define LW_ONE 1024
 
 /* procs: per-process call and loss counters, keyed by tgid. */
 struct lw_proc_counters {

@@ -144,21 +144,34 @@ static void add_probe(struct lw_plan *plan, pid_t pid, const struct scope_entry 
 {
 	struct lw_object *o = object_for(plan, pid, e->map);
 	struct lw_probe *p;
-	uint8_t code[16];
+	uint8_t code[512];
 	ssize_t got;
+	size_t len, at;
 
 	if (!o || o->nr_probes == LW_MAX_PROBES)
 		return;
 	for (int i = 0; i < o->nr_probes; i++)
-		if (o->probes[i].offset == offset)
+		if (o->probes[i].entry_offset == offset)
 			return; /* an alias of a function already probed */
 	p = &o->probes[o->nr_probes++];
 	p->func = func;
 	p->symbol = symbol;
-	p->offset = offset;
+	p->entry_offset = offset;
 	p->size = size;
 	got = pread(e->fd, code, sizeof(code), offset);
-	p->single_step = !insn_emulated(code, got > 0 ? got : 0, p->first_insn, sizeof(p->first_insn));
+	len = got > 0 ? (size_t)got : 0;
+	if (size && size < len)
+		len = size;
+	at = insn_probe_point(code, len, p->placement, sizeof(p->placement));
+	p->offset = offset + at;
+	p->single_step = !insn_emulated(code + at, len - at, p->first_insn, sizeof(p->first_insn));
+	/* libstdc++'s operator delete only jumps on to free (or to another
+	 * delete that does): free's probe sees the block, a probe here would
+	 * only cost a trap */
+	if (func == LW_FUNC_DELETE && is_libstdcxx(e->map->path) && insn_is_thunk(code, len)) {
+		p->skipped = true;
+		snprintf(p->placement, sizeof(p->placement), "not probed: jumps on to free");
+	}
 }
 
 static void plan_free_objects(struct scope_entry *scope, size_t n)

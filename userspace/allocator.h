@@ -20,10 +20,13 @@
 struct lw_probe {
 	enum lw_func func;
 	const char *symbol;
-	uint64_t offset;       /* file offset of the probed instruction */
+	uint64_t entry_offset; /* file offset of the function */
+	uint64_t offset;       /* file offset of the probed instruction (see insn.h) */
 	uint64_t size;         /* the function's size, from its symbol */
-	char first_insn[48];   /* the instruction there, as disassembled */
+	char first_insn[48];   /* the instruction probed, as disassembled */
+	char placement[128];   /* why the probe sits where it does */
 	bool single_step;      /* the kernel cannot emulate it: a second trap per call */
+	bool skipped;          /* not attached: a thunk into a probed function */
 };
 
 /* One object with probes in it. */

@@ -44,6 +44,9 @@ enum {
 	OPT_MAX_ALLOCS,
 	OPT_MAX_STACKS,
 	OPT_USAGE,
+	OPT_BENCH_FLOOR,
+	OPT_SAMPLE_EVERY,
+	OPT_SAMPLE_BYTES,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -72,9 +75,16 @@ static const struct argp_option options[] = {
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
 	{ "verbose", 'v', NULL, 0, "Say what is attached where; repeat for libbpf's messages", 0 },
+	{ NULL, 0, NULL, 0, "Sampling (numbers become unbiased estimates; the probes still trap on "
+	  "every call):", 1 },
+	{ "sample-every", OPT_SAMPLE_EVERY, "N", 0, "Record one heap allocation in N per thread", 1 },
+	{ "sample-bytes", OPT_SAMPLE_BYTES, "B", 0, "Record an allocation of s bytes with probability "
+	  "min(1, s/B) (K, M suffixes)", 1 },
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 1 },
 	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 1 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 1 },
+	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own", OPTION_HIDDEN,
+	  "Attach empty programs instead (the benchmark's floors)", 2 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
 	{ "usage", OPT_USAGE, NULL, 0, "Show a short usage message", -1 },
 	{ "version", 'V', NULL, 0, "Print the version", -1 },
@@ -194,6 +204,34 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		else
 			env->max_stacks = v;
 		break;
+	case OPT_SAMPLE_EVERY:
+		if (parse_long(arg, 1, 1000000, &v))
+			usage_error("bad --sample-every value '%s': expected a number from 1 to 1000000", arg);
+		env->sample_every = v > 1 ? v : 0;
+		break;
+	case OPT_SAMPLE_BYTES: {
+		size_t n = strlen(arg);
+		long mult = 1;
+		char num[32];
+
+		if (n && (arg[n - 1] == 'K' || arg[n - 1] == 'k'))
+			mult = 1024, n--;
+		else if (n && (arg[n - 1] == 'M' || arg[n - 1] == 'm'))
+			mult = 1024 * 1024, n--;
+		snprintf(num, sizeof(num), "%.*s", (int)n, arg);
+		if (n >= sizeof(num) || parse_long(num, 1, (1L << 30) / mult, &v))
+			usage_error("bad --sample-bytes value '%s': expected bytes from 1 to 1G, e.g. 512K", arg);
+		env->sample_bytes = v * mult > 1 ? v * mult : 0;
+		break;
+	}
+	case OPT_BENCH_FLOOR:
+		if (!strcmp(arg, "entry"))
+			env->bench_floor = 1;
+		else if (!strcmp(arg, "own"))
+			env->bench_floor = 2;
+		else
+			usage_error("bad --bench-floor value '%s': expected entry or own", arg);
+		break;
 	case 'h':
 		/* argp_state_help prints nothing under ARGP_NO_ERRS */
 		argp_help(&argp, stdout, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK, "leakwatch");
@@ -219,6 +257,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case ARGP_KEY_END:
+		if (env->sample_every && env->sample_bytes)
+			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
 		if (!env->nr_pids && !env->command)
 			usage_error("nothing to watch: give -p PID, -c CMD or -- CMD (see leakwatch --help)");
 		break;

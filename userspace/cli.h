@@ -19,6 +19,9 @@ struct env {
 	unsigned int max_allocs;    /* --max-allocs, live allocations tracked */
 	unsigned int max_stacks;    /* --max-stacks, distinct stacks kept */
 	char **command;             /* -c words or the argv after --; NULL-terminated */
+	unsigned int sample_every;  /* --sample-every N: 0 = off */
+	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */
+	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

@@ -174,6 +174,23 @@ size_t insn_probe_point(const uint8_t *code, size_t len, char *why, size_t why_l
 	return at;
 }
 
+bool insn_is_thunk(const uint8_t *code, size_t len)
+{
+	csh cs = handle();
+	cs_insn *insn;
+	size_t n, i = 0;
+	bool thunk;
+
+	if (!cs)
+		return false;
+	n = cs_disasm(cs, code, len, 0, 2, &insn);
+	if (n && insn[0].id == X86_INS_ENDBR64)
+		i = 1;
+	thunk = i < n && insn[i].id == X86_INS_JMP;
+	cs_free(insn, n);
+	return thunk;
+}
+
 bool insn_call_before(const uint8_t *code, size_t len)
 {
 	/* call rel32 (5 bytes) first, then the indirect forms (2..7) */

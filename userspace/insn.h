@@ -28,6 +28,9 @@ bool insn_emulated(const uint8_t *code, size_t len, char *text, size_t text_len)
  */
 size_t insn_probe_point(const uint8_t *code, size_t len, char *why, size_t why_len);
 
+/* Whether the function is a thunk: (endbr64 and) a jump elsewhere. */
+bool insn_is_thunk(const uint8_t *code, size_t len);
+
 /* Whether the bytes just before a return address end with a call
  * instruction; code holds the len bytes that precede it. */
 bool insn_call_before(const uint8_t *code, size_t len);

@@ -96,6 +96,10 @@ static int attach_all(struct session *s)
 		.max_allocs = s->env.max_allocs,
 		.max_stacks = s->env.max_stacks,
 		.verbose = s->env.verbose,
+		.mode = s->env.bench_floor == 1 ? TRACER_FLOOR_ENTRY :
+			s->env.bench_floor == 2 ? TRACER_FLOOR_OWN : TRACER_TRACK,
+		.sample_every = s->env.sample_every,
+		.sample_bytes = s->env.sample_bytes,
 	};
 	char why[PATH_MAX + 256];
 	int err;
@@ -173,6 +177,7 @@ static void add_counts(struct report_counts *to, const struct report_counts *c)
 	to->outstanding_allocs += c->outstanding_allocs;
 	to->alloc_calls += c->alloc_calls;
 	to->free_calls += c->free_calls;
+	to->recorded += c->recorded;
 	for (int i = 0; i < LW_LOST_NR; i++)
 		to->lost[i] += c->lost[i];
 }
@@ -263,11 +268,16 @@ static int report(struct session *s, bool summary)
 			if (procs[i].pid == site->pid) {
 				procs[i].counts.outstanding_bytes += site->bytes;
 				procs[i].counts.outstanding_allocs += site->allocs;
+				procs[i].counts.recorded += site->total_allocs;
 			}
 		}
 	}
 	for (int i = 0; i < s->nr_targets; i++)
 		add_counts(&r.totals, &procs[i].counts);
+	if (s->env.sample_every)
+		r.sampling = (struct report_sampling){ "every", s->env.sample_every };
+	else if (s->env.sample_bytes)
+		r.sampling = (struct report_sampling){ "bytes", s->env.sample_bytes };
 	r.stacks = sites;
 	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top);
 
@@ -327,6 +337,7 @@ int main(int argc, char **argv)
 	struct session s = {};
 	/* SA_RESTART: a signal during a blocked write must not fail the write */
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	double t0;
 	int err;
 
 	env__parse(&s.env, argc, argv);
@@ -347,12 +358,19 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	t0 = now_s(CLOCK_MONOTONIC);
 	err = attach_all(&s);
+	if (s.env.verbose && !err)
+		fprintf(stderr, "leakwatch: attached in %.1f ms (BPF load included)\n",
+			(now_s(CLOCK_MONOTONIC) - t0) * 1e3);
 	if (!err)
 		err = run(&s);
 
 	/* detach before anything else: the target runs unprobed from here */
+	t0 = now_s(CLOCK_MONOTONIC);
 	tracer__free(s.tracer);
+	if (s.env.verbose)
+		fprintf(stderr, "leakwatch: detached in %.1f ms\n", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
 	stack_table__free(s.stacks);
 	symbolizer__free(s.sym);
 	free(s.targets);

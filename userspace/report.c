@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdlib.h>
+#include <string.h>
 #include "report.h"
 
 const char *const lw_lost_names[LW_LOST_NR] = {
@@ -18,6 +19,15 @@ uint64_t report_counts__lost(const struct report_counts *c)
 	for (int i = 0; i < LW_LOST_NR; i++)
 		sum += c->lost[i];
 	return sum;
+}
+
+double report_counts__sample_rate(const struct report_counts *c, const struct report_sampling *s)
+{
+	if (!s->mode)
+		return 1;
+	if (!strcmp(s->mode, "every"))
+		return s->value;
+	return c->recorded ? (double)c->alloc_calls / c->recorded : s->value;
 }
 
 static int by_outstanding(const void *pa, const void *pb)

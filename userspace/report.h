@@ -17,7 +17,14 @@ struct report_counts {
 	int64_t outstanding_allocs;
 	uint64_t alloc_calls;
 	uint64_t free_calls;
+	uint64_t recorded;     /* allocations recorded (all of them unless sampling) */
 	uint64_t lost[LW_LOST_NR];
+};
+
+/* How allocations were sampled: none, one in value, or by value bytes. */
+struct report_sampling {
+	const char *mode;      /* NULL (every allocation), "every" or "bytes" */
+	unsigned long long value;
 };
 
 struct report_process {
@@ -40,7 +47,11 @@ struct report {
 	struct report_counts totals;
 	struct lw_site **stacks;     /* top stacks, most outstanding bytes first */
 	int nr_stacks;
+	struct report_sampling sampling;
 };
+
+/* Mean number of allocations each recorded one stands for (1: exact). */
+double report_counts__sample_rate(const struct report_counts *c, const struct report_sampling *s);
 
 /* JSON names of enum lw_lost, in order. */
 extern const char *const lw_lost_names[LW_LOST_NR];

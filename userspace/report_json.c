@@ -4,7 +4,8 @@
 #include "json_writer.h"
 #include "report.h"
 
-static void counts(struct jw *w, const char *key, const struct report_counts *c)
+static void counts(struct jw *w, const char *key, const struct report_counts *c,
+		   const struct report_sampling *sampling)
 {
 	jw_object(w, key);
 	jw_int(w, "outstanding_bytes", c->outstanding_bytes);
@@ -12,7 +13,15 @@ static void counts(struct jw *w, const char *key, const struct report_counts *c)
 	jw_uint(w, "alloc_calls", c->alloc_calls);
 	jw_uint(w, "free_calls", c->free_calls);
 	jw_uint(w, "lost_events", report_counts__lost(c));
-	jw_int(w, "sample_rate", 1);
+	if (sampling->mode) {
+		jw_double(w, "sample_rate", report_counts__sample_rate(c, sampling));
+		jw_object(w, "sampling");
+		jw_string(w, "mode", sampling->mode);
+		jw_uint(w, "value", sampling->value);
+		jw_object_end(w);
+	} else {
+		jw_int(w, "sample_rate", 1);
+	}
 	jw_object(w, "lost");
 	for (int i = 0; i < LW_LOST_NR; i++)
 		jw_uint(w, lw_lost_names[i], c->lost[i]);
@@ -117,11 +126,11 @@ void report_json__print(FILE *f, const struct report *r)
 			if (p->exit_signal)
 				jw_int(&w, "exit_signal", p->exit_signal);
 		}
-		counts(&w, "totals", &p->counts);
+		counts(&w, "totals", &p->counts, &r->sampling);
 		jw_object_end(&w);
 	}
 	jw_array_end(&w);
-	counts(&w, "totals", &r->totals);
+	counts(&w, "totals", &r->totals, &r->sampling);
 	jw_array(&w, "stacks");
 	for (int i = 0; i < r->nr_stacks; i++)
 		stack(&w, r->stacks[i]);

@@ -97,6 +97,10 @@ void report_text__print(FILE *f, const struct report *r)
 			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-", ended);
 	}
 	lost_line(f, "  ", &r->totals);
+	if (r->sampling.mode)
+		fprintf(f, "  sampled (%s %llu): bytes and counts are estimates, each recorded "
+			"allocation standing for %.1f on average\n", r->sampling.mode,
+			r->sampling.value, report_counts__sample_rate(&r->totals, &r->sampling));
 	if (!r->nr_stacks) {
 		fprintf(f, "  no outstanding allocations made since attach\n");
 		return;

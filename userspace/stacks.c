@@ -127,7 +127,7 @@ void stack_table__begin_round(struct stack_table *t)
 	size_t pos = 0;
 
 	while ((site = stack_table__next(t, &pos))) {
-		site->bytes = site->allocs = 0;
+		site->bytes = site->allocs = site->alloc_units = 0;
 		site->total_allocs = site->total_frees = 0;
 	}
 }
@@ -191,7 +191,7 @@ void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
 			return;
 	}
 	site->bytes += val->outstanding_bytes;
-	site->allocs += val->outstanding_allocs;
+	site->alloc_units += val->outstanding_allocs;
 	site->total_allocs += val->total_allocs;
 	site->total_frees += val->total_frees;
 }
@@ -201,6 +201,10 @@ void stack_table__end_round(struct stack_table *t, double t_s)
 	struct lw_site *site;
 	size_t pos = 0;
 
-	while ((site = stack_table__next(t, &pos)))
+	while ((site = stack_table__next(t, &pos))) {
+		int64_t u = site->alloc_units;
+
+		site->allocs = (u >= 0 ? u + LW_ONE / 2 : u - LW_ONE / 2) / LW_ONE;
 		series__add(&site->series, t_s, site->bytes);
+	}
 }

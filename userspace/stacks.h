@@ -26,7 +26,8 @@ struct lw_site {
 	bool truncated;          /* the walk is known to have stopped early */
 	struct series series;
 	/* this round: sums over the raw stacks resolving here */
-	int64_t bytes, allocs;
+	int64_t bytes, allocs;   /* allocs rounded from alloc_units */
+	int64_t alloc_units;     /* in 1/LW_ONE allocations (sampled blocks stand for fractions) */
 	uint64_t total_allocs, total_frees;
 	int64_t reported_bytes;  /* at the previous report */
 };

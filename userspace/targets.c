@@ -200,9 +200,10 @@ void target__describe(const struct target *t, FILE *f)
 		for (int j = 0; j < o->nr_probes; j++) {
 			const struct lw_probe *p = &o->probes[j];
 
-			fprintf(f, "leakwatch:     %-36s 0x%-8lx %s%s\n", p->symbol, (unsigned long)p->offset,
-				p->first_insn, p->single_step ?
-				"  <- not emulated: the kernel single-steps it, a second trap per call" : "");
+			fprintf(f, "leakwatch:     %-36s 0x%-8lx %-28s %s%s\n", p->symbol,
+				(unsigned long)p->offset, p->skipped ? "-" : p->first_insn, p->placement,
+				!p->skipped && p->single_step ?
+				"; single-stepped: a second trap per call" : "");
 		}
 	}
 }

@@ -20,6 +20,7 @@ struct tracked_link {
 
 struct tracer {
 	struct leakwatch_bpf *skel;
+	enum tracer_mode mode;
 	struct bpf_link *exec_link;
 	struct tracked_link *links;
 	size_t nr_links, cap_links;
@@ -47,12 +48,15 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		snprintf(why, len, "out of memory");
 		return LW_EXIT_FAILURE;
 	}
+	t->mode = opts->mode;
 	t->skel = leakwatch_bpf__open();
 	if (!t->skel) {
 		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
 		free(t);
 		return LW_EXIT_FAILURE;
 	}
+	t->skel->rodata->sample_every = opts->sample_every;
+	t->skel->rodata->sample_bytes = opts->sample_bytes;
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
@@ -160,11 +164,12 @@ static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o,
 	unsigned long offsets[LW_MAX_PROBES];
 	__u64 cookies[LW_MAX_PROBES];
 	LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets, .cookies = cookies);
+	bool floor = t->mode != TRACER_TRACK, at_entry = t->mode == TRACER_FLOOR_ENTRY;
 	struct bpf_program *progs[LINKS_PER_OBJECT] = {
 		/* Returns first: an entry seen before its return probe exists
 		 * would leave a call that never completes. */
-		t->skel->progs.alloc_exit,
-		t->skel->progs.alloc_enter,
+		floor ? t->skel->progs.floor_exit : t->skel->progs.alloc_exit,
+		floor ? t->skel->progs.floor_enter : t->skel->progs.alloc_enter,
 	};
 
 	for (int i = 0; i < LINKS_PER_OBJECT; i++) {
@@ -174,15 +179,20 @@ static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o,
 		opts.cnt = 0;
 		opts.retprobe = i == 0;
 		for (int j = 0; j < o->nr_probes; j++) {
-			enum lw_func f = o->probes[j].func;
+			const struct lw_probe *p = &o->probes[j];
+			enum lw_func f = p->func;
 
+			if (p->skipped && !at_entry)
+				continue;
 			/* frees return nothing needed; LW_FUNC_NEW must not be
 			 * return-probed (leakwatch.h) */
 			if (opts.retprobe && (f == LW_FUNC_FREE || f == LW_FUNC_DELETE ||
 					      f == LW_FUNC_MUNMAP || f == LW_FUNC_NEW))
 				continue;
-			offsets[opts.cnt] = o->probes[j].offset;
-			cookies[opts.cnt] = LW_COOKIE(f, f == LW_FUNC_NEW ? o->probes[j].size : 0);
+			offsets[opts.cnt] = at_entry ? p->entry_offset : p->offset;
+			/* operator new's extent, from the probe point on */
+			cookies[opts.cnt] = LW_COOKIE(f, f == LW_FUNC_NEW ?
+						      p->size - (p->offset - p->entry_offset) : 0);
 			opts.cnt++;
 		}
 		if (!opts.cnt)

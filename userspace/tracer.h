@@ -16,10 +16,21 @@
 
 struct tracer;
 
+/* What to attach: leakwatch's programs, or empty ones (the benchmark's
+ * floors) at the functions' entries or at leakwatch's own probe points. */
+enum tracer_mode {
+	TRACER_TRACK,
+	TRACER_FLOOR_ENTRY,
+	TRACER_FLOOR_OWN,
+};
+
 struct tracer_opts {
 	unsigned int max_allocs;
 	unsigned int max_stacks;
 	int verbose;
+	enum tracer_mode mode;
+	unsigned int sample_every;       /* 0: off */
+	unsigned long long sample_bytes; /* 0: off */
 };
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */

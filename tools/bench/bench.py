@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""make bench: what leakwatch costs an allocation-heavy program.
+
+Runs tools/bench/alloc_storm under each condition, alternating them within
+each repetition (A B C D, A B C D, ...) so drift on a noisy machine hits all
+alike, and reports medians and per-repetition ratios:
+
+  base          the workload alone
+  floor-entry   empty BPF programs at the allocator functions' entries
+                (and returns), what any uprobe observer pays at least
+  floor-own     the same at leakwatch's own probe points (moved past
+                instructions the kernel would single-step)
+  leakwatch     full tracking with frame-pointer stacks
+  sampled       leakwatch --sample-bytes 512K
+
+Uprobes belong to a file, not a process: anybody's uprobe on libc slows
+every process, baseline included. A run during which a uprobe that this
+benchmark did not create was present is repeated (up to 3 times) and
+counted in the "contaminated" line.
+
+Usage: bench.py [--quick] [--reps N] [--ops N] BUILD_DIR
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+CONDITIONS = ["base", "floor-entry", "floor-own", "leakwatch", "sampled"]
+OBSERVER_ARGS = {
+    "floor-entry": ["--bench-floor=entry"],
+    "floor-own": ["--bench-floor=own"],
+    "leakwatch": [],
+    "sampled": ["--sample-bytes", "512K"],
+}
+WORKLOADS = [  # (name, alloc_storm arguments)
+    ("pairs, 1 thread", ["-m", "pairs", "-t", "1"]),
+    ("pairs, 2 threads", ["-m", "pairs", "-t", "2"]),
+    ("mix (malloc, calloc, realloc, new[], new), 1 thread", ["-m", "mix", "-t", "1"]),
+]
+# leakwatch reports this often during runs, as a user watching closely would
+POLL_S = 0.2
+# the baseline runs this many times more operations, so it lasts long
+# enough to time
+BASE_OPS_FACTOR = 50
+
+
+def bpftool(*args):
+    out = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout or "[]")
+    except json.JSONDecodeError:
+        return []
+
+
+def foreign_uprobes(ours):
+    """uprobes (perf-event or uprobe_multi links) held by processes not in ours."""
+    found = []
+    for entry in bpftool("perf", "show"):
+        if entry.get("fd_type", "").startswith("uprobe") or entry.get("fd_type", "").startswith(
+                "uretprobe"):
+            if entry.get("pid") not in ours:
+                found.append("perf %s pid %s" % (entry.get("fd_type"), entry.get("pid")))
+    for link in bpftool("link", "show"):
+        # a uprobe_multi link names the process it is filtered to
+        if link.get("type") == "uprobe_multi" and link.get("pid") not in ours:
+            found.append("uprobe_multi link %s (pid %s)" % (link.get("id"), link.get("pid")))
+    return found
+
+
+def map_memory(pid):
+    """Bytes of kernel memory the BPF maps that process pid holds use (the
+    kernel's own figure, memlock in each map fd's fdinfo)."""
+    total = 0
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                info = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if "map_id" in info:
+            total += int(info.get("memlock", "0"))
+    return total
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of process pid so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def read_line(stream, pattern, timeout):
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if re.search(pattern, line):
+            return line, lines
+    raise RuntimeError("did not see %r; got %r" % (pattern, lines))
+
+
+def run_once(build, condition, workload_args, ops):
+    """One run: returns a dict of figures, or raises."""
+    storm_ops = ops * BASE_OPS_FACTOR if condition == "base" else ops
+    storm = subprocess.Popen([os.path.join(build, "bench", "alloc_storm"), *workload_args,
+                              "-n", str(storm_ops)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    lw = None
+    result = {}
+    try:
+        read_line(storm.stdout, r"^ready", 10)
+        ours = {storm.pid}
+        if condition != "base":
+            t0 = time.monotonic()
+            lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-v", "-p", str(storm.pid),
+                                   *OBSERVER_ARGS[condition], str(POLL_S)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            ours.add(lw.pid)
+            line, lines = read_line(lw.stderr, r"^leakwatch: watching", 30)
+            result["start_s"] = time.monotonic() - t0
+            for l in lines:
+                m = re.search(r"attached in ([0-9.]+) ms", l)
+                if m:
+                    result["attach_ms"] = float(m.group(1))
+        result["foreign"] = foreign_uprobes(ours)
+        lw_cpu0 = cpu_s(lw.pid) if lw else 0
+        storm.stdin.write("go\n")
+        storm.stdin.flush()
+        line, _ = read_line(storm.stdout, r"^ops=", 600)
+        fields = dict(kv.split("=") for kv in line.split())
+        result["cpu_ns_per_op"] = int(fields["cpu_ns"]) / int(fields["ops"])
+        result["wall_ns_per_op"] = int(fields["wall_ns"]) / int(fields["ops"]) * int(
+            workload_args[workload_args.index("-t") + 1])
+        result["ops"] = int(fields["ops"])
+        result["foreign"] += foreign_uprobes(ours)
+        storm.wait(10)
+        if lw:
+            # what leakwatch spent while the workload ran (not its start-up)
+            result["lw_cpu_s"] = cpu_s(lw.pid) - lw_cpu0
+            result["map_bytes"] = map_memory(lw.pid)
+            lw.send_signal(signal.SIGINT)
+            _, status, usage = os.wait4(lw.pid, 0)
+            lw.returncode = os.waitstatus_to_exitcode(status)
+            for l in lw.stderr.read().splitlines():
+                m = re.search(r"detached in ([0-9.]+) ms", l)
+                if m:
+                    result["detach_ms"] = float(m.group(1))
+            result["lw_rss"] = usage.ru_maxrss * 1024
+            if lw.returncode != 0:
+                raise RuntimeError("leakwatch exited %d" % lw.returncode)
+    finally:
+        for p in (lw, storm):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+    return result
+
+
+def num(v):
+    return "%.0f" % v if abs(v) >= 100 else "%.3g" % v
+
+
+def fmt(values, unit=""):
+    if not values:
+        return "-"
+    return "%s%s [%s..%s]" % (num(statistics.median(values)), unit, num(min(values)),
+                              num(max(values)))
+
+
+def mib(n):
+    return "%.1f MiB" % (n / 1048576)
+
+
+def bench_workload(build, name, args, reps, ops, out):
+    runs = {c: [] for c in CONDITIONS}
+    contaminated = 0
+    for rep in range(reps):
+        for cond in CONDITIONS:
+            for attempt in range(4):
+                r = run_once(build, cond, args, ops)
+                if not r["foreign"] or attempt == 3:
+                    break
+                contaminated += 1
+                time.sleep(1)
+            runs[cond].append(r)
+    ns = {c: [r["cpu_ns_per_op"] for r in runs[c]] for c in CONDITIONS}
+    print("\n%s: %d operations per observed run, %d repetitions, alternated" % (name, ops, reps),
+          file=out)
+    print("  %-12s %-30s %-22s %-22s %s" % ("condition", "cpu ns per op (median [min..max])",
+                                             "x base", "x floor-entry", "x floor-own"), file=out)
+    for c in CONDITIONS:
+        ratios = []
+        for ref in ("base", "floor-entry", "floor-own"):
+            rs = [a / b for a, b in zip(ns[c], ns[ref]) if b]
+            ratios.append(fmt(rs, "x") if c != ref else "1")
+        print("  %-12s %-30s %-22s %-22s %s" % (c, fmt(ns[c]), *ratios), file=out)
+    lw = runs["leakwatch"]
+    cpu_per_m = [r["lw_cpu_s"] * 1e3 / (r["ops"] / 1e6) for r in lw]
+    print("  leakwatch itself, while the workload ran: %s ms CPU per million allocations; "
+          "peak RSS %s + BPF maps %s; "
+          "attach %s ms (BPF load included), detach %s ms" % (
+              fmt(cpu_per_m), mib(max(r["lw_rss"] for r in lw)),
+              mib(max(r["map_bytes"] for r in lw)),
+              fmt([r.get("attach_ms", 0) for r in lw]),
+              fmt([r.get("detach_ms", 0) for r in lw])), file=out)
+    print("  runs repeated because another process had uprobes in place: %d" % contaminated,
+          file=out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--quick", action="store_true", help="one short repetition (a smoke test)")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--ops", type=int, default=200000)
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (loads BPF programs): run it as root, e.g. sudo make bench")
+    reps, ops, workloads = opts.reps, opts.ops, WORKLOADS
+    if opts.quick:
+        reps, ops, workloads = 1, 20000, WORKLOADS[:1]
+    print("leakwatch benchmark, %s, kernel %s, %d CPUs" % (
+        time.strftime("%Y-%m-%d"), os.uname().release, os.cpu_count()))
+    for name, args in workloads:
+        bench_workload(opts.build, name, args, reps, ops, sys.stdout)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
