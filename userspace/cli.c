@@ -74,6 +74,7 @@ static const struct argp_option options[] = {
 	  "for an exact argv use -- CMD ARG...", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
+	{ "wide", 'w', NULL, 0, "Full stacks in the text report (default: 8 frames each)", 0 },
 	{ "verbose", 'v', NULL, 0, "Say what is attached where; repeat for libbpf's messages", 0 },
 	{ NULL, 0, NULL, 0, "Sampling (numbers become unbiased estimates; the probes still trap on "
 	  "every call):", 1 },
@@ -193,6 +194,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'v':
 		env->verbose++;
+		break;
+	case 'w':
+		env->wide = true;
 		break;
 	case OPT_MAX_ALLOCS:
 	case OPT_MAX_STACKS:

@@ -16,6 +16,7 @@ struct env {
 	int top;                    /* -T, default 10 */
 	const char *json_path;      /* --json FILE, "-" = stdout; NULL = text */
 	int verbose;                /* -v, repeatable */
+	bool wide;                  /* -w: full stacks in the text report */
 	unsigned int max_allocs;    /* --max-allocs, live allocations tracked */
 	unsigned int max_stacks;    /* --max-stacks, distinct stacks kept */
 	char **command;             /* -c words or the argv after --; NULL-terminated */

@@ -213,7 +213,8 @@ static bool any_alive(struct session *s)
 static int report(struct session *s, bool summary)
 {
 	struct report_process procs[LW_MAX_PIDS + 1] = {};
-	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets };
+	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets,
+			    .wide = s->env.wide };
 	struct lw_site **sites = NULL, *site;
 	size_t pos = 0, nr_sites = 0, cap = 0;
 	int err;
@@ -279,7 +280,7 @@ static int report(struct session *s, bool summary)
 	else if (s->env.sample_bytes)
 		r.sampling = (struct report_sampling){ "bytes", s->env.sample_bytes };
 	r.stacks = sites;
-	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top);
+	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top, summary);
 
 	if (s->text)
 		report_text__print(stdout, &r);

@@ -43,14 +43,40 @@ static int by_outstanding(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-int report__pick_stacks(struct lw_site **sites, int nr, int top)
+/* The summary: growing stacks first, fastest first; then the rest. */
+static int by_leak(const void *pa, const void *pb)
+{
+	const struct lw_site *a = *(struct lw_site *const *)pa, *b = *(struct lw_site *const *)pb;
+	bool ga = a->trend.verdict == VERDICT_GROWING, gb = b->trend.verdict == VERDICT_GROWING;
+
+	if (ga != gb)
+		return ga ? -1 : 1;
+	if (ga && a->trend.slope != b->trend.slope)
+		return a->trend.slope > b->trend.slope ? -1 : 1;
+	return by_outstanding(pa, pb);
+}
+
+int report__pick_stacks(struct lw_site **sites, int nr, int top, bool summary)
 {
 	int kept = 0;
 
 	for (int i = 0; i < nr; i++)
 		if (sites[i]->allocs > 0 || sites[i]->bytes > 0)
 			sites[kept++] = sites[i];
+	if (summary) {
+		/* the ranking needs every trend: once, at the end */
+		for (int i = 0; i < kept; i++)
+			series__trend(&sites[i]->series, &sites[i]->trend);
+		if (kept > 1)
+			qsort(sites, kept, sizeof(*sites), by_leak);
+		return kept < top ? kept : top;
+	}
 	if (kept > 1)
 		qsort(sites, kept, sizeof(*sites), by_outstanding);
-	return kept < top ? kept : top;
+	if (kept > top)
+		kept = top;
+	/* the trend costs O(window^2): only for what is shown */
+	for (int i = 0; i < kept; i++)
+		series__trend(&sites[i]->series, &sites[i]->trend);
+	return kept;
 }

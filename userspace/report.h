@@ -48,6 +48,7 @@ struct report {
 	struct lw_site **stacks;     /* top stacks, most outstanding bytes first */
 	int nr_stacks;
 	struct report_sampling sampling;
+	bool wide;                   /* text: every frame of every stack */
 };
 
 /* Mean number of allocations each recorded one stands for (1: exact). */
@@ -57,9 +58,11 @@ double report_counts__sample_rate(const struct report_counts *c, const struct re
 extern const char *const lw_lost_names[LW_LOST_NR];
 uint64_t report_counts__lost(const struct report_counts *c);
 
-/* Orders sites for a report (most outstanding bytes first, then most
- * allocations, then id) and keeps those holding memory, at most top. */
-int report__pick_stacks(struct lw_site **sites, int nr, int top);
+/* Keeps the sites holding memory, at most top, ordered for a report: most
+ * outstanding bytes first (then most allocations, then id); for the
+ * summary, growing stacks first, fastest growth first. Sets the trend of
+ * each site kept. */
+int report__pick_stacks(struct lw_site **sites, int nr, int top, bool summary);
 
 void report_text__print(FILE *f, const struct report *r);
 void report_json__print(FILE *f, const struct report *r);

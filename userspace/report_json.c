@@ -78,8 +78,8 @@ static void stack(struct jw *w, const struct lw_site *s)
 	jw_int(w, "outstanding_bytes", s->bytes);
 	jw_int(w, "outstanding_allocs", s->allocs);
 	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
-	jw_double(w, "growth_bytes_per_s", series__rate(&s->series));
-	jw_string(w, "verdict", verdict__name(series__verdict(&s->series)));
+	jw_double(w, "growth_bytes_per_s", s->trend.slope);
+	jw_string(w, "verdict", verdict__name(s->trend.verdict));
 	jw_null(w, "oldest_age_s");
 	jw_uint(w, "total_allocs", s->total_allocs);
 	jw_uint(w, "total_frees", s->total_frees);

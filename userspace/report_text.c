@@ -2,6 +2,7 @@
 /* The terminal table: a header line per report, one line per process, then
  * the top stacks, each with its frames beneath it. Fits 100 columns. */
 #include <inttypes.h>
+#include <stdint.h>
 #include <string.h>
 #include "report.h"
 
@@ -23,6 +24,32 @@ static const char *human(int64_t v, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s%.1f %s", v < 0 ? "-" : "", d, units[u]);
 	return buf;
+}
+
+/* Columns of the trend sparkline: the last samples, scaled to their range. */
+#define SPARK_WIDTH 12
+
+static void sparkline(const struct series *s, char *out)
+{
+	static const char *const bars[] = { "▁", "▂", "▃", "▄", "▅", "▆", "▇", "█" };
+	unsigned int n = s->n < SPARK_WIDTH ? s->n : SPARK_WIDTH, from = s->n - n;
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+
+	out[0] = 0;
+	for (unsigned int i = from; i < s->n; i++) {
+		int64_t v = series__bytes(s, i);
+
+		lo = v < lo ? v : lo;
+		hi = v > hi ? v : hi;
+	}
+	for (unsigned int i = from; i < s->n; i++) {
+		int64_t v = series__bytes(s, i);
+		int level = hi > lo ? (int)((v - lo) * 7 / (hi - lo)) : 0;
+
+		strcat(out, bars[level]);
+	}
+	for (unsigned int i = n; i < SPARK_WIDTH; i++)
+		strcat(out, " ");
 }
 
 static void lost_line(FILE *f, const char *indent, const struct report_counts *c)
@@ -105,25 +132,27 @@ void report_text__print(FILE *f, const struct report *r)
 		fprintf(f, "  no outstanding allocations made since attach\n");
 		return;
 	}
-	fprintf(f, "  %11s %9s %11s %12s  %-9s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
-		"RATE", "VERDICT", "PID", "STACK");
+	fprintf(f, "  %10s %8s %10s %11s %-*s %-9s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
+		"GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "PID", "STACK");
 	for (int i = 0; i < r->nr_stacks; i++) {
 		const struct lw_site *s = r->stacks[i];
 		int64_t delta = s->bytes - s->reported_bytes;
+		char spark[SPARK_WIDTH * 3 + 1];
 
-		snprintf(c, sizeof(c), "%s/s", human((int64_t)series__rate(&s->series), b, sizeof(b)));
+		snprintf(c, sizeof(c), "%s/min", human((int64_t)(s->trend.slope * 60), b, sizeof(b)));
 		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
-		fprintf(f, "  %11s %9" PRId64 " %11s %12s  %-9s %7d  %016" PRIx64 "%s%s\n",
-			human(s->bytes, a, sizeof(a)), s->allocs, d, c,
-			verdict__name(series__verdict(&s->series)), s->pid, s->id,
+		sparkline(&s->series, spark);
+		fprintf(f, "  %10s %8" PRId64 " %10s %11s %s %-9s %7d  %016" PRIx64 "%s%s\n",
+			human(s->bytes, a, sizeof(a)), s->allocs, d, c, spark,
+			verdict__name(s->trend.verdict), s->pid, s->id,
 			s->category == LW_CAT_MMAP ? " mmap" : "",
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)
 			fprintf(f, "        [stack not recorded]\n");
-		for (int j = 0; j < s->nr_frames && j < TEXT_FRAMES; j++)
+		for (int j = 0; j < s->nr_frames && (r->wide || j < TEXT_FRAMES); j++)
 			frame_line(f, j, &s->frames[j]);
-		if (s->nr_frames > TEXT_FRAMES)
-			fprintf(f, "        ... %d more frames\n", s->nr_frames - TEXT_FRAMES);
+		if (!r->wide && s->nr_frames > TEXT_FRAMES)
+			fprintf(f, "        ... %d more frames (-w shows them)\n", s->nr_frames - TEXT_FRAMES);
 	}
 	fflush(f);
 }

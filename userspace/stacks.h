@@ -25,6 +25,7 @@ struct lw_site {
 	int nr_frames;
 	bool truncated;          /* the walk is known to have stopped early */
 	struct series series;
+	struct trend trend;      /* of series, for the sites a report shows */
 	/* this round: sums over the raw stacks resolving here */
 	int64_t bytes, allocs;   /* allocs rounded from alloc_units */
 	int64_t alloc_units;     /* in 1/LW_ONE allocations (sampled blocks stand for fractions) */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <math.h>
+#include <stdlib.h>
 #include "trend.h"
 
-/* |tau| above this over the window is a consistent direction. */
-#define TAU_TREND 0.5
+/* One-sided p < 0.01 under the normal approximation. */
+#define Z_SIGNIFICANT 2.326
 
 void series__add(struct series *s, double t, int64_t bytes)
 {
@@ -28,47 +30,118 @@ double series__time(const struct series *s, unsigned int i)
 	return s->t[slot(s, i)];
 }
 
-double series__tau(const struct series *s)
+/* The k-th smallest of v[0..n) (quickselect; reorders v). */
+static double select_kth(double *v, int n, int k)
 {
-	long concordant = 0, pairs = 0;
+	int lo = 0, hi = n - 1;
 
-	for (unsigned int i = 0; i < s->n; i++) {
+	while (lo < hi) {
+		double pivot = v[(lo + hi) / 2], tmp;
+		int store = lo;
+
+		/* Lomuto partition around the middle element */
+		v[(lo + hi) / 2] = v[hi];
+		v[hi] = pivot;
+		for (int i = lo; i < hi; i++) {
+			if (v[i] < pivot) {
+				tmp = v[i];
+				v[i] = v[store];
+				v[store++] = tmp;
+			}
+		}
+		v[hi] = v[store];
+		v[store] = pivot;
+		if (k == store)
+			return pivot;
+		if (k < store)
+			hi = store - 1;
+		else
+			lo = store + 1;
+	}
+	return v[k];
+}
+
+double series__theil_sen(const struct series *s, unsigned int from)
+{
+	static double slopes[LW_SERIES_LEN * (LW_SERIES_LEN - 1) / 2];
+	int n = 0;
+	double lower;
+
+	for (unsigned int i = from; i < s->n; i++) {
+		for (unsigned int j = i + 1; j < s->n; j++) {
+			double dt = series__time(s, j) - series__time(s, i);
+
+			if (dt > 0)
+				slopes[n++] = (series__bytes(s, j) - series__bytes(s, i)) / dt;
+		}
+	}
+	if (!n)
+		return 0;
+	lower = select_kth(slopes, n, (n - 1) / 2);
+	if (n % 2)
+		return lower;
+	/* even count: the mean of the two middle slopes */
+	return (lower + select_kth(slopes, n, n / 2)) / 2;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+double series__mann_kendall(const struct series *s, unsigned int from)
+{
+	int64_t sorted[LW_SERIES_LEN];
+	unsigned int n = s->n > from ? s->n - from : 0;
+	double var, stat = 0;
+
+	if (n < 3)
+		return 0;
+	for (unsigned int i = from; i < s->n; i++) {
 		int64_t a = series__bytes(s, i);
 
+		sorted[i - from] = a;
 		for (unsigned int j = i + 1; j < s->n; j++) {
 			int64_t b = series__bytes(s, j);
 
-			concordant += (b > a) - (b < a);
-			pairs++;
+			stat += (b > a) - (b < a);
 		}
 	}
-	return pairs ? (double)concordant / pairs : 0;
+	/* variance of the statistic without a trend, less what ties remove */
+	var = n * (n - 1.0) * (2.0 * n + 5) / 18;
+	qsort(sorted, n, sizeof(sorted[0]), cmp_i64);
+	for (unsigned int i = 0, j; i < n; i = j) {
+		double t;
+
+		for (j = i + 1; j < n && sorted[j] == sorted[i]; j++)
+			;
+		t = j - i;
+		var -= t * (t - 1) * (2 * t + 5) / 18;
+	}
+	if (var <= 0 || stat == 0)
+		return 0;
+	/* continuity correction */
+	return (stat > 0 ? stat - 1 : stat + 1) / sqrt(var);
 }
 
-double series__rate(const struct series *s)
+void series__trend(const struct series *s, struct trend *out)
 {
-	double dt;
+	unsigned int half = s->n / 2;
 
-	if (s->n < 2)
-		return 0;
-	dt = series__time(s, s->n - 1) - series__time(s, 0);
-	if (dt <= 0)
-		return 0;
-	return (series__bytes(s, s->n - 1) - series__bytes(s, 0)) / dt;
-}
-
-enum verdict series__verdict(const struct series *s)
-{
-	double tau;
-
+	out->verdict = VERDICT_NEW;
+	out->slope = series__theil_sen(s, 0);
+	out->recent_slope = series__theil_sen(s, half);
+	out->z = series__mann_kendall(s, 0);
 	if (s->n < LW_MIN_SAMPLES)
-		return VERDICT_NEW;
-	tau = series__tau(s);
-	if (tau > TAU_TREND && series__bytes(s, s->n - 1) > series__bytes(s, 0))
-		return VERDICT_GROWING;
-	if (tau < -TAU_TREND && series__bytes(s, s->n - 1) < series__bytes(s, 0))
-		return VERDICT_SHRINKING;
-	return VERDICT_STEADY;
+		return;
+	if (out->z >= Z_SIGNIFICANT && out->slope > 0 && out->recent_slope > 0)
+		out->verdict = VERDICT_GROWING;
+	else if (out->z <= -Z_SIGNIFICANT && out->slope < 0 && out->recent_slope < 0)
+		out->verdict = VERDICT_SHRINKING;
+	else
+		out->verdict = VERDICT_STEADY;
 }
 
 const char *verdict__name(enum verdict v)

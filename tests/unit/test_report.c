@@ -51,7 +51,7 @@ static void test_pick_keeps_only_holding(void **state)
 	};
 	static const int want[] = { 1, 3, 2, 5 };
 
-	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 100), want, ARRAY_SIZE(want));
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 100, false), want, ARRAY_SIZE(want));
 }
 
 static void test_pick_order(void **state)
@@ -68,7 +68,7 @@ static void test_pick_order(void **state)
 	};
 	static const int want[] = { 4, 3, 2, 1, 7, 6, 0, 5 };
 
-	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 100), want, ARRAY_SIZE(want));
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 100, false), want, ARRAY_SIZE(want));
 }
 
 static void test_pick_caps_at_top(void **state)
@@ -84,27 +84,56 @@ static void test_pick_caps_at_top(void **state)
 	static const int want3[] = { 1, 4, 3 };
 	static const int want5[] = { 1, 4, 3, 5, 0 };
 
-	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 3), want3, ARRAY_SIZE(want3));
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 3, false), want3, ARRAY_SIZE(want3));
 
 	/* top exactly the number kept, and above it */
 	v[0] = &sites[0]; v[1] = &sites[1]; v[2] = &sites[2];
 	v[3] = &sites[3]; v[4] = &sites[4]; v[5] = &sites[5];
-	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 5), want5, ARRAY_SIZE(want5));
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 5, false), want5, ARRAY_SIZE(want5));
 	v[0] = &sites[0]; v[1] = &sites[1]; v[2] = &sites[2];
 	v[3] = &sites[3]; v[4] = &sites[4]; v[5] = &sites[5];
-	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 6), want5, ARRAY_SIZE(want5));
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 6, false), want5, ARRAY_SIZE(want5));
 	v[0] = &sites[0]; v[1] = &sites[1]; v[2] = &sites[2];
 	v[3] = &sites[3]; v[4] = &sites[4]; v[5] = &sites[5];
-	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 1), want5, 1);
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 1, false), want5, 1);
 }
 
 static void test_pick_nothing(void **state)
 {
 	struct lw_site *v[] = { site(0, 1, 1, 0, 0), site(1, 2, 2, -5, 0) };
 
-	assert_int_equal(report__pick_stacks(v, ARRAY_SIZE(v), 10), 0);
-	assert_int_equal(report__pick_stacks(v, 0, 10), 0);
-	assert_int_equal(report__pick_stacks(NULL, 0, 10), 0);
+	assert_int_equal(report__pick_stacks(v, ARRAY_SIZE(v), 10, false), 0);
+	assert_int_equal(report__pick_stacks(v, 0, 10, false), 0);
+	assert_int_equal(report__pick_stacks(NULL, 0, 10, false), 0);
+}
+
+/* Gives site i a history: rising by slope bytes a second, or flat. */
+static void history(int i, int64_t slope)
+{
+	for (int t = 0; t < 20; t++)
+		series__add(&sites[i].series, t, 1000000 + slope * t);
+}
+
+/* The summary puts growing stacks first, fastest first, whatever their
+ * size; the others follow by outstanding bytes. */
+static void test_summary_ranks_leaks_first(void **state)
+{
+	struct lw_site *v[] = {
+		site(0, 1, 1, 9000000, 10),  /* big, flat */
+		site(1, 1, 2, 1000, 1),      /* small, growing slowly */
+		site(2, 1, 3, 5000, 2),      /* growing fast */
+		site(3, 1, 4, 200000, 3),    /* flat */
+	};
+	const int want[] = { 2, 1, 0, 3 };
+
+	history(0, 0);
+	history(1, 10);
+	history(2, 500);
+	history(3, 0);
+	check_order(v, report__pick_stacks(v, ARRAY_SIZE(v), 10, true), want, ARRAY_SIZE(want));
+	assert_int_equal(sites[2].trend.verdict, VERDICT_GROWING);
+	assert_int_equal(sites[0].trend.verdict, VERDICT_STEADY);
+	assert_true(sites[2].trend.slope == 500);
 }
 
 static void test_lost_sum(void **state)
@@ -153,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_pick_order),
 		cmocka_unit_test(test_pick_caps_at_top),
 		cmocka_unit_test(test_pick_nothing),
+		cmocka_unit_test(test_summary_ranks_leaks_first),
 		cmocka_unit_test(test_lost_sum),
 		cmocka_unit_test(test_lost_names),
 	};

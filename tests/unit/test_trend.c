@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* trend.h: the per-stack sample window, Kendall's tau and the verdict. */
+/* trend.h: the per-stack sample window, Theil-Sen, Mann-Kendall, verdicts. */
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <setjmp.h>
@@ -23,14 +24,6 @@ static void fill(struct series *s, const int64_t *v, unsigned int n)
 	memset(s, 0, sizeof(*s));
 	for (unsigned int i = 0; i < n; i++)
 		series__add(s, i, v[i]);
-}
-
-/* A page a second for k samples (1..k pages), then k pages for m more. */
-static void rise_then_plateau(struct series *s, unsigned int k, unsigned int m)
-{
-	memset(s, 0, sizeof(*s));
-	for (unsigned int i = 0; i < k + m; i++)
-		series__add(s, i, 4096 * (int64_t)(i < k ? i + 1 : k));
 }
 
 static void test_add_before_wrap(void **state)
@@ -76,250 +69,200 @@ static void test_wrap_keeps_newest_in_order(void **state)
 	}
 }
 
-static void test_tau_degenerate(void **state)
+/* Deterministic noise in [-amp, amp]. */
+static int64_t noise(uint64_t *rng, int64_t amp)
+{
+	*rng ^= *rng << 13;
+	*rng ^= *rng >> 7;
+	*rng ^= *rng << 17;
+	return (int64_t)(*rng % (2 * (uint64_t)amp + 1)) - amp;
+}
+
+static void assert_near(double got, double want, double rel)
+{
+	if (!(fabs(got - want) <= rel * fabs(want)))
+		fail_msg("%.17g is not within %.0f%% of %.17g", got, rel * 100, want);
+}
+
+static enum verdict verdict_of(const struct series *s, struct trend *t)
+{
+	series__trend(s, t);
+	return t->verdict;
+}
+
+static void test_mann_kendall_small_cases(void **state)
+{
+	int64_t rising[] = { 1, 2, 3, 4, 5 }, falling[] = { 5, 4, 3, 2, 1 }, flat[] = { 7, 7, 7, 7 };
+	struct series s;
+
+	/* S = 10, var = 5 * 4 * 15 / 18, z = (S - 1) / sqrt(var) */
+	fill(&s, rising, 5);
+	assert_double_exact(series__mann_kendall(&s, 0), 9 / sqrt(5 * 4 * 15 / 18.0));
+	fill(&s, falling, 5);
+	assert_double_exact(series__mann_kendall(&s, 0), -9 / sqrt(5 * 4 * 15 / 18.0));
+	fill(&s, flat, 4);
+	assert_double_exact(series__mann_kendall(&s, 0), 0);
+	/* fewer than 3 samples: no test */
+	fill(&s, rising, 2);
+	assert_double_exact(series__mann_kendall(&s, 0), 0);
+	/* from = 2: the last three of 1..5, S = 3, var = 3 * 2 * 11 / 18 */
+	fill(&s, rising, 5);
+	assert_double_exact(series__mann_kendall(&s, 2), 2 / sqrt(3 * 2 * 11 / 18.0));
+}
+
+static void test_mann_kendall_ties(void **state)
+{
+	/* 1 1 2 2: S = 4; ties remove 2 * (2 * 1 * 9 / 18) from 4 * 3 * 13 / 18 */
+	int64_t v[] = { 1, 1, 2, 2 };
+	struct series s;
+
+	fill(&s, v, 4);
+	assert_double_exact(series__mann_kendall(&s, 0), 3 / sqrt(4 * 3 * 13 / 18.0 - 2.0));
+}
+
+static void test_theil_sen(void **state)
+{
+	int64_t line[] = { 0, 100, 200, 300, 400 }, outlier[] = { 0, 100, 99999, 300, 400 };
+	int64_t even[] = { 0, 10, 10, 40 };
+	struct series s;
+
+	fill(&s, line, 5);
+	assert_double_exact(series__theil_sen(&s, 0), 100);
+	/* one wild sample does not move the median slope */
+	fill(&s, outlier, 5);
+	assert_double_exact(series__theil_sen(&s, 0), 100);
+	/* 6 slopes: 10 5 13.33 0 15 30; the middle two are 10 and 13.33 */
+	fill(&s, even, 4);
+	assert_double_exact(series__theil_sen(&s, 0), (10 + 40.0 / 3) / 2);
+	fill(&s, line, 1);
+	assert_double_exact(series__theil_sen(&s, 0), 0);
+	/* from the recent half: 200 300 400 */
+	fill(&s, line, 5);
+	assert_double_exact(series__theil_sen(&s, 2), 100);
+}
+
+static void test_theil_sen_uneven_time(void **state)
 {
 	struct series s = {};
 
-	assert_double_exact(series__tau(&s), 0);
-	series__add(&s, 0, 5);
-	assert_double_exact(series__tau(&s), 0);
+	/* 50 B/s sampled at irregular times */
+	series__add(&s, 0, 0);
+	series__add(&s, 0.5, 25);
+	series__add(&s, 3, 150);
+	series__add(&s, 3.2, 160);
+	assert_double_exact(series__theil_sen(&s, 0), 50);
 }
 
-static void test_tau_small_cases(void **state)
+static void test_new_below_min_samples(void **state)
 {
-	static const int64_t rising[] = { 1, 2, 3, 4, 5 };
-	static const int64_t falling[] = { 5, 4, 3, 2, 1 };
-	static const int64_t flat[] = { 7, 7, 7, 7, 7 };
-	static const int64_t alternating[] = { 0, 1, 0, 1, 0, 1 };
-	static const int64_t alternating_down[] = { 1, 0, 1, 0, 1, 0 };
-	static const int64_t one_swap[] = { 1, 3, 2, 4, 5 };
-	static const int64_t two[] = { 3, 9 };
+	int64_t v[] = { 0, 1000, 2000, 3000 };
 	struct series s;
+	struct trend t;
 
-	fill(&s, rising, ARRAY_SIZE(rising));
-	assert_double_exact(series__tau(&s), 1.0);
-	fill(&s, falling, ARRAY_SIZE(falling));
-	assert_double_exact(series__tau(&s), -1.0);
-	fill(&s, flat, ARRAY_SIZE(flat));
-	assert_double_exact(series__tau(&s), 0.0);
-	/* 15 pairs: 6 up, 3 down, 6 ties */
-	fill(&s, alternating, ARRAY_SIZE(alternating));
-	assert_double_exact(series__tau(&s), 3.0 / 15);
-	fill(&s, alternating_down, ARRAY_SIZE(alternating_down));
-	assert_double_exact(series__tau(&s), -3.0 / 15);
-	/* 10 pairs, one discordant: (9 - 1) / 10 */
-	fill(&s, one_swap, ARRAY_SIZE(one_swap));
-	assert_double_exact(series__tau(&s), 8.0 / 10);
-	fill(&s, two, ARRAY_SIZE(two));
-	assert_double_exact(series__tau(&s), 1.0);
+	fill(&s, v, LW_MIN_SAMPLES - 1);
+	assert_int_equal(verdict_of(&s, &t), VERDICT_NEW);
+	fill(&s, v, LW_MIN_SAMPLES);
+	assert_int_not_equal(verdict_of(&s, &t), VERDICT_NEW);
 }
 
-/* Ties count as neither direction but stay in the denominator (tau-a). */
-static void test_tau_with_ties(void **state)
-{
-	struct series s;
-
-	rise_then_plateau(&s, 2, 2); /* 1 2 2 2: 3 up of 6 pairs */
-	assert_double_exact(series__tau(&s), 3.0 / 6);
-	rise_then_plateau(&s, 10, 21);
-	assert_double_exact(series__tau(&s), 234.0 / 465);
-}
-
-/* Only the window counts: a long rise followed by a full window's fall. */
-static void test_tau_over_wrapped_window(void **state)
+/* A leak of 4 KiB a second over a full window: growing, exact rate. */
+static void test_linear_leak(void **state)
 {
 	struct series s = {};
+	struct trend t;
 
 	for (int i = 0; i < LW_SERIES_LEN; i++)
-		series__add(&s, i, i);
-	assert_double_exact(series__tau(&s), 1.0);
-	for (int i = 0; i < LW_SERIES_LEN; i++)
-		series__add(&s, LW_SERIES_LEN + i, LW_SERIES_LEN - i);
-	assert_double_exact(series__tau(&s), -1.0);
+		series__add(&s, i, 100000 + 4096 * (int64_t)i);
+	assert_int_equal(verdict_of(&s, &t), VERDICT_GROWING);
+	assert_double_exact(t.slope, 4096);
 }
 
-static void test_rate(void **state)
+/* 100 B/s under churn of +-5000 B per sample: the rise over the window
+ * (6300 B) is smaller than one sample's noise. Growing, rate within 25%. */
+static void test_leak_under_heavy_noise(void **state)
 {
-	static const int64_t rising[] = { 1000, 1100, 1200, 1300 };
-	static const int64_t noisy_fall[] = { 500, 800, 100, 300 };
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
 	struct series s = {};
-
-	assert_double_exact(series__rate(&s), 0);
-	series__add(&s, 3, 4096);
-	assert_double_exact(series__rate(&s), 0);
-
-	fill(&s, rising, ARRAY_SIZE(rising));
-	assert_double_exact(series__rate(&s), 100);
-	/* oldest to newest only, whatever lies between: (300 - 500) / 3 */
-	fill(&s, noisy_fall, ARRAY_SIZE(noisy_fall));
-	assert_double_exact(series__rate(&s), -200.0 / 3);
-
-	/* fractional intervals */
-	memset(&s, 0, sizeof(s));
-	series__add(&s, 0.5, 0);
-	series__add(&s, 0.75, 64);
-	assert_double_exact(series__rate(&s), 256);
-}
-
-static void test_rate_no_time_passed(void **state)
-{
-	struct series s = {};
-
-	series__add(&s, 2, 0);
-	series__add(&s, 2, 1000);
-	assert_double_exact(series__rate(&s), 0);
-	/* and time going backwards is no rate either */
-	memset(&s, 0, sizeof(s));
-	series__add(&s, 3, 0);
-	series__add(&s, 2, 1000);
-	assert_double_exact(series__rate(&s), 0);
-}
-
-static void test_rate_after_wrap(void **state)
-{
-	struct series s = {};
-
-	/* 2 bytes a second, sampled every 0.5 s; the window holds t = 50..81.5 */
-	for (int i = 0; i < 100 + LW_SERIES_LEN; i++)
-		series__add(&s, 0.5 * i, i);
-	assert_double_exact(series__time(&s, 0), 50);
-	assert_double_exact(series__rate(&s), 2);
-}
-
-static void test_verdict_new_below_min_samples(void **state)
-{
-	struct series s = {};
-
-	assert_int_equal(LW_MIN_SAMPLES, 3);
-	assert_int_equal(series__verdict(&s), VERDICT_NEW);
-	series__add(&s, 0, 100);
-	assert_int_equal(series__verdict(&s), VERDICT_NEW);
-	series__add(&s, 1, 1 << 20);
-	assert_int_equal(series__verdict(&s), VERDICT_NEW);
-	series__add(&s, 2, 1 << 21);
-	assert_int_equal(series__verdict(&s), VERDICT_GROWING);
-}
-
-static void test_verdict_steady_rise(void **state)
-{
-	struct series s = {};
-
-	for (int i = 0; i < 3 * LW_SERIES_LEN; i++) {
-		series__add(&s, i, 4096 * (int64_t)i);
-		if (s.n >= LW_MIN_SAMPLES)
-			assert_int_equal(series__verdict(&s), VERDICT_GROWING);
-	}
-}
-
-/* One step down in a rise does not break it: tau 0.8. */
-static void test_verdict_noisy_rise(void **state)
-{
-	static const int64_t v[] = { 100, 300, 200, 400, 500 };
-	struct series s;
-
-	fill(&s, v, ARRAY_SIZE(v));
-	assert_int_equal(series__verdict(&s), VERDICT_GROWING);
-}
-
-static void test_verdict_flat(void **state)
-{
-	static const int64_t v[] = { 4096, 4096, 4096 };
-	struct series s;
-
-	fill(&s, v, ARRAY_SIZE(v));
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
-}
-
-/*
- * A rise of k samples (1..k) then m samples at k: with ties counted as
- * neither direction, tau = (k(k-1)/2 + (k-1)m) / ((k+m)(k+m-1)/2), and the
- * verdict stays "growing" while tau > 0.5, i.e. while
- * 2k(k-1) + 4(k-1)m > (k+m)(k+m-1).
- */
-static void test_verdict_plateau_k2(void **state)
-{
-	struct series s;
-
-	rise_then_plateau(&s, 2, 1); /* tau 2/3 */
-	assert_int_equal(series__verdict(&s), VERDICT_GROWING);
-	rise_then_plateau(&s, 2, 2); /* tau exactly 1/2: not above the bar */
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
-}
-
-static void test_verdict_plateau_k5(void **state)
-{
-	struct series s;
-
-	rise_then_plateau(&s, 5, 9); /* tau 46/91 */
-	assert_double_exact(series__tau(&s), 46.0 / 91);
-	assert_int_equal(series__verdict(&s), VERDICT_GROWING);
-	rise_then_plateau(&s, 5, 10); /* tau 50/105 */
-	assert_double_exact(series__tau(&s), 50.0 / 105);
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
-}
-
-static void test_verdict_plateau_k10(void **state)
-{
-	struct series s;
-
-	rise_then_plateau(&s, 10, 21); /* tau 234/465 */
-	assert_int_equal(series__verdict(&s), VERDICT_GROWING);
-	rise_then_plateau(&s, 10, 22); /* tau 243/496 */
-	assert_double_exact(series__tau(&s), 243.0 / 496);
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
-}
-
-/* Once the rise has left the window entirely, the plateau is all there is. */
-static void test_verdict_plateau_fills_window(void **state)
-{
-	struct series s;
-
-	rise_then_plateau(&s, 40, LW_SERIES_LEN);
-	assert_double_exact(series__tau(&s), 0);
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
-}
-
-/* A cache that fills and is flushed: ups and downs, no direction. */
-static void test_verdict_sawtooth(void **state)
-{
-	struct series s = {};
+	struct trend t;
 
 	for (int i = 0; i < LW_SERIES_LEN; i++)
-		series__add(&s, i, 4096 * (int64_t)(1 + i % 4));
-	/* 2016 pairs: 96 more up than down */
-	assert_double_exact(series__tau(&s), 96.0 / 2016);
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
-
-	memset(&s, 0, sizeof(s));
-	for (int i = 0; i < 6; i++)
-		series__add(&s, i, i % 2 ? 1 << 20 : 0);
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
+		series__add(&s, i, 50000 + 100 * (int64_t)i + noise(&rng, 5000));
+	assert_int_equal(verdict_of(&s, &t), VERDICT_GROWING);
+	assert_near(t.slope, 100, 0.25);
 }
 
-/* Mostly rising (tau 153/190) but back where it began: not growing. */
-static void test_verdict_rise_and_fall_back(void **state)
+/* A cache filled over 20 reports, then full for the rest of the window. */
+static void test_plateau_after_warm_up(void **state)
 {
 	struct series s = {};
+	struct trend t;
 
-	for (int i = 0; i < 19; i++)
-		series__add(&s, i, 2 + i);
-	series__add(&s, 19, 2);
-	assert_double_exact(series__tau(&s), 153.0 / 190);
-	assert_int_equal(series__verdict(&s), VERDICT_STEADY);
+	for (int i = 0; i < LW_SERIES_LEN; i++)
+		series__add(&s, i, 8192 * (int64_t)(i < 20 ? i : 20));
+	assert_int_equal(verdict_of(&s, &t), VERDICT_STEADY);
+	/* while it still fills, it is growing: nothing tells them apart yet */
+	memset(&s, 0, sizeof(s));
+	for (int i = 0; i < 16; i++)
+		series__add(&s, i, 8192 * (int64_t)i);
+	assert_int_equal(verdict_of(&s, &t), VERDICT_GROWING);
 }
 
-static void test_verdict_falling(void **state)
+/* Batches of 8 reports filled and released, over the whole window. */
+static void test_sawtooth(void **state)
 {
-	static const int64_t v[] = { 5 << 20, 4 << 20, 3 << 20 };
 	struct series s = {};
+	struct trend t;
 
-	fill(&s, v, ARRAY_SIZE(v));
-	assert_int_equal(series__verdict(&s), VERDICT_SHRINKING);
+	for (int i = 0; i < LW_SERIES_LEN; i++)
+		series__add(&s, i, 65536 * (int64_t)(i % 8));
+	assert_int_equal(verdict_of(&s, &t), VERDICT_STEADY);
+}
 
-	memset(&s, 0, sizeof(s));
-	for (int i = 0; i < 2 * LW_SERIES_LEN; i++)
-		series__add(&s, i, 1000000 - 100 * (int64_t)i);
-	assert_int_equal(series__verdict(&s), VERDICT_SHRINKING);
+/* Churn around a constant level. */
+static void test_pure_churn(void **state)
+{
+	uint64_t rng = 12345;
+	struct series s = {};
+	struct trend t;
+
+	for (int i = 0; i < LW_SERIES_LEN; i++)
+		series__add(&s, i, 1 << 20 | noise(&rng, 30000));
+	assert_int_equal(verdict_of(&s, &t), VERDICT_STEADY);
+}
+
+/* One jump early in the window, flat before and after. */
+static void test_single_step(void **state)
+{
+	struct series s = {};
+	struct trend t;
+
+	for (int i = 0; i < LW_SERIES_LEN; i++)
+		series__add(&s, i, i < 12 ? 1000 : 500000);
+	assert_int_equal(verdict_of(&s, &t), VERDICT_STEADY);
+}
+
+static void test_shrinking(void **state)
+{
+	struct series s = {};
+	struct trend t;
+
+	for (int i = 0; i < LW_SERIES_LEN; i++)
+		series__add(&s, i, 1000000 - 2048 * (int64_t)i);
+	assert_int_equal(verdict_of(&s, &t), VERDICT_SHRINKING);
+	assert_double_exact(t.slope, -2048);
+}
+
+/* A leak that goes on past the window keeps being judged on the newest
+ * samples, after the ring wraps. */
+static void test_leak_after_wrap(void **state)
+{
+	struct series s = {};
+	struct trend t;
+
+	for (int i = 0; i < 3 * LW_SERIES_LEN; i++)
+		series__add(&s, i * 0.5, 300 * (int64_t)i);
+	assert_int_equal(verdict_of(&s, &t), VERDICT_GROWING);
+	assert_double_exact(t.slope, 600);
 }
 
 static void test_verdict_names(void **state)
@@ -336,24 +279,19 @@ int main(void)
 		cmocka_unit_test(test_add_before_wrap),
 		cmocka_unit_test(test_add_exactly_full),
 		cmocka_unit_test(test_wrap_keeps_newest_in_order),
-		cmocka_unit_test(test_tau_degenerate),
-		cmocka_unit_test(test_tau_small_cases),
-		cmocka_unit_test(test_tau_with_ties),
-		cmocka_unit_test(test_tau_over_wrapped_window),
-		cmocka_unit_test(test_rate),
-		cmocka_unit_test(test_rate_no_time_passed),
-		cmocka_unit_test(test_rate_after_wrap),
-		cmocka_unit_test(test_verdict_new_below_min_samples),
-		cmocka_unit_test(test_verdict_steady_rise),
-		cmocka_unit_test(test_verdict_noisy_rise),
-		cmocka_unit_test(test_verdict_flat),
-		cmocka_unit_test(test_verdict_plateau_k2),
-		cmocka_unit_test(test_verdict_plateau_k5),
-		cmocka_unit_test(test_verdict_plateau_k10),
-		cmocka_unit_test(test_verdict_plateau_fills_window),
-		cmocka_unit_test(test_verdict_sawtooth),
-		cmocka_unit_test(test_verdict_rise_and_fall_back),
-		cmocka_unit_test(test_verdict_falling),
+		cmocka_unit_test(test_mann_kendall_small_cases),
+		cmocka_unit_test(test_mann_kendall_ties),
+		cmocka_unit_test(test_theil_sen),
+		cmocka_unit_test(test_theil_sen_uneven_time),
+		cmocka_unit_test(test_new_below_min_samples),
+		cmocka_unit_test(test_linear_leak),
+		cmocka_unit_test(test_leak_under_heavy_noise),
+		cmocka_unit_test(test_plateau_after_warm_up),
+		cmocka_unit_test(test_sawtooth),
+		cmocka_unit_test(test_pure_churn),
+		cmocka_unit_test(test_single_step),
+		cmocka_unit_test(test_shrinking),
+		cmocka_unit_test(test_leak_after_wrap),
 		cmocka_unit_test(test_verdict_names),
 	};
 

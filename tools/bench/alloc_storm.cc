@@ -9,6 +9,9 @@
  *   -m mix     in turn: malloc/free, calloc/free, realloc grow then free,
  *              new[]/delete[], new/delete of a 64-byte object
  *   -t N       threads (default 1); -n OPS total pairs (default 200000)
+ *   -s K       spread the allocations over K distinct call stacks (up to
+ *              3600: two recursions of 0..59 frames each), and keep the
+ *              last block of each stack live, so leakwatch reports K stacks
  *
  * Protocol, so an observer can attach to the live process first: prints
  * "ready" and waits for a line on stdin, runs the timed region, prints
@@ -34,9 +37,29 @@ struct worker {
 	pthread_t thread;
 	long ops;
 	bool mix;
+	int stacks;
 	uint64_t seed;
 	uint64_t checksum;
 };
+
+#define MAX_DEPTH 60
+
+/* Two recursions give depth_a * MAX_DEPTH + depth_b distinct stacks. */
+__attribute__((noinline)) static void *down_b(int depth, size_t size)
+{
+	void *p = depth ? down_b(depth - 1, size) : malloc(size);
+
+	__asm__ volatile("" ::: "memory"); /* no tail call: keep the frame */
+	return p;
+}
+
+__attribute__((noinline)) static void *down_a(int depth_a, int depth_b, size_t size)
+{
+	void *p = depth_a ? down_a(depth_a - 1, depth_b, size) : down_b(depth_b, size);
+
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
 
 static uint64_t next(uint64_t *s)
 {
@@ -68,11 +91,32 @@ static void release(struct slot *s)
 	s->p = NULL;
 }
 
+/* -s: each call allocates through one of K stacks; the previous block of
+ * that stack is freed, so every stack keeps one block live. */
+static void *work_stacks(struct worker *w)
+{
+	void **live = static_cast<void **>(calloc(w->stacks, sizeof(void *)));
+
+	for (long i = 0; i < w->ops; i++) {
+		int k = (int)(i % w->stacks);
+
+		free(live[k]);
+		live[k] = down_a(k / MAX_DEPTH, k % MAX_DEPTH, 64);
+		w->checksum += (uintptr_t)live[k] & 0xff;
+	}
+	for (int k = 0; k < w->stacks; k++)
+		free(live[k]);
+	free(live);
+	return NULL;
+}
+
 static void *work(void *arg)
 {
 	struct worker *w = static_cast<struct worker *>(arg);
 	struct slot ring[RING] = {};
 
+	if (w->stacks)
+		return work_stacks(w);
 	for (long i = 0; i < w->ops; i++) {
 		struct slot *s = &ring[i % RING];
 		size_t size = 16 + next(&w->seed) % 1024;
@@ -118,12 +162,12 @@ static uint64_t ns(clockid_t clock)
 int main(int argc, char **argv)
 {
 	long total = 200000;
-	int threads = 1, opt;
+	int threads = 1, stacks = 0, opt;
 	bool mix = false;
 	char line[16];
 	uint64_t sum = 0;
 
-	while ((opt = getopt(argc, argv, "m:t:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:t:n:s:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mix = !strcmp(optarg, "mix");
@@ -134,13 +178,17 @@ int main(int argc, char **argv)
 		case 'n':
 			total = atol(optarg);
 			break;
+		case 's':
+			stacks = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: alloc_storm [-m pairs|mix] [-t THREADS] [-n OPS]\n");
+			fprintf(stderr, "usage: alloc_storm [-m pairs|mix] [-t THREADS] [-n OPS] [-s STACKS]\n");
 			return 2;
 		}
 	}
-	if (threads < 1 || threads > 64 || total < threads) {
-		fprintf(stderr, "alloc_storm: bad -t or -n\n");
+	if (threads < 1 || threads > 64 || total < threads || stacks < 0 ||
+	    stacks > MAX_DEPTH * MAX_DEPTH) {
+		fprintf(stderr, "alloc_storm: bad -t, -n or -s\n");
 		return 2;
 	}
 	struct worker *w = static_cast<struct worker *>(calloc(threads, sizeof(*w)));
@@ -154,6 +202,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < threads; i++) {
 		w[i].ops = total / threads;
 		w[i].mix = mix;
+		w[i].stacks = stacks;
 		w[i].seed = 0x9e3779b97f4a7c15ULL + i;
 		pthread_create(&w[i].thread, NULL, work, &w[i]);
 	}

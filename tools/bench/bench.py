@@ -90,10 +90,10 @@ def map_memory(pid):
 
 
 def cpu_s(pid):
-    """User + system CPU seconds of process pid so far."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds process pid has run so far (schedstat: nanoseconds, not
+    the 10 ms ticks of /proc/PID/stat); its threads are one here."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[0]) / 1e9
 
 
 def read_line(stream, pattern, timeout):
@@ -217,6 +217,50 @@ def bench_workload(build, name, args, reps, ops, out):
           file=out)
 
 
+def own_cost(build, stacks, ops, out):
+    """leakwatch's CPU per report while a workload allocates through
+    `stacks` distinct stacks: reading the per-stack map is batched, so the
+    cost follows the number of stacks, not of calls."""
+    storm = subprocess.Popen([os.path.join(build, "bench", "alloc_storm"), "-s", str(stacks),
+                              "-n", str(ops)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    lw = None
+    try:
+        read_line(storm.stdout, r"^ready", 10)
+        lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(storm.pid), "-T", "1",
+                               "--json", "-", "0.1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        read_line(lw.stderr, r"^leakwatch: watching", 30)
+        cpu0 = cpu_s(lw.pid)
+        storm.stdin.write("go\n")
+        storm.stdin.flush()
+        # the first report with stacks resolves them (cold); then steady ones
+        first = None
+        reports = []
+        while storm.poll() is None or not reports:
+            line = lw.stdout.readline()
+            if not line:
+                break
+            now = cpu_s(lw.pid)
+            if json.loads(line)["stacks"]:
+                if first is None:
+                    first = now - cpu0
+                else:
+                    reports.append(now)
+            if len(reports) >= 20:
+                break
+        steady = (reports[-1] - reports[0]) / (len(reports) - 1) if len(reports) > 1 else None
+        print("  %5d stacks: first report with them %s ms, then %s ms CPU per report "
+              "(%d reports at 0.1 s)" % (stacks, num(first * 1e3) if first is not None else "-",
+                                          num(steady * 1e3) if steady is not None else "-",
+                                          len(reports)), file=out)
+    finally:
+        for p in (lw, storm):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("build")
@@ -234,6 +278,10 @@ def main():
     for name, args in workloads:
         bench_workload(opts.build, name, args, reps, ops, sys.stdout)
         sys.stdout.flush()
+    if not opts.quick:
+        print("\nleakwatch's own CPU per report, by distinct stacks:")
+        for stacks in (10, 3000):
+            own_cost(opts.build, stacks, 1500000, sys.stdout)
 
 
 if __name__ == "__main__":
