@@ -630,7 +630,12 @@ int alloc_enter(struct pt_regs *ctx)
 		return 0;
 	}
 	/* the walk is most of the work: only for blocks that will be recorded */
-	st->sampled = func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP || sample(st, st->size);
+	if (func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP)
+		st->sampled = 1;
+	else if (st->old_addr && !st->size)
+		st->sampled = 0; /* realloc(p, 0) frees: not an allocation to sample */
+	else
+		st->sampled = sample(st, st->size);
 	st->stack_id = st->sampled ? capture_stack(ctx, &st->stack, proc_counters(tgid)) : LW_STACK_NONE;
 	return 0;
 }

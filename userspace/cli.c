@@ -67,6 +67,8 @@ static void usage_error(const char *fmt, ...)
 
 /* The argument argp stopped at, for the one-line message. */
 static const char *bad_arg;
+/* Which sampling options were given (1 every, 2 bytes), even as no-ops. */
+static int sampling_options;
 
 static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
@@ -212,6 +214,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_long(arg, 1, 1000000, &v))
 			usage_error("bad --sample-every value '%s': expected a number from 1 to 1000000", arg);
 		env->sample_every = v > 1 ? v : 0;
+		sampling_options |= 1;
 		break;
 	case OPT_SAMPLE_BYTES: {
 		size_t n = strlen(arg);
@@ -226,6 +229,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (n >= sizeof(num) || parse_long(num, 1, (1L << 30) / mult, &v))
 			usage_error("bad --sample-bytes value '%s': expected bytes from 1 to 1G, e.g. 512K", arg);
 		env->sample_bytes = v * mult > 1 ? v * mult : 0;
+		sampling_options |= 2;
 		break;
 	}
 	case OPT_BENCH_FLOOR:
@@ -261,7 +265,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case ARGP_KEY_END:
-		if (env->sample_every && env->sample_bytes)
+		if (sampling_options == 3)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
 		if (!env->nr_pids && !env->command)
 			usage_error("nothing to watch: give -p PID, -c CMD or -- CMD (see leakwatch --help)");

@@ -27,7 +27,10 @@ double report_counts__sample_rate(const struct report_counts *c, const struct re
 		return 1;
 	if (!strcmp(s->mode, "every"))
 		return s->value;
-	return c->recorded ? (double)c->alloc_calls / c->recorded : s->value;
+	if (c->recorded)
+		return (double)c->alloc_calls / c->recorded;
+	/* nothing recorded yet: each would stand for at least all the calls */
+	return c->alloc_calls ? (double)c->alloc_calls : 1;
 }
 
 static int by_outstanding(const void *pa, const void *pb)
