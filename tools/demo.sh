@@ -4,7 +4,7 @@
 set -eu
 out=${1:-build}
 interval=${DEMO_INTERVAL:-2}
-reports=${DEMO_REPORTS:-6}
+reports=${DEMO_REPORTS:-12}
 
 "$out/leaky" >/dev/null &
 leaky=$!

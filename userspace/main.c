@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "exitcodes.h"
+#include "memory.h"
 #include "proc.h"
 #include "report.h"
 #include "stacks.h"
@@ -273,8 +274,20 @@ static int report(struct session *s, bool summary)
 			}
 		}
 	}
-	for (int i = 0; i < s->nr_targets; i++)
+	for (int i = 0; i < s->nr_targets; i++) {
+		struct target *t = &s->targets[i];
+		struct trend rss, heap;
+
 		add_counts(&r.totals, &procs[i].counts);
+		procs[i].cgroup_bytes = t->alive ? memory__cgroup_bytes(t->pid) : -1;
+		if (!t->alive)
+			continue;
+		series__add(&t->rss, r.elapsed_s, procs[i].rss_bytes);
+		series__add(&t->heap, r.elapsed_s, procs[i].counts.outstanding_bytes);
+		series__trend(&t->rss, &rss);
+		series__trend(&t->heap, &heap);
+		report__memory_note(&rss, &heap, procs[i].note, sizeof(procs[i].note));
+	}
 	if (s->env.sample_every)
 		r.sampling = (struct report_sampling){ "every", s->env.sample_every };
 	else if (s->env.sample_bytes)

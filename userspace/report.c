@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "report.h"
@@ -31,6 +32,19 @@ double report_counts__sample_rate(const struct report_counts *c, const struct re
 		return (double)c->alloc_calls / c->recorded;
 	/* nothing recorded yet: each would stand for at least all the calls */
 	return c->alloc_calls ? (double)c->alloc_calls : 1;
+}
+
+void report__memory_note(const struct trend *rss, const struct trend *heap, char *note, size_t len)
+{
+	double heap_rate = heap->verdict == VERDICT_GROWING ? heap->slope : 0;
+
+	note[0] = 0;
+	if (rss->verdict != VERDICT_GROWING || heap_rate > rss->slope / 4)
+		return;
+	snprintf(note, len, "RSS grows by %.0f KiB/min while the heap leakwatch tracks %s: "
+		 "likely fragmentation, an allocator leakwatch does not see, or memory outside "
+		 "malloc (a GPU driver, a custom arena, direct system calls)", rss->slope * 60 / 1024,
+		 heap_rate > 0 ? "explains under a quarter of it" : "does not grow");
 }
 
 static int by_outstanding(const void *pa, const void *pb)

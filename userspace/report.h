@@ -35,6 +35,8 @@ struct report_process {
 	bool started;         /* a command leakwatch started */
 	int exit_status;      /* started and ended: exit code, or 128 + signal */
 	int exit_signal;      /* started and killed by a signal, else 0 */
+	long long cgroup_bytes; /* its memory cgroup's usage, -1 when unknown */
+	char note[256];       /* a sentence for a person, "" when none */
 	struct report_counts counts;
 };
 
@@ -53,6 +55,13 @@ struct report {
 
 /* Mean number of allocations each recorded one stands for (1: exact). */
 double report_counts__sample_rate(const struct report_counts *c, const struct report_sampling *s);
+
+/*
+ * The words for a process whose resident memory grows while the heap that
+ * leakwatch tracks does not (or explains under a quarter of it), into note
+ * ("" when there is nothing to say).
+ */
+void report__memory_note(const struct trend *rss, const struct trend *heap, char *note, size_t len);
 
 /* JSON names of enum lw_lost, in order. */
 extern const char *const lw_lost_names[LW_LOST_NR];

@@ -78,7 +78,7 @@ static void stack(struct jw *w, const struct lw_site *s)
 	jw_int(w, "outstanding_bytes", s->bytes);
 	jw_int(w, "outstanding_allocs", s->allocs);
 	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
-	jw_double(w, "growth_bytes_per_s", s->trend.slope);
+	jw_double(w, "growth_bytes_per_s", s->trend.rate);
 	jw_string(w, "verdict", verdict__name(s->trend.verdict));
 	jw_null(w, "oldest_age_s");
 	jw_uint(w, "total_allocs", s->total_allocs);
@@ -119,6 +119,11 @@ void report_json__print(FILE *f, const struct report *r)
 		else
 			jw_null(&w, "rss_bytes");
 		jw_bool(&w, "alive", p->alive);
+		if (p->cgroup_bytes >= 0)
+			jw_int(&w, "memory_cgroup_bytes", p->cgroup_bytes);
+		else
+			jw_null(&w, "memory_cgroup_bytes");
+		jw_string(&w, "note", p->note[0] ? p->note : NULL);
 		if (p->started && p->alive) {
 			jw_null(&w, "exit_status");
 		} else if (p->started) {

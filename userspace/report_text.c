@@ -21,6 +21,8 @@ static const char *human(int64_t v, char *buf, size_t len)
 	}
 	if (u == 0)
 		snprintf(buf, len, "%s%" PRId64 " B", v < 0 ? "-" : "", v < 0 ? -v : v);
+	else if (d >= 100)
+		snprintf(buf, len, "%s%.0f %s", v < 0 ? "-" : "", d, units[u]);
 	else
 		snprintf(buf, len, "%s%.1f %s", v < 0 ? "-" : "", d, units[u]);
 	return buf;
@@ -119,9 +121,14 @@ void report_text__print(FILE *f, const struct report *r)
 			snprintf(ended, sizeof(ended), " (exited with status %d)", p->exit_status);
 		else if (!p->alive)
 			snprintf(ended, sizeof(ended), " (exited)");
-		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s%s\n", p->pid, p->comm,
+		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s", p->pid, p->comm,
 			human(p->counts.outstanding_bytes, a, sizeof(a)), p->counts.outstanding_allocs,
-			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-", ended);
+			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-");
+		if (p->cgroup_bytes >= 0)
+			fprintf(f, ", cgroup %s", human(p->cgroup_bytes, b, sizeof(b)));
+		fprintf(f, "%s\n", ended);
+		if (p->note[0])
+			fprintf(f, "    note: %s\n", p->note);
 	}
 	lost_line(f, "  ", &r->totals);
 	if (r->sampling.mode)
@@ -132,17 +139,17 @@ void report_text__print(FILE *f, const struct report *r)
 		fprintf(f, "  no outstanding allocations made since attach\n");
 		return;
 	}
-	fprintf(f, "  %10s %8s %10s %11s %-*s %-9s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
+	fprintf(f, "  %10s %8s %10s %12s %-*s %-9s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
 		"GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "PID", "STACK");
 	for (int i = 0; i < r->nr_stacks; i++) {
 		const struct lw_site *s = r->stacks[i];
 		int64_t delta = s->bytes - s->reported_bytes;
 		char spark[SPARK_WIDTH * 3 + 1];
 
-		snprintf(c, sizeof(c), "%s/min", human((int64_t)(s->trend.slope * 60), b, sizeof(b)));
+		snprintf(c, sizeof(c), "%s/min", human((int64_t)(s->trend.rate * 60), b, sizeof(b)));
 		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
 		sparkline(&s->series, spark);
-		fprintf(f, "  %10s %8" PRId64 " %10s %11s %s %-9s %7d  %016" PRIx64 "%s%s\n",
+		fprintf(f, "  %10s %8" PRId64 " %10s %12s %s %-9s %7d  %016" PRIx64 "%s%s\n",
 			human(s->bytes, a, sizeof(a)), s->allocs, d, c, spark,
 			verdict__name(s->trend.verdict), s->pid, s->id,
 			s->category == LW_CAT_MMAP ? " mmap" : "",

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include "allocator.h"
 #include "tracer.h"
+#include "trend.h"
 
 struct target {
 	pid_t pid;
@@ -18,6 +19,8 @@ struct target {
 	int exit_status;   /* started and ended: its exit code, or 128 + signal */
 	int exit_signal;   /* started and killed: the signal, else 0 */
 	struct lw_plan plan;
+	struct series rss;       /* resident bytes, one sample per report */
+	struct series heap;      /* tracked outstanding bytes, the same */
 };
 
 /* Checks pid (a thread id stands for its process), finds its allocator

@@ -131,7 +131,7 @@ void series__trend(const struct series *s, struct trend *out)
 	unsigned int half = s->n / 2;
 
 	out->verdict = VERDICT_NEW;
-	out->slope = series__theil_sen(s, 0);
+	out->slope = out->rate = series__theil_sen(s, 0);
 	out->recent_slope = series__theil_sen(s, half);
 	out->z = series__mann_kendall(s, 0);
 	if (s->n < LW_MIN_SAMPLES)
@@ -142,6 +142,7 @@ void series__trend(const struct series *s, struct trend *out)
 		out->verdict = VERDICT_SHRINKING;
 	else
 		out->verdict = VERDICT_STEADY;
+	out->rate = out->verdict == VERDICT_STEADY ? out->recent_slope : out->slope;
 }
 
 const char *verdict__name(enum verdict v)

@@ -40,6 +40,9 @@ enum verdict {
 
 struct trend {
 	enum verdict verdict;
+	double rate;         /* what to show as the growth: slope when growing or
+			      * shrinking, else recent_slope (a cache that filled
+			      * and stopped grows at 0 now) */
 	double slope;        /* Theil-Sen, bytes per second over the window */
 	double recent_slope; /* the same over its recent half */
 	double z;            /* Mann-Kendall statistic over the window */

@@ -175,6 +175,7 @@ static void test_linear_leak(void **state)
 		series__add(&s, i, 100000 + 4096 * (int64_t)i);
 	assert_int_equal(verdict_of(&s, &t), VERDICT_GROWING);
 	assert_double_exact(t.slope, 4096);
+	assert_double_exact(t.rate, 4096);
 }
 
 /* 100 B/s under churn of +-5000 B per sample: the rise over the window
@@ -200,6 +201,9 @@ static void test_plateau_after_warm_up(void **state)
 	for (int i = 0; i < LW_SERIES_LEN; i++)
 		series__add(&s, i, 8192 * (int64_t)(i < 20 ? i : 20));
 	assert_int_equal(verdict_of(&s, &t), VERDICT_STEADY);
+	/* the growth shown is today's, none, not the warm-up's */
+	assert_double_exact(t.rate, 0);
+	assert_true(t.slope > 0);
 	/* while it still fills, it is growing: nothing tells them apart yet */
 	memset(&s, 0, sizeof(s));
 	for (int i = 0; i < 16; i++)
