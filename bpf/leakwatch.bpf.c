@@ -29,6 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * recorded.
  */
 const volatile __u32 sample_every = 0;
+/* length of an age epoch (leakwatch.h); the loader sets the report interval */
+const volatile __u64 age_epoch_ns = 1000000000;
 const volatile __u64 sample_bytes = 0;
 
 /* Per thread: the outermost allocator call in flight. glibc's allocator
@@ -127,15 +129,18 @@ static __always_inline void count_lost(struct lw_proc_counters *c, int why)
 		__sync_fetch_and_add(&c->lost[why], 1);
 }
 
+/* A new stack's totals start here (too big for the BPF stack; never written). */
+static struct lw_stats zero_stats;
+
 static __always_inline struct lw_stats *stats_of(__u32 tgid, __u32 category, __u64 stack_id)
 {
 	struct lw_stats_key key = { .tgid = tgid, .category = category, .stack_id = stack_id };
-	struct lw_stats zero = {}, *s;
+	struct lw_stats *s;
 
 	s = bpf_map_lookup_elem(&stats, &key);
 	if (s)
 		return s;
-	bpf_map_update_elem(&stats, &key, &zero, BPF_NOEXIST);
+	bpf_map_update_elem(&stats, &key, &zero_stats, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&stats, &key);
 }
 
@@ -172,16 +177,42 @@ static __always_inline bool sample(struct inflight *st, __u64 size)
 	return true;
 }
 
+/* Adds bytes allocated at time_ns to the stack's age slots (leakwatch.h).
+ * For a release (bytes < 0), the slot still holds that epoch or the bytes
+ * have moved to the older ones. */
+static __always_inline void age(struct lw_stats *s, __u64 time_ns, __s64 bytes)
+{
+	__u64 epoch = time_ns / age_epoch_ns, held;
+	__u32 i = epoch % LW_AGE_SLOTS;
+
+	held = s->age_epoch[i];
+	if (held == epoch) {
+		__sync_fetch_and_add(&s->age_bytes[i], bytes);
+		return;
+	}
+	if (bytes < 0 || held > epoch) {
+		/* allocated before the epoch the slot holds now */
+		__sync_fetch_and_add(&s->older_bytes, bytes);
+		return;
+	}
+	/* a new epoch takes the slot: whoever wins the swap moves the old
+	 * epoch's bytes along (a racing add may land a little early there) */
+	if (__sync_val_compare_and_swap(&s->age_epoch[i], held, epoch) == held)
+		__sync_fetch_and_add(&s->older_bytes, __sync_lock_test_and_set(&s->age_bytes[i], 0));
+	__sync_fetch_and_add(&s->age_bytes[i], bytes);
+}
+
 /* Moves a stack's outstanding totals: bytes, live blocks, and the frees
  * that ended blocks. */
 static __always_inline void account(__u32 tgid, __u32 category, __u64 stack_id,
-				    __s64 bytes, __s64 blocks, __u64 frees)
+				    __s64 bytes, __s64 blocks, __u64 frees, __u64 time_ns)
 {
 	struct lw_stats *s = stats_of(tgid, category, stack_id);
 
 	if (!s)
 		return;
 	__sync_fetch_and_add(&s->outstanding_bytes, bytes);
+	age(s, time_ns, bytes);
 	if (blocks)
 		__sync_fetch_and_add(&s->outstanding_allocs, blocks);
 	if (frees)
@@ -192,7 +223,7 @@ static __always_inline void account(__u32 tgid, __u32 category, __u64 stack_id,
 static __always_inline void release(__u32 tgid, const struct lw_alloc *rec)
 {
 	account(tgid, LW_CAT_MALLOC, rec->stack_id, -weight_bytes(rec->size),
-		-weight_allocs(rec->size), 1);
+		-weight_allocs(rec->size), 1, rec->time_ns);
 }
 
 /* Remove addr from allocs, copying its record out. Removal happens at the
@@ -244,6 +275,7 @@ static __always_inline void record(__u32 tgid, __u64 addr, __u64 size, __u64 sta
 		return;
 	}
 	__sync_fetch_and_add(&s->outstanding_bytes, weight_bytes(size));
+	age(s, rec.time_ns, weight_bytes(size));
 	__sync_fetch_and_add(&s->outstanding_allocs, weight_allocs(size));
 	__sync_fetch_and_add(&s->total_allocs, 1);
 }
@@ -321,7 +353,8 @@ static __always_inline void cut_region(__u32 tgid, __u64 s, __u64 start, __u64 e
 			pieces++;
 		}
 	}
-	account(tgid, LW_CAT_MMAP, r.stack_id, -(__s64)(r.size - kept), (pieces - 1) * LW_ONE, !pieces);
+	account(tgid, LW_CAT_MMAP, r.stack_id, -(__s64)(r.size - kept), (pieces - 1) * LW_ONE, !pieces,
+		r.time_ns);
 	if (c && pieces != 1)
 		__sync_fetch_and_add(&c->live_regions, pieces - 1);
 }
@@ -367,6 +400,7 @@ static __always_inline void record_region(__u32 tgid, __u64 start, __u64 size, _
 	if (c)
 		__sync_fetch_and_add(&c->live_regions, 1);
 	__sync_fetch_and_add(&s->outstanding_bytes, (__s64)size);
+	age(s, r.time_ns, size);
 	__sync_fetch_and_add(&s->outstanding_allocs, LW_ONE);
 	__sync_fetch_and_add(&s->total_allocs, 1);
 }

@@ -112,11 +112,23 @@ struct lw_stats_key {
 	__u64 stack_id;
 };
 
+/*
+ * Ages of outstanding bytes, per stack, without walking live allocations:
+ * time is cut into epochs (age_epoch_ns, set by the loader to the report
+ * interval), and each stack keeps the bytes allocated in each of its last
+ * LW_AGE_SLOTS epochs, in slot epoch % LW_AGE_SLOTS, plus those older.
+ * A slot reused for a new epoch first moves its bytes to the older ones.
+ */
+#define LW_AGE_SLOTS 16
+
 struct lw_stats {
 	__s64 outstanding_bytes;  /* estimates when sampling (scaled by each block's weight) */
 	__s64 outstanding_allocs; /* in 1/LW_ONE units: a sampled block may stand for a fraction */
 	__u64 total_allocs;       /* blocks recorded, and freed, since attach (not scaled) */
 	__u64 total_frees;
+	__s64 age_bytes[LW_AGE_SLOTS];  /* outstanding bytes allocated in age_epoch[i] */
+	__u64 age_epoch[LW_AGE_SLOTS];
+	__s64 older_bytes;              /* allocated before any epoch held in a slot */
 };
 
 /* One allocation in lw_stats.outstanding_allocs. */

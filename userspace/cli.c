@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "exitcodes.h"
+#include "messages.h"
 
 const char *argp_program_version = "leakwatch 0.1";
 const char *argp_program_bug_address = NULL;
@@ -47,6 +48,7 @@ enum {
 	OPT_BENCH_FLOOR,
 	OPT_SAMPLE_EVERY,
 	OPT_SAMPLE_BYTES,
+	OPT_MIN_AGE,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -57,11 +59,9 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("leakwatch: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	lw_vsay(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(LW_EXIT_USAGE);
 }
 
@@ -76,6 +76,8 @@ static const struct argp_option options[] = {
 	  "for an exact argv use -- CMD ARG...", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
+	{ "min-age", OPT_MIN_AGE, "SECONDS", 0, "Show only stacks holding bytes older than this, "
+	  "and how many (leaks are old, churn is young)", 0 },
 	{ "wide", 'w', NULL, 0, "Full stacks in the text report (default: 8 frames each)", 0 },
 	{ "verbose", 'v', NULL, 0, "Say what is attached where; repeat for libbpf's messages", 0 },
 	{ NULL, 0, NULL, 0, "Sampling (numbers become unbiased estimates; the probes still trap on "
@@ -199,6 +201,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'w':
 		env->wide = true;
+		break;
+	case OPT_MIN_AGE:
+		if (parse_seconds(arg, &env->min_age_s))
+			usage_error("bad --min-age value '%s': expected seconds > 0, e.g. 60", arg);
 		break;
 	case OPT_MAX_ALLOCS:
 	case OPT_MAX_STACKS:

@@ -17,6 +17,7 @@ struct env {
 	const char *json_path;      /* --json FILE, "-" = stdout; NULL = text */
 	int verbose;                /* -v, repeatable */
 	bool wide;                  /* -w: full stacks in the text report */
+	double min_age_s;           /* --min-age: report bytes older than this; 0 = off */
 	unsigned int max_allocs;    /* --max-allocs, live allocations tracked */
 	unsigned int max_stacks;    /* --max-stacks, distinct stacks kept */
 	char **command;             /* -c words or the argv after --; NULL-terminated */

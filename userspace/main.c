@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "exitcodes.h"
 #include "memory.h"
+#include "messages.h"
 #include "proc.h"
 #include "report.h"
 #include "stacks.h"
@@ -51,17 +52,6 @@ static double now_s(clockid_t clock)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("leakwatch: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* Root, or the capabilities that stand for it here: loading BPF and
  * uprobes (CAP_BPF, CAP_PERFMON) and opening /proc/PID/map_files
@@ -78,13 +68,13 @@ static int check_privilege(void)
 		int cap = needed[i];
 
 		if (!(data[cap / 32].effective & (1u << (cap % 32)))) {
-			fail("not allowed to trace other processes (CAP_BPF, CAP_PERFMON and "
+			lw_say("not allowed to trace other processes (CAP_BPF, CAP_PERFMON and "
 			     "CAP_SYS_ADMIN are needed): run leakwatch as root, e.g. with sudo");
 			return LW_EXIT_PRIVILEGE;
 		}
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		fail("this kernel has no BTF (/sys/kernel/btf/vmlinux): run a kernel built "
+		lw_say("this kernel has no BTF (/sys/kernel/btf/vmlinux): run a kernel built "
 		     "with CONFIG_DEBUG_INFO_BTF=y");
 		return LW_EXIT_PRIVILEGE;
 	}
@@ -101,24 +91,26 @@ static int attach_all(struct session *s)
 			s->env.bench_floor == 2 ? TRACER_FLOOR_OWN : TRACER_TRACK,
 		.sample_every = s->env.sample_every,
 		.sample_bytes = s->env.sample_bytes,
+		/* one age epoch per report */
+		.age_epoch_ns = s->env.interval_s * 1e9,
 	};
 	char why[PATH_MAX + 256];
 	int err;
 
 	err = tracer__new(&s->tracer, &topts, why, sizeof(why));
 	if (err) {
-		fail("%s", why);
+		lw_say("%s", why);
 		return err;
 	}
 	s->sym = symbolizer__new();
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
 	if (!s->stacks) {
-		fail("out of memory");
+		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
 	s->targets = calloc(LW_MAX_PIDS + 1, sizeof(*s->targets));
 	if (!s->targets) {
-		fail("out of memory");
+		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
 	for (int i = 0; i < s->env.nr_pids; i++) {
@@ -127,7 +119,7 @@ static int attach_all(struct session *s)
 
 		err = target__attach_pid(t, s->env.pids[i], s->tracer, why, sizeof(why));
 		if (err) {
-			fail("%s", why);
+			lw_say("%s", why);
 			return err;
 		}
 		for (int j = 0; j < s->nr_targets; j++)
@@ -139,7 +131,7 @@ static int attach_all(struct session *s)
 		err = target__start_command(&s->targets[s->nr_targets], s->env.command, s->tracer,
 					    why, sizeof(why));
 		if (err) {
-			fail("%s", why);
+			lw_say("%s", why);
 			return err;
 		}
 		s->nr_targets++;
@@ -151,9 +143,9 @@ static int attach_all(struct session *s)
 		if (s->env.verbose)
 			target__describe(t, stderr);
 		if (t->plan.new_return_probed)
-			fprintf(stderr, "leakwatch: warning: PID %d's operator new is in %s, which needs a "
-				"return probe: while watched, a std::bad_alloc it throws cannot be caught and "
-				"ends the program\n", t->pid, t->plan.new_return_probed);
+			lw_say("warning: PID %d's operator new is in %s, which needs a return probe: "
+			       "while watched, a std::bad_alloc it throws cannot be caught and ends "
+			       "the program", t->pid, t->plan.new_return_probed);
 	}
 	return 0;
 }
@@ -179,6 +171,7 @@ static void add_counts(struct report_counts *to, const struct report_counts *c)
 	to->alloc_calls += c->alloc_calls;
 	to->free_calls += c->free_calls;
 	to->recorded += c->recorded;
+	to->bytes_older += c->bytes_older;
 	for (int i = 0; i < LW_LOST_NR; i++)
 		to->lost[i] += c->lost[i];
 }
@@ -228,10 +221,12 @@ static int report(struct session *s, bool summary)
 	stack_table__begin_round(s->stacks);
 	err = tracer__read_stats(s->tracer, add_stats, s->stacks);
 	if (err) {
-		fail("cannot read the per-stack map: %s", strerror(-err));
+		lw_say("cannot read the per-stack map: %s", strerror(-err));
 		return LW_EXIT_FAILURE;
 	}
 	stack_table__end_round(s->stacks, r.elapsed_s);
+	stack_table__ages(s->stacks, now_s(CLOCK_MONOTONIC), r.elapsed_s, s->env.interval_s,
+			  s->env.min_age_s);
 
 	for (int i = 0; i < s->nr_targets; i++) {
 		struct target *t = &s->targets[i];
@@ -259,7 +254,7 @@ static int report(struct session *s, bool summary)
 
 			if (!v) {
 				free(sites);
-				fail("out of memory");
+				lw_say("out of memory");
 				return LW_EXIT_FAILURE;
 			}
 			sites = v;
@@ -271,6 +266,7 @@ static int report(struct session *s, bool summary)
 				procs[i].counts.outstanding_bytes += site->bytes;
 				procs[i].counts.outstanding_allocs += site->allocs;
 				procs[i].counts.recorded += site->total_allocs;
+				procs[i].counts.bytes_older += site->bytes_older;
 			}
 		}
 	}
@@ -293,6 +289,16 @@ static int report(struct session *s, bool summary)
 	else if (s->env.sample_bytes)
 		r.sampling = (struct report_sampling){ "bytes", s->env.sample_bytes };
 	r.stacks = sites;
+	r.min_age_s = s->env.min_age_s;
+	if (r.min_age_s > 0) {
+		/* only what is older than the minimum age: leaks are old */
+		size_t kept = 0;
+
+		for (size_t i = 0; i < nr_sites; i++)
+			if (sites[i]->bytes_older > 0)
+				sites[kept++] = sites[i];
+		nr_sites = kept;
+	}
 	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top, summary);
 
 	if (s->text)
@@ -306,7 +312,7 @@ static int report(struct session *s, bool summary)
 		site->reported_bytes = site->bytes;
 	free(sites);
 	if ((s->json && ferror(s->json)) || (s->text && ferror(stdout))) {
-		fail("cannot write the report (output closed?); stopping");
+		lw_say("cannot write the report (output closed?); stopping");
 		return LW_EXIT_FAILURE;
 	}
 	return 0;
@@ -364,7 +370,7 @@ int main(int argc, char **argv)
 	if (s.env.json_path) {
 		s.json = strcmp(s.env.json_path, "-") ? fopen(s.env.json_path, "we") : stdout;
 		if (!s.json) {
-			fail("cannot write --json %s: %s", s.env.json_path, strerror(errno));
+			lw_say("cannot write --json %s: %s", s.env.json_path, strerror(errno));
 			return LW_EXIT_USAGE;
 		}
 	}
@@ -375,8 +381,7 @@ int main(int argc, char **argv)
 	t0 = now_s(CLOCK_MONOTONIC);
 	err = attach_all(&s);
 	if (s.env.verbose && !err)
-		fprintf(stderr, "leakwatch: attached in %.1f ms (BPF load included)\n",
-			(now_s(CLOCK_MONOTONIC) - t0) * 1e3);
+		lw_say("attached in %.1f ms (BPF load included)", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
 	if (!err)
 		err = run(&s);
 
@@ -384,7 +389,7 @@ int main(int argc, char **argv)
 	t0 = now_s(CLOCK_MONOTONIC);
 	tracer__free(s.tracer);
 	if (s.env.verbose)
-		fprintf(stderr, "leakwatch: detached in %.1f ms\n", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
+		lw_say("detached in %.1f ms", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
 	stack_table__free(s.stacks);
 	symbolizer__free(s.sym);
 	free(s.targets);

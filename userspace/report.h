@@ -18,6 +18,7 @@ struct report_counts {
 	uint64_t alloc_calls;
 	uint64_t free_calls;
 	uint64_t recorded;     /* allocations recorded (all of them unless sampling) */
+	int64_t bytes_older;   /* outstanding bytes older than --min-age */
 	uint64_t lost[LW_LOST_NR];
 };
 
@@ -51,6 +52,7 @@ struct report {
 	int nr_stacks;
 	struct report_sampling sampling;
 	bool wide;                   /* text: every frame of every stack */
+	double min_age_s;            /* --min-age, 0 when not asked */
 };
 
 /* Mean number of allocations each recorded one stands for (1: exact). */

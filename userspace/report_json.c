@@ -5,14 +5,18 @@
 #include "report.h"
 
 static void counts(struct jw *w, const char *key, const struct report_counts *c,
-		   const struct report_sampling *sampling)
+		   const struct report *r)
 {
+	const struct report_sampling *sampling = &r->sampling;
+
 	jw_object(w, key);
 	jw_int(w, "outstanding_bytes", c->outstanding_bytes);
 	jw_int(w, "outstanding_allocs", c->outstanding_allocs);
 	jw_uint(w, "alloc_calls", c->alloc_calls);
 	jw_uint(w, "free_calls", c->free_calls);
 	jw_uint(w, "lost_events", report_counts__lost(c));
+	if (r->min_age_s > 0)
+		jw_int(w, "bytes_older_than_min_age", c->bytes_older);
 	if (sampling->mode) {
 		jw_double(w, "sample_rate", report_counts__sample_rate(c, sampling));
 		jw_object(w, "sampling");
@@ -66,7 +70,7 @@ static void frame(struct jw *w, const struct lw_frame *f)
 	jw_object_end(w);
 }
 
-static void stack(struct jw *w, const struct lw_site *s)
+static void stack(struct jw *w, const struct lw_site *s, const struct report *r)
 {
 	char id[20];
 
@@ -80,7 +84,12 @@ static void stack(struct jw *w, const struct lw_site *s)
 	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
 	jw_double(w, "growth_bytes_per_s", s->trend.rate);
 	jw_string(w, "verdict", verdict__name(s->trend.verdict));
-	jw_null(w, "oldest_age_s");
+	if (s->oldest_age_s >= 0)
+		jw_double(w, "oldest_age_s", s->oldest_age_s);
+	else
+		jw_null(w, "oldest_age_s");
+	if (r->min_age_s > 0)
+		jw_int(w, "bytes_older_than_min_age", s->bytes_older);
 	jw_uint(w, "total_allocs", s->total_allocs);
 	jw_uint(w, "total_frees", s->total_frees);
 	jw_bool(w, "truncated", s->truncated);
@@ -131,14 +140,14 @@ void report_json__print(FILE *f, const struct report *r)
 			if (p->exit_signal)
 				jw_int(&w, "exit_signal", p->exit_signal);
 		}
-		counts(&w, "totals", &p->counts, &r->sampling);
+		counts(&w, "totals", &p->counts, r);
 		jw_object_end(&w);
 	}
 	jw_array_end(&w);
-	counts(&w, "totals", &r->totals, &r->sampling);
+	counts(&w, "totals", &r->totals, r);
 	jw_array(&w, "stacks");
 	for (int i = 0; i < r->nr_stacks; i++)
-		stack(&w, r->stacks[i]);
+		stack(&w, r->stacks[i], r);
 	jw_array_end(&w);
 	jw_object_end(&w);
 	fputc('\n', f);

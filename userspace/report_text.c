@@ -28,6 +28,24 @@ static const char *human(int64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* An age in at most 6 columns: 42s, 12m05s, 3h07m, 2d04h; "-" unknown. */
+static const char *duration(double s, char *buf, size_t len)
+{
+	long t = (long)s;
+
+	if (s < 0)
+		snprintf(buf, len, "-");
+	else if (t < 60)
+		snprintf(buf, len, "%.0fs", s);
+	else if (t < 3600)
+		snprintf(buf, len, "%ldm%02ld", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%ldh%02ld", t / 3600, t % 3600 / 60);
+	else
+		snprintf(buf, len, "%ldd%02ld", t / 86400, t % 86400 / 3600);
+	return buf;
+}
+
 /* Columns of the trend sparkline: the last samples, scaled to their range. */
 #define SPARK_WIDTH 12
 
@@ -99,7 +117,7 @@ static void frame_line(FILE *f, int i, const struct lw_frame *fr)
 
 void report_text__print(FILE *f, const struct report *r)
 {
-	char clock[16], a[24], b[24], c[24], d[32];
+	char clock[16], a[24], b[24], c[24], d[32], e[32];
 	struct tm tm;
 
 	localtime_r(&r->when.tv_sec, &tm);
@@ -139,8 +157,11 @@ void report_text__print(FILE *f, const struct report *r)
 		fprintf(f, "  no outstanding allocations made since attach\n");
 		return;
 	}
-	fprintf(f, "  %10s %8s %10s %12s %-*s %-9s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
-		"GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "PID", "STACK");
+	if (r->min_age_s > 0)
+		fprintf(f, "  %s older than %g s (only stacks holding some)\n",
+			human(r->totals.bytes_older, a, sizeof(a)), r->min_age_s);
+	fprintf(f, "  %10s %7s %10s %12s %-*s %-9s %6s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
+		"GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "AGE", "PID", "STACK");
 	for (int i = 0; i < r->nr_stacks; i++) {
 		const struct lw_site *s = r->stacks[i];
 		int64_t delta = s->bytes - s->reported_bytes;
@@ -149,9 +170,10 @@ void report_text__print(FILE *f, const struct report *r)
 		snprintf(c, sizeof(c), "%s/min", human((int64_t)(s->trend.rate * 60), b, sizeof(b)));
 		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
 		sparkline(&s->series, spark);
-		fprintf(f, "  %10s %8" PRId64 " %10s %12s %s %-9s %7d  %016" PRIx64 "%s%s\n",
+		fprintf(f, "  %10s %7" PRId64 " %10s %12s %s %-9s %6s %7d  %016" PRIx64 "%s%s\n",
 			human(s->bytes, a, sizeof(a)), s->allocs, d, c, spark,
-			verdict__name(s->trend.verdict), s->pid, s->id,
+			verdict__name(s->trend.verdict), duration(s->oldest_age_s, e, sizeof(e)),
+			s->pid, s->id,
 			s->category == LW_CAT_MMAP ? " mmap" : "",
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)

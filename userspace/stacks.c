@@ -128,6 +128,9 @@ void stack_table__begin_round(struct stack_table *t)
 
 	while ((site = stack_table__next(t, &pos))) {
 		site->bytes = site->allocs = site->alloc_units = 0;
+		memset(site->age_bytes, 0, sizeof(site->age_bytes));
+		memset(site->age_epoch, 0, sizeof(site->age_epoch));
+		site->older_bytes = 0;
 		site->total_allocs = site->total_frees = 0;
 	}
 }
@@ -161,6 +164,8 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, enum lw_catego
 	site->pid = pid;
 	site->id = id;
 	site->category = category;
+	site->older_since_s = -1;
+	site->oldest_age_s = -1;
 	site->truncated = truncated;
 	site->nr_frames = nr;
 	if (nr) {
@@ -194,6 +199,57 @@ void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
 	site->alloc_units += val->outstanding_allocs;
 	site->total_allocs += val->total_allocs;
 	site->total_frees += val->total_frees;
+	/* merge slot by slot as the kernel does: a newer epoch wins the slot */
+	site->older_bytes += val->older_bytes;
+	for (int i = 0; i < LW_AGE_SLOTS; i++) {
+		if (val->age_epoch[i] == site->age_epoch[i]) {
+			site->age_bytes[i] += val->age_bytes[i];
+		} else if (val->age_epoch[i] > site->age_epoch[i]) {
+			site->older_bytes += site->age_bytes[i];
+			site->age_bytes[i] = val->age_bytes[i];
+			site->age_epoch[i] = val->age_epoch[i];
+		} else {
+			site->older_bytes += val->age_bytes[i];
+		}
+	}
+}
+
+void stack_table__ages(struct stack_table *t, double now_s, double t_s, double epoch_s,
+		       double min_age_s)
+{
+	double horizon_s = LW_AGE_SLOTS * epoch_s;
+	struct lw_site *site;
+	size_t pos = 0;
+
+	while ((site = stack_table__next(t, &pos))) {
+		double oldest = -1, older_age;
+
+		site->bytes_older = 0;
+		if (site->older_bytes > 0) {
+			if (site->older_since_s < 0)
+				site->older_since_s = t_s;
+			/* older than the slots when first seen, and aging since */
+			older_age = horizon_s + (t_s - site->older_since_s);
+			oldest = older_age;
+			if (older_age >= min_age_s)
+				site->bytes_older += site->older_bytes;
+		} else {
+			site->older_since_s = -1;
+		}
+		for (int i = 0; i < LW_AGE_SLOTS; i++) {
+			double start_s = site->age_epoch[i] * epoch_s, age = now_s - start_s;
+
+			if (site->age_bytes[i] <= 0)
+				continue;
+			if (age > oldest)
+				oldest = age;
+			/* counted when the whole epoch is older than the minimum */
+			if (now_s - (start_s + epoch_s) >= min_age_s)
+				site->bytes_older += site->age_bytes[i];
+		}
+		/* nothing tracked is older than the watch */
+		site->oldest_age_s = oldest > t_s ? t_s : oldest;
+	}
 }
 
 void stack_table__end_round(struct stack_table *t, double t_s)

@@ -31,6 +31,14 @@ struct lw_site {
 	int64_t alloc_units;     /* in 1/LW_ONE allocations (sampled blocks stand for fractions) */
 	uint64_t total_allocs, total_frees;
 	int64_t reported_bytes;  /* at the previous report */
+	/* this round: outstanding bytes by allocation epoch (leakwatch.h) */
+	int64_t age_bytes[LW_AGE_SLOTS];
+	uint64_t age_epoch[LW_AGE_SLOTS];
+	int64_t older_bytes;
+	double older_since_s;    /* older_bytes > 0 in every round since; < 0: not */
+	/* set by stack_table__ages */
+	double oldest_age_s;     /* < 0: unknown (nothing outstanding) */
+	int64_t bytes_older;     /* outstanding bytes older than the minimum age asked */
 };
 
 /* JSON name of a category: "malloc", "mmap". */
@@ -63,6 +71,12 @@ void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
 		      const struct lw_stats *val);
 /* Ends a round: appends each site's bytes to its series at time t_s. */
 void stack_table__end_round(struct stack_table *t, double t_s);
+/* Ages from the epochs (each epoch_s long, the last ended by now_s on
+ * CLOCK_MONOTONIC; report time t_s): the oldest live block of each site,
+ * to within an epoch (a lower bound once its bytes are older than
+ * LW_AGE_SLOTS epochs), and bytes older than min_age_s. */
+void stack_table__ages(struct stack_table *t, double now_s, double t_s, double epoch_s,
+		       double min_age_s);
 /* Iteration over sites: *pos starts at 0; NULL at the end. */
 struct lw_site *stack_table__next(struct stack_table *t, size_t *pos);
 

@@ -8,6 +8,7 @@
 #include "command.h"
 #include "elf_symbols.h"
 #include "exitcodes.h"
+#include "messages.h"
 #include "proc.h"
 #include "targets.h"
 
@@ -91,7 +92,7 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 	err = attach_when_loaded(t, cmd.pid, cmd.exe, tracer, why, len);
 	tracer__release_stop(tracer, hold);
 	if (!err && tracer__watch_exec(tracer, cmd.pid))
-		fprintf(stderr, "leakwatch: warning: cannot follow exec in PID %d\n", cmd.pid);
+		lw_say("warning: cannot follow exec in PID %d", cmd.pid);
 	if (err) {
 		if (t->exit_status || t->exit_signal)
 			cmd.pid = 0; /* already reaped */
@@ -182,8 +183,7 @@ enum target_state target__poll(struct target *t, struct tracer *tracer)
 	if (!tracer__exec_seen(tracer, t->pid))
 		return TARGET_RUNNING; /* stopped by someone else: theirs to continue */
 	if (follow_exec(t, tracer, why, sizeof(why))) {
-		fprintf(stderr, "leakwatch: PID %d exec'd %s and cannot be followed: %s\n", t->pid,
-			t->comm, why);
+		lw_say("PID %d exec'd %s and cannot be followed: %s", t->pid, t->comm, why);
 		return t->alive ? TARGET_RUNNING : TARGET_GONE;
 	}
 	return TARGET_EXECED;

@@ -57,6 +57,7 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	}
 	t->skel->rodata->sample_every = opts->sample_every;
 	t->skel->rodata->sample_bytes = opts->sample_bytes;
+	t->skel->rodata->age_epoch_ns = opts->age_epoch_ns;
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);

@@ -31,6 +31,7 @@ struct tracer_opts {
 	enum tracer_mode mode;
 	unsigned int sample_every;       /* 0: off */
 	unsigned long long sample_bytes; /* 0: off */
+	unsigned long long age_epoch_ns; /* length of an age epoch (leakwatch.h) */
 };
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
