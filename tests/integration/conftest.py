@@ -704,6 +704,15 @@ def check_report(r):
         assert isinstance(s.get("frames"), list), "%s.frames = %r" % (w, s.get("frames"))
         for m, f in enumerate(s["frames"]):
             check_frame(f, "%s.frames[%d]" % (w, m))
+    # intervals rank by outstanding bytes; the summary puts growing stacks
+    # first (fastest first), then the rest by outstanding bytes
+    if r.get("type") == "summary":
+        growing = [s for s in stacks if s["verdict"] == "growing"]
+        assert stacks[:len(growing)] == growing, "%s: growing stacks not first" % where
+        rates = [s["growth_bytes_per_s"] for s in growing]
+        assert rates == sorted(rates, reverse=True), \
+            "%s: growing stacks not ranked by growth: %s" % (where, rates)
+        stacks = stacks[len(growing):]
     sizes = [s["outstanding_bytes"] for s in stacks]
     assert sizes == sorted(sizes, reverse=True), \
         "%s: stacks not sorted by outstanding_bytes: %s" % (where, sizes)
