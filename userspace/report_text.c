@@ -178,9 +178,10 @@ void report_text__print(FILE *f, const struct report *r)
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)
 			fprintf(f, "        [stack not recorded]\n");
-		for (int j = 0; j < s->nr_frames && (r->wide || j < TEXT_FRAMES); j++)
+		/* the summary is what a person acts on: whole stacks */
+		for (int j = 0; j < s->nr_frames && (r->wide || r->summary || j < TEXT_FRAMES); j++)
 			frame_line(f, j, &s->frames[j]);
-		if (!r->wide && s->nr_frames > TEXT_FRAMES)
+		if (!r->wide && !r->summary && s->nr_frames > TEXT_FRAMES)
 			fprintf(f, "        ... %d more frames (-w shows them)\n", s->nr_frames - TEXT_FRAMES);
 	}
 	fflush(f);
