@@ -15,8 +15,8 @@ from conftest import EXIT_OK
 GAP_S = 1.5
 
 
-def run_ages(run, interval, *options):
-    target = run.target("ages", str(int(GAP_S * 1000)))
+def run_ages(run, interval, *options, mode=None):
+    target = run.target("ages", str(int(GAP_S * 1000)), *([mode] if mode else []))
     lw = run.leakwatch("-p", str(target.pid), "--json", "-", "-T", "100", *options, interval)
     lw.wait_ready()
     started = time.monotonic()
@@ -76,3 +76,25 @@ def test_oldest_age_without_min_age(run):
     assert "bytes_older_than_min_age" not in summary["totals"]
     assert late["oldest_age_s"] <= elapsed - GAP_S + 0.25, (late["oldest_age_s"], elapsed)
     assert early["oldest_age_s"] >= GAP_S, early["oldest_age_s"]
+
+
+def test_older_than_the_slots(run):
+    """leak_drip allocates 100 B every 0.1 s for 2 s from one stack. With
+    0.05 s epochs the 16 slots span 0.8 s, so the stack's early epochs are
+    pushed out by later ones into its 'older' total: their age from then on
+    is a lower bound counted from when they moved (about 0.8 s after they
+    were made, within a report). The oldest block's age is therefore the
+    time since the first drip, within two epochs; and with --min-age 1 the
+    old bytes are the drips made more than 1 s before the summary, within
+    the two drips whose epochs straddle the limit."""
+    summary, (before, after) = run_ages(run, "0.05", "--min-age", "1", mode="drip")
+    drip = site(summary, "leak_drip")
+    assert drip is not None, summary["stacks"]
+    assert drip["outstanding_bytes"] == 2000
+    assert before - 0.1 - 0.1 <= drip["oldest_age_s"] <= after + 0.05, (
+        drip["oldest_age_s"], before, after)
+    # drips at 0, 0.1, ... 1.9 s after "go"; the summary at [before, after]
+    lo = sum(1 for k in range(20) if before - 0.1 * k >= 1.0 + 0.1) - 2
+    hi = sum(1 for k in range(20) if after - 0.1 * k >= 1.0 - 0.1) + 2
+    old = drip["bytes_older_than_min_age"]
+    assert 100 * max(lo, 0) <= old <= 100 * hi, (old, lo, hi, before, after)
