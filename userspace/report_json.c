@@ -54,7 +54,10 @@ static void frame(struct jw *w, const struct lw_frame *f)
 	/* every key is always present; null where it is unknown */
 	if (f->sym && f->sym->function) {
 		jw_string(w, "function", f->sym->function);
-		jw_uint(w, "offset", f->sym->offset);
+		if (f->sym->caller)
+			jw_null(w, "offset"); /* inlined: no offset of its own */
+		else
+			jw_uint(w, "offset", f->sym->offset);
 	} else {
 		jw_null(w, "function");
 		jw_null(w, "offset");
@@ -66,7 +69,9 @@ static void frame(struct jw *w, const struct lw_frame *f)
 		jw_null(w, "file");
 		jw_null(w, "line");
 	}
-	jw_bool(w, "inlined", false);
+	jw_bool(w, "inlined", f->sym && f->sym->caller);
+	if (f->sym && f->sym->stripped)
+		jw_bool(w, "stripped", true);
 	jw_object_end(w);
 }
 

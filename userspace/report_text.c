@@ -102,7 +102,9 @@ static void frame_line(FILE *f, int i, const struct lw_frame *fr)
 	const char *file;
 
 	fprintf(f, "        #%-2d ", i);
-	if (fr->sym && fr->sym->function)
+	if (fr->sym && fr->sym->function && fr->sym->caller)
+		fprintf(f, "%s", fr->sym->function); /* inlined: no offset of its own */
+	else if (fr->sym && fr->sym->function)
 		fprintf(f, "%s+0x%" PRIx64, fr->sym->function, fr->sym->offset);
 	else if (fr->module)
 		fprintf(f, "0x%" PRIx64, fr->module_offset);
@@ -112,7 +114,8 @@ static void frame_line(FILE *f, int i, const struct lw_frame *fr)
 		file = strrchr(fr->sym->file, '/');
 		fprintf(f, " %s:%d", file ? file + 1 : fr->sym->file, fr->sym->line);
 	}
-	fprintf(f, " [%s]\n", module_base(fr));
+	fprintf(f, " [%s]%s%s\n", module_base(fr), fr->sym && fr->sym->caller ? " (inlined)" : "",
+		fr->sym && fr->sym->stripped ? " [stripped]" : "");
 }
 
 void report_text__print(FILE *f, const struct report *r)

@@ -59,27 +59,26 @@ uint64_t stack_id_of(const struct lw_frame *frames, int nr)
 }
 
 int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
-		  struct lw_frame *frames, bool *truncated)
+		  struct lw_frame *frames, int max, bool *truncated)
 {
+	bool root = false;
 	int kept = 0;
 
-	for (int i = 0; i < nr; i++) {
-		struct lw_frame *f = &frames[kept];
+	for (int i = 0; i < nr && kept < max; i++) {
+		struct lw_frame f;
 
-		symbolizer__resolve(sym, pid, ips[i], f);
-		if (f->module ? !(f->sym && f->sym->return_site) : !f->mapped_exec)
+		symbolizer__resolve(sym, pid, ips[i], &f);
+		if (f.module ? !(f.sym && f.sym->return_site) : !f.mapped_exec)
 			break;
-		kept++;
+		/* one frame per function inlined here, then the function itself */
+		do {
+			frames[kept++] = f;
+			/* anything past a root is the runtime's own start-up code */
+			root |= f.sym && !f.sym->caller && stack_root_function(f.sym->function);
+			f.sym = f.sym ? f.sym->caller : NULL;
+		} while (f.sym && kept < max);
 	}
-	*truncated = nr == 0 ||
-		     !(kept && frames[kept - 1].sym && stack_root_function(frames[kept - 1].sym->function));
-	/* anything past a root is the runtime's own start-up code */
-	for (int i = 0; i < kept; i++) {
-		if (frames[i].sym && stack_root_function(frames[i].sym->function)) {
-			*truncated = false;
-			break;
-		}
-	}
+	*truncated = !root;
 	return kept;
 }
 
@@ -145,14 +144,15 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, enum lw_catego
 				__u64 raw_id)
 {
 	static struct lw_stack raw;
-	struct lw_frame frames[LW_MAX_STACK_DEPTH];
+	static struct lw_frame frames[4 * LW_MAX_STACK_DEPTH];
 	struct lw_site *site;
 	bool truncated = true;
 	int nr = 0;
 	uint64_t id;
 
 	if (raw_id != LW_STACK_NONE && tracer__read_stack(t->tracer, raw_id, &raw) == 0)
-		nr = stack_resolve(t->sym, pid, raw.ips, raw.nr, frames, &truncated);
+		nr = stack_resolve(t->sym, pid, raw.ips, raw.nr, frames,
+				   sizeof(frames) / sizeof(frames[0]), &truncated);
 	id = nr ? stack_id_of(frames, nr) : 0;
 
 	site = hashmap__get(t->by_id, site_key(pid, category, id));

@@ -54,10 +54,11 @@ uint64_t stack_id_of(const struct lw_frame *frames, int nr);
  * not ends the stack (a frame-pointer walk through code without frame
  * pointers yields such garbage). The stack is truncated when it ends that
  * way, or at the depth limit, before reaching a root function.
- * Returns the number of frames kept (frames has room for nr).
+ * Frames inlined at one address follow each other, innermost first, sharing
+ * the address. Returns the number of frames (at most max).
  */
 int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
-		  struct lw_frame *frames, bool *truncated);
+		  struct lw_frame *frames, int max, bool *truncated);
 
 struct stack_table;
 struct tracer;

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <gelf.h>
@@ -40,6 +42,19 @@ struct symbolizer *symbolizer__new(void)
 	return s;
 }
 
+/* A sym and the inline chain it owns. */
+static void sym_free(struct lw_sym *sym)
+{
+	while (sym) {
+		struct lw_sym *caller = (struct lw_sym *)sym->caller;
+
+		free((char *)sym->function);
+		free((char *)sym->file);
+		free(sym);
+		sym = caller;
+	}
+}
+
 static void module_free(struct lw_module *m)
 {
 	struct lw_sym *sym;
@@ -48,11 +63,8 @@ static void module_free(struct lw_module *m)
 	if (!m)
 		return;
 	if (m->syms) {
-		while ((sym = hashmap__next(m->syms, &pos, NULL))) {
-			free((char *)sym->function);
-			free((char *)sym->file);
-			free(sym);
-		}
+		while ((sym = hashmap__next(m->syms, &pos, NULL)))
+			sym_free(sym);
 		hashmap__free(m->syms);
 	}
 	if (m->dwfl)
@@ -113,6 +125,24 @@ static void read_build_id(struct lw_module *m)
 		sprintf(m->build_id + 2 * i, "%02x", bits[i]);
 }
 
+/* Named from .dynsym alone: the file has neither .symtab nor DWARF. */
+static bool module_stripped(struct lw_module *m)
+{
+	Dwarf_Addr bias;
+	GElf_Addr ebias;
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	if (dwfl_module_getdwarf(m->dwfl_mod, &bias))
+		return false;
+	elf = dwfl_module_getelf(m->dwfl_mod, &ebias);
+	while (elf && (scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
+			return false;
+	return true;
+}
+
 /* The module for mapping map of pid: an already open one for the same file
  * (same device and inode), or the file opened through pid's view. */
 static struct lw_module *module_for(struct symbolizer *s, pid_t pid, const struct lw_map *map)
@@ -150,8 +180,10 @@ static struct lw_module *module_for(struct symbolizer *s, pid_t pid, const struc
 	/* placed at its link-time addresses; dwfl takes the duplicate fd */
 	m->dwfl_mod = dwfl_report_elf(m->dwfl, m->path, m->path, dup(fd), 0, true);
 	dwfl_report_end(m->dwfl, NULL, NULL);
-	if (m->dwfl_mod)
+	if (m->dwfl_mod) {
 		read_build_id(m);
+		m->stripped = module_stripped(m);
+	}
 	s->mods[s->nr_mods++] = m;
 	return m;
 fail:
@@ -251,6 +283,79 @@ static char *demangle(const char *name)
 	return status == 0 && plain ? plain : strdup(name);
 }
 
+/* A function DIE's name as people write it: the demangled linkage name
+ * (qualified, with parameters, for C++), else its plain name. */
+static char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	const char *name = NULL;
+
+	if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+	    dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+		name = dwarf_formstring(&attr);
+	if (!name)
+		name = dwarf_diename(die);
+	return name ? demangle(name) : NULL;
+}
+
+/* Where an inlined call was made: its DW_AT_call_file and DW_AT_call_line. */
+static void call_site(Dwarf_Die *cu, Dwarf_Die *inlined, struct lw_sym *into)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word file = 0, line = 0;
+	Dwarf_Files *files;
+	size_t nfiles;
+	const char *name;
+
+	if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &line) == 0)
+		into->line = line;
+	if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &file) == 0 &&
+	    dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && file < nfiles &&
+	    (name = dwarf_filesrc(files, file, NULL, NULL)))
+		into->file = strdup(name);
+}
+
+/*
+ * The inline chain at vaddr, when calls were inlined there: sym (the
+ * innermost frame, already named from the symbol table and given the line
+ * of vaddr) becomes the innermost inlined function, and callers are added
+ * out to the concrete function, which keeps the symbol's name and offset.
+ */
+static void expand_inlines(struct lw_module *m, uint64_t vaddr, struct lw_sym *sym)
+{
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = dwfl_module_addrdie(m->dwfl_mod, vaddr, &bias), *scopes = NULL;
+	struct lw_sym *inner = sym;
+	int n, i;
+
+	n = cu ? dwarf_getscopes(cu, vaddr - bias, &scopes) : 0;
+	/* scopes[0] is the innermost; the chain ends at the first subprogram */
+	for (i = 0; i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram; i++) {
+		struct lw_sym *outer;
+		char *name;
+
+		if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
+			continue;
+		outer = calloc(1, sizeof(*outer));
+		name = die_name(&scopes[i]);
+		if (!outer || !name) {
+			free(outer);
+			free(name);
+			break;
+		}
+		/* the outer frame is what inner used to be: the symbol's function */
+		outer->function = inner->function;
+		outer->offset = inner->offset;
+		outer->stripped = inner->stripped;
+		call_site(cu, &scopes[i], outer);
+		inner->function = name;
+		inner->offset = 0;
+		inner->caller = outer;
+		inner = outer;
+	}
+	free(scopes);
+}
+
 static struct lw_sym *sym_for(struct symbolizer *s, struct lw_module *m, uint64_t off)
 {
 	struct lw_key key = { 0, off };
@@ -274,17 +379,18 @@ static struct lw_sym *sym_for(struct symbolizer *s, struct lw_module *m, uint64_
 		if (name) {
 			sym->function = demangle(name);
 			sym->offset = sym_off + 1;
+			sym->stripped = m->stripped;
 		}
 		if (line) {
 			const char *file = dwfl_lineinfo(line, NULL, &sym->line, NULL, NULL, NULL);
 
 			sym->file = file ? strdup(file) : NULL;
 		}
+		if (name)
+			expand_inlines(m, vaddr - 1, sym);
 	}
 	if (hashmap__set(m->syms, key, sym)) {
-		free((char *)sym->function);
-		free((char *)sym->file);
-		free(sym);
+		sym_free(sym);
 		return NULL;
 	}
 	return sym;

@@ -16,6 +16,7 @@
 struct lw_module {
 	char *path;          /* as the target names it */
 	char build_id[41];   /* hex; "" when the file has none */
+	bool stripped;       /* no .symtab and no debug info found */
 	/* private */
 	int fd;
 	uint64_t dev, inode;
@@ -24,13 +25,17 @@ struct lw_module {
 	struct hashmap *syms;
 };
 
-/* What one code address in a module means. */
+/* What one code address in a module means: a function, or several when
+ * the compiler inlined calls there. The innermost comes first; caller
+ * leads outward to the function the code really belongs to. */
 struct lw_sym {
 	const char *function; /* NULL when no symbol covers it */
-	uint64_t offset;      /* from the function's start */
+	uint64_t offset;      /* from the function's start (the outermost's only) */
 	const char *file;     /* source file, NULL without line info */
 	int line;
 	bool return_site;     /* the instruction before it is a call */
+	bool stripped;        /* named from the dynamic symbols only: no symtab, no DWARF */
+	const struct lw_sym *caller; /* the function this one is inlined into, or NULL */
 };
 
 struct lw_frame {

@@ -43,13 +43,10 @@
  *
  * Nothing else touches the heap after "go" (I/O is read(2)/write(2)).
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "target_protocol.h"
@@ -64,15 +61,8 @@
 
 enum mode { MODE_MMAP, MODE_FRAGMENT, MODE_LEAK };
 
+static enum mode mode;	/* from argv[1] */
 static long page_size;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 SITE static void map_raw(void)
 {
@@ -88,10 +78,8 @@ SITE static void map_raw(void)
 
 SITE static void *frag_block(size_t size)
 {
-	void *p = malloc(size);
+	void *p = MALLOC_OR_EXIT(size);
 
-	if (!p)
-		exit(1);
 	memset(p, 0x5a, size);
 	NO_TAIL();
 	return p;
@@ -120,15 +108,13 @@ SITE static void fragment(long n)
 
 SITE static void leak_fill(void)
 {
-	void *p = malloc(LEAK_SIZE);
+	void *p = MALLOC_OR_EXIT(LEAK_SIZE);
 
-	if (!p)
-		exit(1);
 	memset(p, 0x5a, LEAK_SIZE);
 	drop(p);
 }
 
-SITE static void tick(enum mode mode, long n)
+SITE static void tick(long n)
 {
 	switch (mode) {
 	case MODE_MMAP:
@@ -144,39 +130,9 @@ SITE static void tick(enum mode mode, long n)
 	NO_TAIL();
 }
 
-/*
- * Answers the "ping" lines that arrived (several may come in one read; the
- * buffer is static, not heap). Returns 0 at EOF, else 1.
- */
-static int serve_stdin(long ticks, long start_ms)
-{
-	static char buf[256];
-	static size_t len;
-	ssize_t r = read(0, buf + len, sizeof(buf) - 1 - len);
-	char *nl;
-
-	if (r < 0 && errno == EINTR)
-		return 1;
-	if (r <= 0)
-		return 0;
-	len += r;
-	while ((nl = memchr(buf, '\n', len))) {
-		*nl = '\0';
-		if (!strcmp(buf, "ping"))
-			say("pong ticks=%ld ms=%ld", ticks, now_ms() - start_ms);
-		len -= nl + 1 - buf;
-		memmove(buf, nl + 1, len);
-	}
-	if (len == sizeof(buf) - 1)
-		len = 0;	/* an overlong line: forget it */
-	return 1;
-}
-
 int main(int argc, char **argv)
 {
-	struct pollfd in = { .fd = 0, .events = POLLIN };
-	long start_ms, ticks = 0;
-	enum mode mode;
+	long start_ms;
 
 	if (argc != 2) {
 		put_str("usage: rssgrow mmap|fragment|leak\n");
@@ -193,9 +149,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	page_size = sysconf(_SC_PAGESIZE);
-	if (!ready_wait_go())
-		return 0;
-	start_ms = now_ms();
+	start_ms = ready_wait_go_ms();
 	switch (mode) {
 	case MODE_MMAP:
 		say("done mode=mmap tick_ms=%d map_chunk=%d", TICK_MS, MAP_CHUNK);
@@ -208,14 +162,6 @@ int main(int argc, char **argv)
 		say("done mode=leak tick_ms=%d leak_per_tick=%d", TICK_MS, LEAK_SIZE);
 		break;
 	}
-	for (;;) {
-		long wait = start_ms + ticks * TICK_MS - now_ms();
-
-		if (wait <= 0) {
-			tick(mode, ticks++);
-			continue;
-		}
-		if (poll(&in, 1, (int)wait) > 0 && !serve_stdin(ticks, start_ms))
-			return 0;
-	}
+	run_ticks(start_ms, 0, TICK_MS, tick);	/* tick 0 at "go" */
+	return 0;
 }

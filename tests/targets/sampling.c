@@ -181,14 +181,6 @@ static int main_once(void)
 	return 0;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 SITE static void grow_leak(void)
 {
 	for (int i = 0; i < GROW_PER_TICK; i++)

@@ -17,12 +17,14 @@
 #define TARGET_PROTOCOL_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A call site the tests name: never inlined, never cloned under a new name. */
@@ -33,6 +35,12 @@
 #endif
 /* Keeps a call from being the last instruction of its caller (no tail call). */
 #define NO_TAIL() __asm__ volatile("" ::: "memory")
+/*
+ * For helpers that make heap calls or call a site: inlined even at -O0, so
+ * those calls come from the function using the helper and the stacks stay
+ * as each target documents them.
+ */
+#define ALWAYS_INLINE __attribute__((always_inline))
 
 /* Dropped pointers are folded in here, so no live copy of them remains. */
 static volatile uintptr_t sink;
@@ -125,6 +133,110 @@ static inline void wait_eof(void)
 		ssize_t r = read(0, buf, sizeof(buf));
 
 		if (r == 0 || (r < 0 && errno != EINTR))
+			return;
+	}
+}
+
+/*
+ * For the ticking targets (steady, trends, rssgrow): after "go" and its
+ * "done" line a target calls run_ticks(), which runs tick(0), tick(1), ... on
+ * a fixed schedule until EOF on stdin and between ticks answers each "ping"
+ * with "pong ticks=N ms=M" (ticks run so far, ms since "go"). Their sites
+ * allocate through MALLOC_OR_EXIT() and BALANCED_CHURN().
+ */
+
+/*
+ * malloc(size), exiting 1 if it fails. Macros, not functions: the calls must
+ * belong to the function that uses them, which the tests name as the
+ * allocation site (leakwatch shows an inlined function as a frame of its
+ * own, as a debugger does).
+ */
+#define MALLOC_OR_EXIT(size) ({				\
+	void *p_ = malloc(size);			\
+	if (!p_)					\
+		exit(1);				\
+	p_;						\
+})
+
+/*
+ * Churn that leaves nothing outstanding: count x { malloc(16 + (n * a + i * b)
+ * % 1000) for i = 0..count-1 (16..1015 B), first byte written, free }.
+ */
+#define BALANCED_CHURN(n, count, a, b) do {				\
+	for (int i_ = 0; i_ < (count); i_++) {				\
+		char *c_ = (char *)MALLOC_OR_EXIT(16 + ((n) * (a) + i_ * (b)) % 1000); \
+									\
+		c_[0] = 1;						\
+		drop(c_);						\
+		free(c_);						\
+	}								\
+} while (0)
+
+/* Milliseconds on the monotonic clock. */
+static inline long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* ready_wait_go(), exiting 0 at EOF first; returns now_ms() at "go". */
+static inline long ready_wait_go_ms(void)
+{
+	if (!ready_wait_go())
+		exit(0);
+	return now_ms();
+}
+
+/*
+ * Answers the "ping" lines that arrived (several may come in one read; the
+ * buffer is static, not heap). Returns 0 at EOF, else 1.
+ */
+static inline int serve_stdin(long ticks, long start_ms)
+{
+	static char buf[256];
+	static size_t len;
+	ssize_t r = read(0, buf + len, sizeof(buf) - 1 - len);
+	char *nl;
+
+	if (r < 0 && errno == EINTR)
+		return 1;
+	if (r <= 0)
+		return 0;
+	len += r;
+	while ((nl = (char *)memchr(buf, '\n', len))) {
+		*nl = '\0';
+		if (!strcmp(buf, "ping"))
+			say("pong ticks=%ld ms=%ld", ticks, now_ms() - start_ms);
+		len -= nl + 1 - buf;
+		memmove(buf, nl + 1, len);
+	}
+	if (len == sizeof(buf) - 1)
+		len = 0;	/* an overlong line: forget it */
+	return 1;
+}
+
+/*
+ * Tick n is due first_ms + n * tick_ms after start_ms; late ticks are caught
+ * up at once, so the rate holds on average whatever the probes cost. Between
+ * ticks it waits in poll(2) on stdin. Returns at EOF on stdin. Always
+ * inlined, so stacks read main -> tick -> ... with no frame in between.
+ */
+static inline ALWAYS_INLINE void
+run_ticks(long start_ms, long first_ms, long tick_ms, void (*tick)(long n))
+{
+	struct pollfd in = { .fd = 0, .events = POLLIN, .revents = 0 };
+	long ticks = 0;
+
+	for (;;) {
+		long wait = start_ms + first_ms + ticks * tick_ms - now_ms();
+
+		if (wait <= 0) {
+			tick(ticks++);
+			continue;
+		}
+		if (poll(&in, 1, (int)wait) > 0 && !serve_stdin(ticks, start_ms))
 			return;
 	}
 }

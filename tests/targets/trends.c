@@ -33,12 +33,7 @@
  *
  * Nothing else touches the heap after "go" (I/O is read(2)/write(2)).
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "target_protocol.h"
 
@@ -56,21 +51,9 @@ static long cache_puts;
 static void *saw[SAW_PERIOD - 1];
 static int saw_len;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 SITE static void leak_tick(void)
 {
-	void *p = malloc(LEAK_SIZE);
-
-	if (!p)
-		exit(1);
-	drop(p);
+	drop(MALLOC_OR_EXIT(LEAK_SIZE));
 }
 
 SITE static void cache_put(void)
@@ -79,23 +62,13 @@ SITE static void cache_put(void)
 		int slot = cache_puts++ % CACHE_SLOTS;
 
 		free(cache[slot]);
-		cache[slot] = malloc(CACHE_ENTRY);
-		if (!cache[slot])
-			exit(1);
+		cache[slot] = MALLOC_OR_EXIT(CACHE_ENTRY);
 	}
 }
 
 SITE static void churn_tick(long n)
 {
-	for (int i = 0; i < CHURN_PER_TICK; i++) {
-		char *p = malloc(16 + (n * 13 + i * 37) % 1000);
-
-		if (!p)
-			exit(1);
-		p[0] = 1;
-		drop(p);
-		free(p);
-	}
+	BALANCED_CHURN(n, CHURN_PER_TICK, 13, 37);
 	NO_TAIL();
 }
 
@@ -108,10 +81,7 @@ SITE static void saw_tick(long n)
 		}
 		return;
 	}
-	saw[saw_len] = malloc(SAW_BLOCK);
-	if (!saw[saw_len])
-		exit(1);
-	saw_len++;
+	saw[saw_len++] = MALLOC_OR_EXIT(SAW_BLOCK);
 }
 
 SITE static void tick(long n)
@@ -126,52 +96,12 @@ SITE static void tick(long n)
 	NO_TAIL();
 }
 
-/*
- * Answers the "ping" lines that arrived (several may come in one read; the
- * buffer is static, not heap). Returns 0 at EOF, else 1.
- */
-static int serve_stdin(long ticks, long start_ms)
-{
-	static char buf[256];
-	static size_t len;
-	ssize_t r = read(0, buf + len, sizeof(buf) - 1 - len);
-	char *nl;
-
-	if (r < 0 && errno == EINTR)
-		return 1;
-	if (r <= 0)
-		return 0;
-	len += r;
-	while ((nl = memchr(buf, '\n', len))) {
-		*nl = '\0';
-		if (!strcmp(buf, "ping"))
-			say("pong ticks=%ld ms=%ld", ticks, now_ms() - start_ms);
-		len -= nl + 1 - buf;
-		memmove(buf, nl + 1, len);
-	}
-	if (len == sizeof(buf) - 1)
-		len = 0;	/* an overlong line: forget it */
-	return 1;
-}
-
 int main(void)
 {
-	struct pollfd in = { .fd = 0, .events = POLLIN };
-	long start_ms, ticks = 0;
+	long start_ms = ready_wait_go_ms();
 
-	if (!ready_wait_go())
-		return 0;
-	start_ms = now_ms();
 	say("done tick_ms=%d leak_per_tick=%d cache_slots=%d cache_entry=%d saw_period=%d"
 	    " saw_block=%d", TICK_MS, LEAK_SIZE, CACHE_SLOTS, CACHE_ENTRY, SAW_PERIOD, SAW_BLOCK);
-	for (;;) {
-		long wait = start_ms + ticks * TICK_MS - now_ms();
-
-		if (wait <= 0) {
-			tick(ticks++);
-			continue;
-		}
-		if (poll(&in, 1, (int)wait) > 0 && !serve_stdin(ticks, start_ms))
-			return 0;
-	}
+	run_ticks(start_ms, 0, TICK_MS, tick);	/* tick 0 at "go" */
+	return 0;
 }
