@@ -1,0 +1,79 @@
+"""Frames as a debugger shows them: source lines at the call, inlined calls
+as frames of their own, and stripped binaries named only where symbols
+really say so (tests/targets/symbols.c; expected lines are read from the
+MARK comments there)."""
+
+import os
+import shutil
+import subprocess
+
+from conftest import REPO, TARGETS, watch
+
+SOURCE = REPO / "tests" / "targets" / "symbols.c"
+
+
+def mark(text):
+    for number, line in enumerate(SOURCE.read_text().splitlines(), 1):
+        if "MARK: " + text in line:
+            return number
+    raise AssertionError("no MARK: %s in %s" % (text, SOURCE))
+
+
+def stack_of(summary, pid, function):
+    """The one stack whose concrete (not inlined) first function is `function`."""
+    found = []
+    for s in summary["stacks"]:
+        if s["pid"] != pid or not s["frames"]:
+            continue
+        concrete = next((f for f in s["frames"] if not f["inlined"]), None)
+        if concrete and concrete["function"] == function:
+            found.append(s)
+    assert len(found) == 1, [[f["function"] for f in s["frames"]] for s in summary["stacks"]]
+    return found[0]
+
+
+def test_lines_and_inlined_frames(run):
+    target = run.target("symbols")
+    _, summary, _ = watch(run, [target])
+
+    stored = stack_of(summary, target.pid, "store_records")
+    assert (stored["outstanding_bytes"], stored["outstanding_allocs"]) == (2560, 4)
+    inner, outer = stored["frames"][0], stored["frames"][1]
+    # the inlined helper: its own frame, at the malloc line inside it
+    assert inner["function"] == "make_record" and inner["inlined"] is True, inner
+    assert inner["offset"] is None, inner
+    assert os.path.basename(inner["file"]) == "symbols.c", inner
+    assert inner["line"] == mark("make_record malloc"), inner
+    # then the function it was inlined into, at the line of the inlined call,
+    # sharing the address
+    assert outer["function"] == "store_records" and outer["inlined"] is False, outer
+    assert outer["line"] == mark("store_records call"), outer
+    assert outer["addr"] == inner["addr"] and outer["module_offset"] == inner["module_offset"]
+    assert stored["frames"][2]["function"] == "main"
+
+    plain = stack_of(summary, target.pid, "leak_plain")
+    assert (plain["outstanding_bytes"], plain["outstanding_allocs"]) == (960, 3)
+    first = plain["frames"][0]
+    assert first["inlined"] is False and first["line"] == mark("leak_plain malloc"), first
+    assert not any(f.get("stripped") for s in (stored, plain) for f in s["frames"])
+
+
+def test_stripped_binary(run):
+    """A copy stripped of .symtab and DWARF: its own functions have no name
+    left (null, never a neighbour's), yet every frame keeps its module,
+    build-id and file offset; libc's frames are still named."""
+    stripped = TARGETS / "symbols-stripped"  # beside the target, in the build tree
+    shutil.copy(TARGETS / "symbols", stripped)
+    subprocess.run(["strip", "--strip-all", str(stripped)], check=True)
+    target = run.target(stripped.name)
+    _, summary, _ = watch(run, [target])
+    mine = [s for s in summary["stacks"] if s["pid"] == target.pid]
+    assert sorted((s["outstanding_bytes"], s["outstanding_allocs"]) for s in mine) == \
+        [(960, 3), (2560, 4)]
+    for s in mine:
+        exe_frames = [f for f in s["frames"] if f["module"] and f["module"].endswith("symbols-stripped")]
+        assert exe_frames, s["frames"]
+        for f in exe_frames:
+            assert f["function"] is None, f
+            assert f["build_id"] and isinstance(f["module_offset"], int), f
+        assert any(f["function"] == "__libc_start_call_main" for f in s["frames"]), s["frames"]
