@@ -3,6 +3,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,20 @@
 #include "proc.h"
 #include "symbolize.h"
 
+/* A perf map entry: JIT code a process names for profilers. */
+struct perf_entry {
+	uint64_t start, size;
+	char *name;
+};
+
 /* One process's address space as last read. */
 struct view {
 	pid_t pid;
+	struct perf_entry *perf;  /* sorted by start */
+	size_t nr_perf;
+	struct timespec perf_mtime;
+	off_t perf_size;
+	bool perf_checked_this_round;
 	struct lw_maps maps;
 	struct lw_module **mods; /* per mapping; NULL for anonymous or unreadable */
 	bool refreshed_this_round;
@@ -27,6 +39,9 @@ struct symbolizer {
 	size_t nr_mods;
 	struct view *views;
 	size_t nr_views;
+	/* names given to JIT frames, by (pid, address); kept while any stack
+	 * may point at them */
+	struct hashmap *jit_syms;
 };
 
 static const Dwfl_Callbacks dwfl_callbacks = {
@@ -75,11 +90,21 @@ static void module_free(struct lw_module *m)
 	free(m);
 }
 
+static void perf_clear(struct view *v)
+{
+	for (size_t i = 0; i < v->nr_perf; i++)
+		free(v->perf[i].name);
+	free(v->perf);
+	v->perf = NULL;
+	v->nr_perf = 0;
+}
+
 static void view_clear(struct view *v)
 {
 	maps__free(&v->maps);
 	free(v->mods);
 	v->mods = NULL;
+	perf_clear(v);
 }
 
 void symbolizer__free(struct symbolizer *s)
@@ -92,6 +117,14 @@ void symbolizer__free(struct symbolizer *s)
 	for (size_t i = 0; i < s->nr_mods; i++)
 		module_free(s->mods[i]);
 	free(s->mods);
+	if (s->jit_syms) {
+		struct lw_sym *sym;
+		size_t pos = 0;
+
+		while ((sym = hashmap__next(s->jit_syms, &pos, NULL)))
+			sym_free(sym);
+		hashmap__free(s->jit_syms);
+	}
 	free(s);
 }
 
@@ -225,8 +258,142 @@ int symbolizer__refresh(struct symbolizer *s, pid_t pid)
 
 void symbolizer__new_round(struct symbolizer *s)
 {
-	for (size_t i = 0; i < s->nr_views; i++)
+	for (size_t i = 0; i < s->nr_views; i++) {
 		s->views[i].refreshed_this_round = false;
+		s->views[i].perf_checked_this_round = false;
+	}
+}
+
+/* The PID of pid inside its own PID namespace (the last of NSpid). */
+static pid_t ns_pid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t inner = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p += 6; *p;) {
+			char *end;
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			inner = v;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return inner;
+}
+
+static int perf_cmp(const void *a, const void *b)
+{
+	const struct perf_entry *x = a, *y = b;
+
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+/*
+ * Reads the perf map the process publishes for its JIT code (python -X perf,
+ * node --perf-basic-prof, JVM agents): /tmp/perf-PID.map as the process
+ * sees it, under its root and named by its PID in its namespace. Read again
+ * when the file changed, at most once per round.
+ */
+static void perf_load(struct view *v)
+{
+	char path[96], line[1024];
+	struct stat st;
+	size_t cap = 0;
+	FILE *f;
+
+	if (v->perf_checked_this_round)
+		return;
+	v->perf_checked_this_round = true;
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", v->pid, ns_pid(v->pid));
+	if (stat(path, &st) || (st.st_size == v->perf_size &&
+				st.st_mtim.tv_sec == v->perf_mtime.tv_sec &&
+				st.st_mtim.tv_nsec == v->perf_mtime.tv_nsec))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	perf_clear(v);
+	v->perf_size = st.st_size;
+	v->perf_mtime = st.st_mtim;
+	while (fgets(line, sizeof(line), f)) {
+		struct perf_entry e = {};
+		int name_at = 0;
+
+		/* "START SIZE name", both hex */
+		if (sscanf(line, "%" SCNx64 " %" SCNx64 " %n", &e.start, &e.size, &name_at) < 2 ||
+		    !name_at || !e.size)
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		e.name = strdup(line + name_at);
+		if (!e.name)
+			break;
+		if (v->nr_perf == cap) {
+			size_t want = cap ? cap * 2 : 64;
+			struct perf_entry *grown = realloc(v->perf, want * sizeof(*grown));
+
+			if (!grown) {
+				free(e.name);
+				break;
+			}
+			v->perf = grown;
+			cap = want;
+		}
+		v->perf[v->nr_perf++] = e;
+	}
+	fclose(f);
+	qsort(v->perf, v->nr_perf, sizeof(*v->perf), perf_cmp);
+}
+
+/* The name the perf map gives addr, as a sym, or NULL. */
+static const struct lw_sym *perf_sym(struct symbolizer *s, struct view *v, uint64_t addr)
+{
+	struct lw_key key = { (uint64_t)v->pid, addr };
+	struct lw_sym *sym;
+	struct perf_entry *e;
+	size_t lo = 0, hi;
+
+	if (!s->jit_syms && !(s->jit_syms = hashmap__new()))
+		return NULL;
+	sym = hashmap__get(s->jit_syms, key);
+	if (sym)
+		return sym;
+	perf_load(v);
+	hi = v->nr_perf;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->perf[mid].start <= addr - 1)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* the last entry starting at or before the call (a return address
+	 * names the call before it) */
+	if (!lo || addr - 1 >= v->perf[lo - 1].start + v->perf[lo - 1].size)
+		return NULL;
+	e = &v->perf[lo - 1];
+	sym = calloc(1, sizeof(*sym));
+	if (!sym || !(sym->function = strdup(e->name)) || hashmap__set(s->jit_syms, key, sym)) {
+		sym_free(sym);
+		return NULL;
+	}
+	sym->offset = addr - e->start;
+	sym->return_site = true; /* JIT code cannot be checked against a file */
+	return sym;
 }
 
 void symbolizer__forget(struct symbolizer *s, pid_t pid)
@@ -413,8 +580,12 @@ void symbolizer__resolve(struct symbolizer *s, pid_t pid, uint64_t addr, struct 
 		return;
 	out->mapped_exec = map->exec;
 	m = v->mods[map - v->maps.v];
-	if (!m)
+	if (!m) {
+		/* anonymous executable memory: JIT code, named if a perf map says */
+		if (map->exec && !map->path)
+			out->sym = perf_sym(s, v, addr);
 		return;
+	}
 	out->module = m;
 	out->module_offset = addr - map->start + map->pgoff;
 	out->sym = sym_for(s, m, out->module_offset);

@@ -77,3 +77,19 @@ def test_stripped_binary(run):
             assert f["function"] is None, f
             assert f["build_id"] and isinstance(f["module_offset"], int), f
         assert any(f["function"] == "__libc_start_call_main" for f in s["frames"]), s["frames"]
+
+
+def test_jit_frames_named_by_the_perf_map(run):
+    """Code in anonymous executable memory is labeled JIT and named from
+    the perf map the process publishes (/tmp/perf-PID.map under its root);
+    the walk goes on through it to the C caller."""
+    target = run.target("jit")
+    _, summary, _ = watch(run, [target])
+    stacks = [s for s in summary["stacks"] if s["pid"] == target.pid]
+    assert [(s["outstanding_bytes"], s["outstanding_allocs"]) for s in stacks] == [(21605, 5)]
+    frames = stacks[0]["frames"]
+    jit = frames[0]
+    assert jit["function"] == "jit_make_buffer", jit
+    assert jit["jit"] is True and jit["module"] is None, jit
+    assert jit["offset"] == 21, jit  # the instruction after the call, 21 bytes in
+    assert [f["function"] for f in frames[1:3]] == ["call_jit", "main"], frames
