@@ -93,3 +93,36 @@ def test_jit_frames_named_by_the_perf_map(run):
     assert jit["jit"] is True and jit["module"] is None, jit
     assert jit["offset"] == 21, jit  # the instruction after the call, 21 bytes in
     assert [f["function"] for f in frames[1:3]] == ["call_jit", "main"], frames
+
+
+def test_separate_debug_info(run):
+    """Debug info split off into a file named by .gnu_debuglink, beside the
+    binary (objcopy --only-keep-debug, then --strip-debug
+    --add-gnu-debuglink): lines and inlined frames still come out."""
+    split = TARGETS / "symbols-split"
+    debug = TARGETS / "symbols-split.debug"
+    shutil.copy(TARGETS / "symbols", split)
+    subprocess.run(["objcopy", "--only-keep-debug", str(split), str(debug)], check=True)
+    subprocess.run(["objcopy", "--strip-debug", "--add-gnu-debuglink=" + str(debug), str(split)],
+                   check=True, cwd=str(TARGETS))
+    target = run.target(split.name)
+    _, summary, _ = watch(run, [target])
+    stored = stack_of(summary, target.pid, "store_records")
+    inner = stored["frames"][0]
+    assert inner["function"] == "make_record" and inner["inlined"] is True, inner
+    assert inner["line"] == mark("make_record malloc"), inner
+    assert stored["frames"][1]["line"] == mark("store_records call"), stored["frames"][1]
+
+
+def test_deleted_binary(run):
+    """A binary deleted after its process started is read through the
+    process's own view (/proc/PID/map_files): still fully symbolized."""
+    doomed = TARGETS / "symbols-deleted"
+    shutil.copy(TARGETS / "symbols", doomed)
+    target = run.target(doomed.name)
+    doomed.unlink()
+    _, summary, _ = watch(run, [target])
+    plain = stack_of(summary, target.pid, "leak_plain")
+    assert plain["frames"][0]["line"] == mark("leak_plain malloc"), plain["frames"][0]
+    assert plain["frames"][0]["module"].endswith("symbols-deleted (deleted)"), plain["frames"][0]
+    assert plain["frames"][0]["build_id"], plain["frames"][0]
