@@ -84,7 +84,13 @@ static void lost_line(FILE *f, const char *indent, const struct report_counts *c
 		fprintf(f, "%s%s %" PRIu64, sep, lw_lost_names[i], c->lost[i]);
 		sep = ", ";
 	}
-	fprintf(f, "%s\n", lost ? ")" : "");
+	fprintf(f, "%s", lost ? ")" : "");
+	/* what a full map needs */
+	if (c->lost[LW_LOST_ALLOCS_MAP_FULL])
+		fprintf(f, "; raise --max-allocs");
+	if (c->lost[LW_LOST_STATS_MAP_FULL])
+		fprintf(f, "; raise --max-stacks");
+	fputc('\n', f);
 }
 
 static const char *module_base(const struct lw_frame *fr)
