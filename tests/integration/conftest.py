@@ -862,3 +862,19 @@ def source_lines_of(source, function):
                 if lines[j] == "}":
                     return i + 1, j + 1
     raise AssertionError("no definition of %s in %s" % (function, source))
+
+
+def one_line(err):
+    """The single non-empty line a failing leakwatch prints."""
+    assert len(err) == 1 and err[0].strip(), \
+        "want exactly one non-empty stderr line, got %r" % err
+    return err[0]
+
+
+def unused_pid():
+    """A PID no process has now (the highest free one)."""
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    for pid in range(pid_max - 1, 300, -1):
+        if not Path("/proc/%d" % pid).exists():
+            return pid
+    pytest.skip("no unused PID found")

@@ -9,23 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXIT_PRIVILEGE, EXIT_TARGET, EXIT_USAGE, INTERVAL, LEAKWATCH, TARGETS
+from conftest import (EXIT_PRIVILEGE, EXIT_TARGET, EXIT_USAGE, INTERVAL, LEAKWATCH, TARGETS,
+                      one_line, unused_pid)
 
 NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def one_line(err):
-    assert len(err) == 1 and err[0].strip(), \
-        "want exactly one non-empty stderr line, got %r" % err
-    return err[0]
-
-
-def unused_pid():
-    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    for pid in range(pid_max - 1, 300, -1):
-        if not Path("/proc/%d" % pid).exists():
-            return pid
-    pytest.skip("no unused PID found")
 
 
 def test_no_such_pid(run):

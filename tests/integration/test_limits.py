@@ -17,7 +17,7 @@ import signal
 
 import pytest
 
-from conftest import EXIT_OK, EXIT_USAGE, INTERVAL, by_function, process, site
+from conftest import one_line, EXIT_OK, EXIT_USAGE, INTERVAL, by_function, process, site
 
 MIN_ENTRIES = 1024
 
@@ -180,11 +180,6 @@ def test_stacks_map_full(run):
 # --------------------------------------------------------------------------
 # Options
 
-
-def one_line(err):
-    assert len(err) == 1 and err[0].strip(), \
-        "want exactly one non-empty stderr line, got %r" % err
-    return err[0]
 
 
 @pytest.mark.parametrize("option", ["--max-allocs", "--max-stacks"])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT_OK, EXIT_TARGET, EXIT_USAGE, INTERVAL, by_function, process,
+from conftest import (one_line, unused_pid, EXIT_OK, EXIT_TARGET, EXIT_USAGE, INTERVAL, by_function, process,
                       site, watch)
 
 Z = 5.0
@@ -379,18 +379,6 @@ def test_growing_leak_sampled(run, mode):
 # Options
 
 
-def unused_pid():
-    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    for pid in range(pid_max - 1, 300, -1):
-        if not Path("/proc/%d" % pid).exists():
-            return pid
-    pytest.skip("no unused PID found")
-
-
-def one_line(err):
-    assert len(err) == 1 and err[0].strip(), \
-        "want exactly one non-empty stderr line, got %r" % err
-    return err[0]
 
 
 BAD_SAMPLING = {
