@@ -5,30 +5,55 @@
 #include <string.h>
 #include "memory.h"
 
+/* A cgroup hierarchy as mounted here: a mount may expose a subtree of it
+ * (its root, mountinfo's field 4), as inside a container. */
+struct cg_mount {
+	char point[PATH_MAX];
+	char root[PATH_MAX];
+};
+
 /* Where the cgroup2 hierarchy and the v1 memory controller are mounted,
- * read once from our mountinfo ("" when absent). */
-static void mounts(char *v2, char *v1_memory, size_t len)
+ * read once from our mountinfo (point "" when absent). */
+static void mounts(struct cg_mount *v2, struct cg_mount *v1_memory)
 {
-	char line[1024], point[PATH_MAX], type[64], opts[512];
+	char line[1024], root[PATH_MAX], point[PATH_MAX], type[64], opts[512];
 	FILE *f = fopen("/proc/self/mountinfo", "re");
 
-	v2[0] = v1_memory[0] = 0;
+	v2->point[0] = v1_memory->point[0] = 0;
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		const char *sep = strstr(line, " - ");
+		struct cg_mount *m = NULL;
 
-		/* mount point is field 5; after " - ": type, source, options */
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		/* root and mount point are fields 4 and 5; after " - ": type,
+		 * source, options */
+		if (!sep || sscanf(line, "%*s %*s %*s %4095s %4095s", root, point) != 2 ||
 		    sscanf(sep + 3, "%63s %*s %511s", type, opts) != 2)
 			continue;
-		if (!strcmp(type, "cgroup2") && !v2[0])
-			snprintf(v2, len, "%s", point);
-		else if (!strcmp(type, "cgroup") && !v1_memory[0] &&
+		if (!strcmp(type, "cgroup2") && !v2->point[0])
+			m = v2;
+		else if (!strcmp(type, "cgroup") && !v1_memory->point[0] &&
 			 (strstr(opts, ",memory") || !strncmp(opts, "memory", 6)))
-			snprintf(v1_memory, len, "%s", point);
+			m = v1_memory;
+		if (m) {
+			snprintf(m->point, sizeof(m->point), "%s", point);
+			snprintf(m->root, sizeof(m->root), "%s", strcmp(root, "/") ? root : "");
+		}
 	}
 	fclose(f);
+}
+
+/* The directory of cgroup path cg (as /proc/PID/cgroup gives it) under
+ * mount m; 0, or -1 when the mount does not expose that cgroup. */
+static int cg_dir(const struct cg_mount *m, const char *cg, char *out, size_t len)
+{
+	size_t root_len = strlen(m->root);
+
+	if (!m->point[0] || strncmp(cg, m->root, root_len) || (cg[root_len] && cg[root_len] != '/'))
+		return -1;
+	snprintf(out, len, "%s%s", m->point, cg + root_len);
+	return 0;
 }
 
 static long long read_number(const char *path)
@@ -46,14 +71,14 @@ static long long read_number(const char *path)
 
 long long memory__cgroup_bytes(pid_t pid)
 {
-	static char v2[PATH_MAX], v1[PATH_MAX];
+	static struct cg_mount v2, v1;
 	static bool looked;
-	char path[PATH_MAX * 2 + 64], line[PATH_MAX + 64], *cg;
+	char path[PATH_MAX * 2 + 64], dir[PATH_MAX * 2], line[PATH_MAX + 64], *cg;
 	long long bytes = -1;
 	FILE *f;
 
 	if (!looked) {
-		mounts(v2, v1, sizeof(v2));
+		mounts(&v2, &v1);
 		looked = true;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
@@ -66,11 +91,11 @@ long long memory__cgroup_bytes(pid_t pid)
 		cg = strchr(line, ':');
 		if (!cg || !(cg = strchr(cg + 1, ':')))
 			continue;
-		if (!strncmp(line, "0::", 3) && v2[0]) {
-			snprintf(path, sizeof(path), "%s%s/memory.current", v2, cg + 1);
+		if (!strncmp(line, "0::", 3) && cg_dir(&v2, cg + 1, dir, sizeof(dir)) == 0) {
+			snprintf(path, sizeof(path), "%s/memory.current", dir);
 			bytes = read_number(path);
-		} else if (strstr(line, ":memory:") && v1[0]) {
-			snprintf(path, sizeof(path), "%s%s/memory.usage_in_bytes", v1, cg + 1);
+		} else if (strstr(line, ":memory:") && cg_dir(&v1, cg + 1, dir, sizeof(dir)) == 0) {
+			snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", dir);
 			bytes = read_number(path);
 		}
 	}
