@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <gelf.h>
@@ -44,9 +47,26 @@ struct symbolizer {
 	struct hashmap *jit_syms;
 };
 
+/* Debug info found inside the target's root when the module was opened,
+ * else the usual places (build-id and debuglink under /usr/lib/debug,
+ * beside the file, debuginfod when DEBUGINFOD_URLS is set). */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	struct lw_module *m = *userdata;
+
+	if (m && m->debug_fd >= 0) {
+		*debuginfo_file_name = strdup(m->path);
+		return dup(m->debug_fd);
+	}
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+					    debuglink_crc, debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks dwfl_callbacks = {
 	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = find_debuginfo,
 	.section_address = dwfl_offline_section_address,
 };
 
@@ -86,6 +106,8 @@ static void module_free(struct lw_module *m)
 		dwfl_end(m->dwfl);
 	if (m->fd >= 0)
 		close(m->fd);
+	if (m->debug_fd >= 0)
+		close(m->debug_fd);
 	free(m->path);
 	free(m);
 }
@@ -176,6 +198,56 @@ static bool module_stripped(struct lw_module *m)
 	return true;
 }
 
+/* Whether pid sees another root than ours (a container, a chroot). */
+static bool own_root(pid_t pid)
+{
+	struct stat ours, theirs;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/root/", pid);
+	return stat("/", &ours) == 0 && stat(path, &theirs) == 0 &&
+	       (ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino);
+}
+
+/*
+ * Debug info a container keeps for its own files, looked for while the
+ * process is alive (its root goes with it): by build-id under its
+ * /usr/lib/debug, then by .gnu_debuglink beside the file, in .debug/
+ * there, and under its /usr/lib/debug. The host's places are the
+ * fallback (find_debuginfo).
+ */
+static int container_debuginfo(pid_t pid, struct lw_module *m)
+{
+	char path[PATH_MAX * 3], dir[PATH_MAX];
+	const char *link, *slash;
+	GElf_Addr bias;
+	GElf_Word crc;
+	Elf *elf;
+	int fd = -1;
+
+	if (m->build_id[0]) {
+		snprintf(path, sizeof(path), "/proc/%d/root/usr/lib/debug/.build-id/%.2s/%s.debug", pid,
+			 m->build_id, m->build_id + 2);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	elf = fd < 0 ? dwfl_module_getelf(m->dwfl_mod, &bias) : NULL;
+	link = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
+	slash = strrchr(m->path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - m->path) : 0, m->path);
+	if (fd < 0 && link) {
+		static const char *const places[] = { "%s/%s", "%s/.debug/%s", "/usr/lib/debug%s/%s" };
+
+		for (size_t i = 0; i < sizeof(places) / sizeof(places[0]) && fd < 0; i++) {
+			char rel[PATH_MAX * 2];
+
+			snprintf(rel, sizeof(rel), places[i], dir, link);
+			snprintf(path, sizeof(path), "/proc/%d/root%s", pid, rel);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
+	return fd;
+}
+
 /* The module for mapping map of pid: an already open one for the same file
  * (same device and inode), or the file opened through pid's view. */
 static struct lw_module *module_for(struct symbolizer *s, pid_t pid, const struct lw_map *map)
@@ -202,6 +274,7 @@ static struct lw_module *module_for(struct symbolizer *s, pid_t pid, const struc
 		goto fail;
 	s->mods = grown;
 	m->fd = fd;
+	m->debug_fd = -1;
 	m->dev = st.st_dev;
 	m->inode = st.st_ino;
 	m->path = strdup(map->path);
@@ -214,14 +287,20 @@ static struct lw_module *module_for(struct symbolizer *s, pid_t pid, const struc
 	m->dwfl_mod = dwfl_report_elf(m->dwfl, m->path, m->path, dup(fd), 0, true);
 	dwfl_report_end(m->dwfl, NULL, NULL);
 	if (m->dwfl_mod) {
+		void **userdata;
+
+		dwfl_module_info(m->dwfl_mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+		*userdata = m;
 		read_build_id(m);
+		if (own_root(pid))
+			m->debug_fd = container_debuginfo(pid, m);
 		m->stripped = module_stripped(m);
 	}
 	s->mods[s->nr_mods++] = m;
 	return m;
 fail:
 	if (m) {
-		m->fd = -1;
+		m->fd = m->debug_fd = -1;
 		module_free(m);
 	}
 	close(fd);

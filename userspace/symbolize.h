@@ -22,6 +22,7 @@ struct lw_module {
 	uint64_t dev, inode;
 	void *dwfl;
 	void *dwfl_mod;
+	int debug_fd;        /* debug info found in the target's own root, or -1 */
 	struct hashmap *syms;
 };
 

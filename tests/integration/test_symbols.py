@@ -126,3 +126,59 @@ def test_deleted_binary(run):
     assert plain["frames"][0]["line"] == mark("leak_plain malloc"), plain["frames"][0]
     assert plain["frames"][0]["module"].endswith("symbols-deleted (deleted)"), plain["frames"][0]
     assert plain["frames"][0]["build_id"], plain["frames"][0]
+
+
+def build_root(root):
+    """A minimal root for the symbols target: the binary stripped of every
+    symbol, its debug info only inside the root (by build-id under its
+    /usr/lib/debug), and copies of the libraries it needs."""
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "bin").mkdir(parents=True)
+    exe = root / "bin" / "symbols"
+    shutil.copy(TARGETS / "symbols", exe)
+    notes = subprocess.run(["readelf", "-n", str(exe)], capture_output=True, text=True,
+                           check=True).stdout
+    build_id = notes.split("Build ID:")[1].split()[0]
+    debug = root / "usr/lib/debug/.build-id" / build_id[:2] / (build_id[2:] + ".debug")
+    debug.parent.mkdir(parents=True)
+    subprocess.run(["objcopy", "--only-keep-debug", str(exe), str(debug)], check=True)
+    subprocess.run(["strip", "--strip-all", str(exe)], check=True)
+    libs = subprocess.run(["ldd", str(TARGETS / "symbols")], capture_output=True, text=True,
+                          check=True).stdout
+    for word in libs.split():
+        if word.startswith("/") and os.path.exists(word):
+            dest = root / word.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(word, dest)
+
+
+def test_container_debug_info(run):
+    """A process in its own root (chroot) whose debug info exists only in
+    that root: found there through /proc/PID/root, so its stripped frames
+    get their names, lines and inlined calls back."""
+    root = run.artdir / "root"
+    build_root(root)
+    proc = subprocess.Popen(["chroot", str(root), "/bin/symbols"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", "0.2")
+        lw.wait_ready()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        lw.wait_intervals(2)
+        assert lw.stop() == 0, lw.describe()
+        summary = lw.summary()
+    finally:
+        proc.kill()
+        proc.wait()
+    stored = stack_of(summary, proc.pid, "store_records")
+    assert (stored["outstanding_bytes"], stored["outstanding_allocs"]) == (2560, 4)
+    inner, outer = stored["frames"][0], stored["frames"][1]
+    assert inner["function"] == "make_record" and inner["inlined"] is True, inner
+    assert inner["line"] == mark("make_record malloc"), inner
+    assert outer["line"] == mark("store_records call"), outer
+    # the path as /proc/PID/maps shows it to leakwatch (from its own root)
+    assert inner["module"].endswith("/root/bin/symbols"), inner
