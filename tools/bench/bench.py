@@ -261,6 +261,51 @@ def own_cost(build, stacks, ops, out):
                 p.wait()
 
 
+def symbolize_cost(build, stacks, out):
+    """CPU of the report that first meets `stacks` new stacks: cold (the
+    first process: modules opened, debug info read, every frame resolved)
+    and warm (a second process of the same binary: modules and frames come
+    from the caches, only the stacks are new)."""
+    storms = [subprocess.Popen([os.path.join(build, "bench", "alloc_storm"), "-s", str(stacks),
+                                "-n", str(stacks * 4)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    lw = None
+    try:
+        for s in storms:
+            read_line(s.stdout, r"^ready", 10)
+        lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p",
+                               ",".join(str(s.pid) for s in storms), "-T", "1", "--json", "-",
+                               "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        read_line(lw.stderr, r"^leakwatch: watching", 30)
+        costs = []
+        last = cpu_s(lw.pid)
+        for s in storms:
+            s.stdin.write("go\n")
+            s.stdin.flush()
+            read_line(s.stdout, r"^ops=", 60)
+            # the first report that has seen all of s's calls (and so met all
+            # its stacks): its cost is leakwatch's CPU since the report before
+            while True:
+                line = lw.stdout.readline()
+                if not line:
+                    raise RuntimeError("leakwatch stopped reporting")
+                now = cpu_s(lw.pid)
+                report = json.loads(line)
+                calls = {p["pid"]: p["totals"]["alloc_calls"] for p in report["processes"]}
+                if calls.get(s.pid, 0) >= stacks * 4:
+                    costs.append(now - last)
+                    last = now
+                    break
+                last = now
+        print("  %5d new stacks in one report: cold %s ms, warm (same binary again) %s ms" % (
+            stacks, num(costs[0] * 1e3), num(costs[1] * 1e3)), file=out)
+    finally:
+        for p in [lw, *storms]:
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("build")
@@ -282,6 +327,9 @@ def main():
         print("\nleakwatch's own CPU per report, by distinct stacks:")
         for stacks in (10, 3000):
             own_cost(opts.build, stacks, 1500000, sys.stdout)
+        print("\nsymbolizing new stacks (leakwatch's CPU for that report):")
+        for stacks in (300, 3000):
+            symbolize_cost(opts.build, stacks, sys.stdout)
 
 
 if __name__ == "__main__":
