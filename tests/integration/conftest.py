@@ -781,11 +781,12 @@ def function_names(stack):
 
 
 class Elf:
-    """Just enough of an ELF64 little-endian file: loadable segments, the
-    GNU build-id and the function symbols of .symtab."""
+    """Just enough of an ELF64 little-endian file: its bytes, loadable
+    segments, the GNU build-id and the defined functions of .symtab (or of
+    .dynsym with dynamic=True, IFUNCs included)."""
 
-    def __init__(self, path):
-        data = Path(path).read_bytes()
+    def __init__(self, path, dynamic=False):
+        self.data = data = Path(path).read_bytes()
         assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, \
             "%s: not a little-endian ELF64 file" % path
         phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
@@ -802,14 +803,15 @@ class Elf:
         self.functions = []
         sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize)
                     for i in range(shnum)]
+        table, types = (11, (2, 10)) if dynamic else (2, (2,))  # SHT_DYNSYM/SYMTAB; FUNC, IFUNC
         for sec in sections:
-            if sec[1] != 2:  # SHT_SYMTAB
+            if sec[1] != table:
                 continue
             strtab = sections[sec[6]]
             for off in range(sec[4], sec[4] + sec[5], 24):
                 st_name, st_info, _, st_shndx, st_value, st_size = struct.unpack_from(
                     "<IBBHQQ", data, off)
-                if st_info & 0xF == 2 and st_shndx != 0:  # STT_FUNC, defined
+                if st_info & 0xF in types and st_shndx != 0:  # defined
                     start = strtab[4] + st_name
                     name = data[start:data.index(b"\0", start)].decode()
                     self.functions.append((st_value, st_size, name))
@@ -831,6 +833,21 @@ class Elf:
             if p_offset <= file_offset < p_offset + p_filesz:
                 return file_offset - p_offset + p_vaddr
         return None
+
+    @property
+    def offsets(self):
+        """{function name: file offset of its first definition}."""
+        out = {}
+        for value, _, name in self.functions:
+            for p_offset, p_vaddr, p_filesz in self.loads:
+                if p_vaddr <= value < p_vaddr + p_filesz:
+                    out.setdefault(name, value - p_vaddr + p_offset)
+        return out
+
+    def code(self, name, n):
+        """The first n bytes of function `name`."""
+        off = self.offsets[name]
+        return self.data[off:off + n]
 
     def function_at(self, vaddr):
         """(name, offset into it) of the function holding vaddr, or None."""

@@ -19,11 +19,10 @@ exactly.
 import os
 import re
 import struct
-from pathlib import Path
 
 import pytest
 
-from conftest import EXIT_OK, by_function, function_names, process, site, watch
+from conftest import EXIT_OK, Elf, by_function, function_names, process, site, watch
 
 PROBE_LINE = re.compile(r"^leakwatch:     (\S+)\s+0x([0-9a-f]+)\s+(.*?)\s+"
                         r"(entry.*|moved to .*|not probed.*)$")
@@ -50,44 +49,6 @@ def module_named(objects, prefix):
     return found[0]
 
 
-class DynamicSymbols:
-    """The defined functions of an ELF64 little-endian file's .dynsym, by
-    name, as file offsets, and the file's bytes."""
-
-    def __init__(self, path):
-        self.data = data = Path(path).read_bytes()
-        assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, path
-        phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
-        phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", data, 0x36)
-        loads = []
-        for i in range(phnum):
-            p_type, _, p_offset, p_vaddr, _, p_filesz, _, _ = struct.unpack_from(
-                "<IIQQQQQQ", data, phoff + i * phentsize)
-            if p_type == 1:  # PT_LOAD
-                loads.append((p_offset, p_vaddr, p_filesz))
-        sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize)
-                    for i in range(shnum)]
-        self.offsets = {}
-        for sec in sections:
-            if sec[1] != 11:  # SHT_DYNSYM
-                continue
-            strtab = sections[sec[6]]
-            for off in range(sec[4], sec[4] + sec[5], 24):
-                st_name, st_info, _, st_shndx, st_value, _ = struct.unpack_from(
-                    "<IBBHQQ", data, off)
-                if st_info & 0xF not in (2, 10) or st_shndx == 0:  # FUNC, IFUNC
-                    continue
-                start = strtab[4] + st_name
-                name = data[start:data.index(b"\0", start)].decode()
-                for p_offset, p_vaddr, p_filesz in loads:
-                    if p_vaddr <= st_value < p_vaddr + p_filesz:
-                        self.offsets.setdefault(name, st_value - p_vaddr + p_offset)
-
-    def code(self, name, n):
-        off = self.offsets[name]
-        return self.data[off:off + n]
-
-
 def is_push(code):
     """push of a register: 50+r, or 41 50+r."""
     return (code[0] & 0xF8) == 0x50 or (code[0] == 0x41 and (code[1] & 0xF8) == 0x50)
@@ -97,7 +58,7 @@ def check_lines_against_file(probes, path):
     """Every probe line of one object: the offset is the symbol's own, or
     K bytes into it when moved to +K, and a moved probe's INSN is the one
     its placement names."""
-    syms = DynamicSymbols(path)
+    syms = Elf(path, dynamic=True)
     for symbol, (offset, insn, placement) in probes.items():
         assert symbol in syms.offsets, "%s: %s is not a function in .dynsym" % (path, symbol)
         entry = syms.offsets[symbol]
@@ -154,7 +115,7 @@ def test_free_moved_past_its_null_check(stress):
     sits on the push, 9 bytes in, which the kernel emulates, and says why."""
     _, _, _, objects = stress
     libc = module_named(objects, "libc.so")
-    syms = DynamicSymbols(libc)
+    syms = Elf(libc, dynamic=True)
     code = syms.code("free", 10)
     if code[:5] != b"\x48\x85\xff\x0f\x84" or code[9] != 0x55:
         pytest.skip("free here does not start test rdi,rdi; je rel32; push rbp: %s" % code.hex())
@@ -174,7 +135,7 @@ def test_memalign_family_moved_past_their_compare(stress, symbol):
     cmp byte [rip + x], 0 (malloc initialized?) and then push a register."""
     _, _, _, objects = stress
     libc = module_named(objects, "libc.so")
-    syms = DynamicSymbols(libc)
+    syms = Elf(libc, dynamic=True)
     code = syms.code(symbol, 9)
     if code[:2] != b"\x80\x3d" or code[6] != 0 or not is_push(code[7:]):
         pytest.skip("%s here does not start cmp byte [rip + x], 0; push: %s" % (
@@ -198,7 +159,7 @@ def test_cxx_probe_points(run):
     cxx = module_named(objects, "libstdc++.so")
     probes = objects[cxx]
     check_lines_against_file(probes, cxx)
-    syms = DynamicSymbols(cxx)
+    syms = Elf(cxx, dynamic=True)
 
     deletes = [s for s in syms.offsets if re.fullmatch(r"_Zd[la]Pv\w*", s)]
     assert deletes, "no operator delete in %s" % cxx
