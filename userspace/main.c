@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "exitcodes.h"
+#include "exports.h"
 #include "memory.h"
 #include "messages.h"
 #include "proc.h"
@@ -32,6 +33,7 @@ struct session {
 	struct tracer *tracer;
 	struct symbolizer *sym;
 	struct stack_table *stacks;
+	struct exports *exports;
 	FILE *json;
 	bool text;
 	double start_s;
@@ -299,12 +301,17 @@ static int report(struct session *s, bool summary)
 				sites[kept++] = sites[i];
 		nr_sites = kept;
 	}
+	nr_sites = report__holding(sites, nr_sites);
 	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top, summary);
+	r.all_stacks = sites;
+	r.nr_all_stacks = nr_sites;
+	r.interval_s = s->env.interval_s;
 
 	if (s->text)
 		report_text__print(stdout, &r);
 	if (s->json)
 		report_json__print(s->json, &r);
+	exports__report(s->exports, &r);
 
 	/* deltas in the next report are against this one */
 	pos = 0;
@@ -374,6 +381,11 @@ int main(int argc, char **argv)
 			return LW_EXIT_USAGE;
 		}
 	}
+	err = exports__open(&s.exports, &s.env);
+	if (err) {
+		exports__close(s.exports);
+		return err;
+	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -390,6 +402,7 @@ int main(int argc, char **argv)
 	tracer__free(s.tracer);
 	if (s.env.verbose)
 		lw_say("detached in %.1f ms", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
+	exports__close(s.exports);
 	stack_table__free(s.stacks);
 	symbolizer__free(s.sym);
 	free(s.targets);

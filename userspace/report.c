@@ -73,13 +73,20 @@ static int by_leak(const void *pa, const void *pb)
 	return by_outstanding(pa, pb);
 }
 
-int report__pick_stacks(struct lw_site **sites, int nr, int top, bool summary)
+int report__holding(struct lw_site **sites, int nr)
 {
 	int kept = 0;
 
 	for (int i = 0; i < nr; i++)
 		if (sites[i]->allocs > 0 || sites[i]->bytes > 0)
 			sites[kept++] = sites[i];
+	return kept;
+}
+
+int report__pick_stacks(struct lw_site **sites, int nr, int top, bool summary)
+{
+	int kept = report__holding(sites, nr);
+
 	if (summary) {
 		/* the ranking needs every trend: once, at the end */
 		for (int i = 0; i < kept; i++)

@@ -50,6 +50,11 @@ struct report {
 	struct report_counts totals;
 	struct lw_site **stacks;     /* top stacks, most outstanding bytes first */
 	int nr_stacks;
+	/* every stack holding memory (after --min-age), stacks[] first: for
+	 * exporters of whole profiles (pprof, folded) */
+	struct lw_site **all_stacks;
+	int nr_all_stacks;
+	double interval_s;           /* between reports */
 	struct report_sampling sampling;
 	bool wide;                   /* text: every frame of every stack */
 	double min_age_s;            /* --min-age, 0 when not asked */
@@ -68,6 +73,10 @@ void report__memory_note(const struct trend *rss, const struct trend *heap, char
 /* JSON names of enum lw_lost, in order. */
 extern const char *const lw_lost_names[LW_LOST_NR];
 uint64_t report_counts__lost(const struct report_counts *c);
+
+/* Moves the sites holding memory (outstanding bytes or allocations) to the
+ * front, keeping their order; returns how many. */
+int report__holding(struct lw_site **sites, int nr);
 
 /* Keeps the sites holding memory, at most top, ordered for a report: most
  * outstanding bytes first (then most allocations, then id); for the

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdlib.h>
+#include "exitcodes.h"
+#include "exports.h"
+#include "messages.h"
+
+/* Each exporter's file defines its struct exporter; list it here. */
+static const struct exporter *const exporters[] = {
+	NULL,
+};
+
+#define NR_EXPORTERS (sizeof(exporters) / sizeof(exporters[0]))
+
+struct exports {
+	const struct exporter *on[NR_EXPORTERS];
+	void *state[NR_EXPORTERS];
+	int nr;
+};
+
+int exports__open(struct exports **out, const struct env *env)
+{
+	struct exports *x = calloc(1, sizeof(*x));
+
+	*out = x;
+	if (!x) {
+		lw_say("out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	for (size_t i = 0; i < NR_EXPORTERS; i++) {
+		const struct exporter *e = exporters[i];
+		int err;
+
+		if (!e || !e->wanted(env))
+			continue;
+		err = e->open(&x->state[x->nr], env);
+		if (err)
+			return err;
+		x->on[x->nr++] = e;
+	}
+	return 0;
+}
+
+void exports__report(struct exports *x, const struct report *r)
+{
+	for (int i = 0; x && i < x->nr; i++)
+		x->on[i]->report(x->state[i], r);
+}
+
+void exports__close(struct exports *x)
+{
+	for (int i = 0; x && i < x->nr; i++)
+		x->on[i]->close(x->state[i]);
+	free(x);
+}
