@@ -49,7 +49,8 @@ endif
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean deps demo test unit integration targets install check-root bench bench-smoke
+.PHONY: all clean deps demo test unit integration targets install check-root bench bench-smoke \
+	fuzz fuzz-smoke
 
 all: $(OUTPUT)/leakwatch
 
@@ -97,6 +98,37 @@ $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 
 targets: $(TARGETS) $(OUTPUT)/leaky
 
+# The fuzz target over the symbolizer's file parsing (libFuzzer, ASan).
+# Seeds are test targets with DWARF; inputs patch them (see the source).
+FUZZ_SECONDS ?= 600
+FUZZ_SEEDS := $(addprefix $(OUTPUT)/tests/targets/,symbols cxx allocs)
+FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
+
+$(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/dwarf_lookup.c \
+		userspace/dwarf_lookup.h userspace/symbolize.h | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace \
+		$(filter %.c,$^) -ldw -lelf -lstdc++ -o $@
+
+$(OUTPUT)/fuzz/seeds: $(FUZZ_SEEDS)
+	$(Q)mkdir -p $@ && cp $^ $@/ && touch $@
+
+# A fixed seed and run count: the same inputs every time, so a failure
+# here is a real crash, never chance (libdw has leaks and an fd leak on some
+# bad inputs, hence no leak detection and a high descriptor limit).
+fuzz-smoke: $(OUTPUT)/fuzz/fuzz_symbolize $(OUTPUT)/fuzz/seeds
+	$(Q)cd $(OUTPUT)/fuzz && rm -rf smoke-corpus && mkdir -p smoke-corpus crashes && \
+		ulimit -n $$(ulimit -Hn) && ASAN_OPTIONS=detect_leaks=0 LW_FUZZ_SEEDS=seeds ./fuzz_symbolize -seed=1 -runs=20000 \
+		$(FUZZ_FLAGS) -artifact_prefix=crashes/ smoke-corpus 2>fuzz-smoke.log || \
+		{ tail -40 fuzz-smoke.log; echo "fuzz-smoke: a crash, saved in $(OUTPUT)/fuzz/crashes/" >&2; exit 1; }
+	@echo "  FUZZ     20000 inputs, no crash"
+
+fuzz: $(OUTPUT)/fuzz/fuzz_symbolize $(OUTPUT)/fuzz/seeds
+	$(Q)cd $(OUTPUT)/fuzz && mkdir -p corpus crashes && ulimit -n $$(ulimit -Hn) && \
+		ASAN_OPTIONS=detect_leaks=0 LW_FUZZ_SEEDS=seeds ./fuzz_symbolize -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+		-artifact_prefix=crashes/ corpus
+
 $(OUTPUT)/tests/unit/%: tests/unit/%.c $(LIB_OBJS) | $(OUTPUT)/tests/unit
 	$(call msg,UNIT,$@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcmocka -o $@
@@ -130,6 +162,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 demo: deps

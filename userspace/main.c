@@ -19,6 +19,7 @@
 #include "proc.h"
 #include "report.h"
 #include "stacks.h"
+#include "symbol_worker.h"
 #include "symbolize.h"
 #include "targets.h"
 #include "tracer.h"
@@ -306,6 +307,7 @@ static int report(struct session *s, bool summary)
 	r.all_stacks = sites;
 	r.nr_all_stacks = nr_sites;
 	r.interval_s = s->env.interval_s;
+	symbolizer__worker_stats(s->sym, &r.symbolizer);
 
 	if (s->text)
 		report_text__print(stdout, &r);
@@ -367,6 +369,9 @@ int main(int argc, char **argv)
 	double t0;
 	int err;
 
+	/* leakwatch's own symbolizer process, started by symbol_worker.c */
+	if (argc == 2 && !strcmp(argv[1], SYMBOL_WORKER_ARG))
+		return symbol_worker__serve(3);
 	env__parse(&s.env, argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	err = check_privilege();

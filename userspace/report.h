@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 #include "stacks.h"
+#include "symbol_worker.h"
 
 struct report_counts {
 	int64_t outstanding_bytes;
@@ -55,6 +56,7 @@ struct report {
 	struct lw_site **all_stacks;
 	int nr_all_stacks;
 	double interval_s;           /* between reports */
+	struct symbol_worker_stats symbolizer; /* how the worker fared so far */
 	struct report_sampling sampling;
 	bool wide;                   /* text: every frame of every stack */
 	double min_age_s;            /* --min-age, 0 when not asked */

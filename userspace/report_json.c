@@ -150,6 +150,11 @@ void report_json__print(FILE *f, const struct report *r)
 	}
 	jw_array_end(&w);
 	counts(&w, "totals", &r->totals, r);
+	jw_object(&w, "symbolizer");
+	jw_uint(&w, "crashes", r->symbolizer.crashes);
+	jw_uint(&w, "timeouts", r->symbolizer.timeouts);
+	jw_uint(&w, "modules_failed", r->symbolizer.modules_failed);
+	jw_object_end(&w);
 	jw_array(&w, "stacks");
 	for (int i = 0; i < r->nr_stacks; i++)
 		stack(&w, r->stacks[i], r);

@@ -158,6 +158,10 @@ void report_text__print(FILE *f, const struct report *r)
 			fprintf(f, "    note: %s\n", p->note);
 	}
 	lost_line(f, "  ", &r->totals);
+	if (r->symbolizer.crashes || r->symbolizer.timeouts)
+		fprintf(f, "  symbolizer: %u crashes, %u timeouts, restarted; %u modules given up "
+			"(their frames show module+offset)\n", r->symbolizer.crashes,
+			r->symbolizer.timeouts, r->symbolizer.modules_failed);
 	if (r->sampling.mode)
 		fprintf(f, "  sampled (%s %llu): bytes and counts are estimates, each recorded "
 			"allocation standing for %.1f on average\n", r->sampling.mode,

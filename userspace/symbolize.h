@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Code addresses of target processes to module, build-id, file offset,
- * function and source line (elfutils' libdwfl). Modules are opened through
- * the target's view and shared by every process that maps the same file;
- * what an offset means is cached per module, so a process that has exited
- * still resolves through the modules it had.
+ * function and source line. Modules are opened through the target's view
+ * and shared by every process that maps the same file; their files are
+ * parsed by the symbolizer worker, a separate process (symbol_worker.h);
+ * what an offset means is cached here per module, so a process that has
+ * exited still resolves through the modules it had.
  */
 #ifndef LW_SYMBOLIZE_H
 #define LW_SYMBOLIZE_H
@@ -20,9 +21,7 @@ struct lw_module {
 	/* private */
 	int fd;
 	uint64_t dev, inode;
-	void *dwfl;
-	void *dwfl_mod;
-	int debug_fd;        /* debug info found in the target's own root, or -1 */
+	uint32_t id;         /* in the symbolizer worker */
 	struct hashmap *syms;
 };
 
@@ -61,5 +60,10 @@ void symbolizer__resolve(struct symbolizer *s, pid_t pid, uint64_t addr, struct 
 void symbolizer__new_round(struct symbolizer *s);
 /* Drops pid's view (its modules stay for other processes and the cache). */
 void symbolizer__forget(struct symbolizer *s, pid_t pid);
+/* How the worker fared: crashes, timeouts, modules given up. */
+struct symbol_worker_stats;
+void symbolizer__worker_stats(const struct symbolizer *s, struct symbol_worker_stats *out);
+/* The worker's PID now, or -1. */
+int symbolizer__worker_pid(const struct symbolizer *s);
 
 #endif

@@ -687,6 +687,9 @@ def check_report(r):
         assert isinstance(p.get("totals"), dict), "%s.totals = %r" % (w, p.get("totals"))
         check_totals(p["totals"], w + ".totals")
     check_totals(r.get("totals") or {}, where + " totals")
+    sym = r.get("symbolizer")
+    assert isinstance(sym, dict) and sorted(sym) == ["crashes", "modules_failed", "timeouts"] \
+        and all(_is_int(v) and v >= 0 for v in sym.values()), "%s: symbolizer = %r" % (where, sym)
     stacks = r.get("stacks")
     assert isinstance(stacks, list), "%s: stacks = %r" % (where, stacks)
     for n, s in enumerate(stacks):
