@@ -309,14 +309,16 @@ def test_console_check_catches_errors(html_run, breakage):
 # Files that cannot be written, and what the build refuses
 
 
-@pytest.mark.parametrize("where", ["directory", "missing-directory"])
+@pytest.mark.parametrize("where", ["directory", "missing-directory", "stdout"])
 def test_unwritable_html_is_a_usage_error(run, where):
+    """One line naming the option and the file, exit 64, the target untouched."""
     target = run.target("trends")
-    path = run.artdir if where == "directory" else run.artdir / "no" / "such" / "r.html"
+    path = {"directory": run.artdir, "missing-directory": run.artdir / "no" / "such" / "r.html",
+            "stdout": "-"}[where]
     rc, _, err = run.leakwatch_fails("-p", target.pid, "--html", path, INTERVAL)
     line = one_line(err)
     assert rc == EXIT_USAGE, "exit %r: %s" % (rc, line)
-    assert "--html" in line and str(path) in line, line
+    assert "--html" in line and (where == "stdout" or str(path) in line), line
     assert target.alive()
 
 
