@@ -32,6 +32,10 @@ USER_SRCS := $(sort $(wildcard userspace/*.c))
 LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
 USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
+# The HTML report's script and styles, built in as byte arrays (html.h).
+HTML_ASSETS := tools/html/report.css tools/html/report.js
+USER_OBJS += $(OUTPUT)/obj/html_assets.o
+LIB_OBJS += $(OUTPUT)/obj/html_assets.o
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGET_CXX_SRCS := $(wildcard tests/targets/*.cc)
 TARGETS := $(patsubst tests/targets/%.c,$(OUTPUT)/tests/targets/%,$(TARGET_SRCS)) \
@@ -70,6 +74,14 @@ $(OUTPUT)/leakwatch.skel.h: $(OUTPUT)/leakwatch.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name leakwatch_bpf > $@
 
 $(OUTPUT)/obj/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/leakwatch.h $(OUTPUT)/leakwatch.skel.h | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/html_assets.c: tools/html/embed.py $(HTML_ASSETS) | $(OUTPUT)
+	$(call msg,EMBED,$@)
+	$(Q)$(PYTHON) tools/html/embed.py $@ $(HTML_ASSETS)
+
+$(OUTPUT)/obj/html_assets.o: $(OUTPUT)/html_assets.c | $(OUTPUT)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 

@@ -49,6 +49,7 @@ enum {
 	OPT_SAMPLE_EVERY,
 	OPT_SAMPLE_BYTES,
 	OPT_MIN_AGE,
+	OPT_HTML,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -76,6 +77,8 @@ static const struct argp_option options[] = {
 	  "for an exact argv use -- CMD ARG...", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
+	{ "html", OPT_HTML, "FILE", 0, "A self-contained HTML report (charts, flame graph, "
+	  "verdicts) to FILE, rewritten after every report", 0 },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", 0, "Show only stacks holding bytes older than this, "
 	  "and how many (leaks are old, churn is young)", 0 },
 	{ "wide", 'w', NULL, 0, "Full stacks in the text report (default: 8 frames each)", 0 },
@@ -195,6 +198,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (!*arg)
 			usage_error("--json needs a FILE, or - for stdout");
 		env->json_path = arg;
+		break;
+	case OPT_HTML:
+		if (!*arg || !strcmp(arg, "-"))
+			usage_error("--html needs a FILE to write, e.g. --html leaks.html");
+		env->html_path = arg;
 		break;
 	case 'v':
 		env->verbose++;

@@ -15,6 +15,7 @@ struct env {
 	long count;                 /* COUNT reports then exit; 0 = until stopped */
 	int top;                    /* -T, default 10 */
 	const char *json_path;      /* --json FILE, "-" = stdout; NULL = text */
+	const char *html_path;      /* --html FILE: a self-contained HTML report; NULL = none */
 	int verbose;                /* -v, repeatable */
 	bool wide;                  /* -w: full stacks in the text report */
 	double min_age_s;           /* --min-age: report bytes older than this; 0 = off */

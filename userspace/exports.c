@@ -2,10 +2,12 @@
 #include <stdlib.h>
 #include "exitcodes.h"
 #include "exports.h"
+#include "html.h"
 #include "messages.h"
 
 /* Each exporter's file defines its struct exporter; list it here. */
 static const struct exporter *const exporters[] = {
+	&html_exporter,
 	NULL,
 };
 
