@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import REPO, TARGETS, watch
 
 SOURCE = REPO / "tests" / "targets" / "symbols.c"
@@ -182,3 +184,86 @@ def test_container_debug_info(run):
     assert outer["line"] == mark("store_records call"), outer
     # the path as /proc/PID/maps shows it to leakwatch (from its own root)
     assert inner["module"].endswith("/root/bin/symbols"), inner
+
+
+CONTAINER = REPO / "tests" / "targets" / "container"
+
+
+def container_mark(text):
+    for number, line in enumerate((CONTAINER / "libleakc.c").read_text().splitlines(), 1):
+        if "MARK: " + text in line:
+            return number
+    raise AssertionError("no MARK: %s" % text)
+
+
+def test_private_mount_namespace(run):
+    """A process in its own mount namespace and root, whose library and
+    debug info live on a tmpfs mounted only in that namespace: invisible on
+    the host's paths, read through /proc/PID/map_files and /proc/PID/root,
+    and fully symbolized (lines, the inlined helper)."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) is not installed")
+    stage = run.artdir / "stage"
+    root = run.artdir / "root"
+    for d in (stage, root):
+        if d.exists():
+            shutil.rmtree(d)
+    (stage / "opt/lib").mkdir(parents=True)
+    flags = ["-O2", "-g", "-fno-omit-frame-pointer"]
+    lib = stage / "opt/lib/libleakc.so"
+    subprocess.run(["cc", *flags, "-shared", "-fPIC", str(CONTAINER / "libleakc.c"), "-o", str(lib)],
+                   check=True)
+    (root / "bin").mkdir(parents=True)
+    app = root / "bin/app"
+    subprocess.run(["cc", *flags, str(CONTAINER / "app.c"), "-L" + str(lib.parent), "-lleakc",
+                    "-Wl,-rpath,/opt/lib", "-o", str(app)], check=True)
+    # the library's debug info by build-id, beside it on the same tmpfs; the
+    # library itself stripped
+    notes = subprocess.run(["readelf", "-n", str(lib)], capture_output=True, text=True,
+                           check=True).stdout
+    build_id = notes.split("Build ID:")[1].split()[0]
+    debug = stage / "debug/.build-id" / build_id[:2] / (build_id[2:] + ".debug")
+    debug.parent.mkdir(parents=True)
+    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(debug)], check=True)
+    subprocess.run(["strip", "--strip-all", str(lib)], check=True)
+    libs = subprocess.run(["ldd", str(TARGETS / "symbols")], capture_output=True, text=True,
+                          check=True).stdout
+    for word in libs.split():
+        if word.startswith("/") and os.path.exists(word):
+            dest = root / word.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(word, dest)
+    for d in ("opt", "usr/lib/debug"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    script = ("mount -t tmpfs none {r}/opt && mount -t tmpfs none {r}/usr/lib/debug && "
+              "cp -a {s}/opt/. {r}/opt/ && cp -a {s}/debug/. {r}/usr/lib/debug/ && "
+              "exec chroot {r} /bin/app").format(r=root, s=stage)
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        # nothing of it on the host's paths
+        assert not (root / "opt/lib/libleakc.so").exists()
+        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", "0.2")
+        lw.wait_ready()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done bytes=21210"
+        lw.wait_intervals(2)
+        assert lw.stop() == 0, lw.describe()
+        summary = lw.summary()
+    finally:
+        proc.kill()
+        proc.wait()
+    stacks = [s for s in summary["stacks"] if s["pid"] == proc.pid]
+    assert len(stacks) == 1, stacks
+    s = stacks[0]
+    assert (s["outstanding_bytes"], s["outstanding_allocs"]) == (21210, 5)
+    inner, outer, caller = s["frames"][:3]
+    assert inner["function"] == "make_block" and inner["inlined"] is True, inner
+    assert inner["line"] == container_mark("make_block malloc"), inner
+    assert inner["module"].endswith("libleakc.so") and inner["build_id"] == build_id, inner
+    assert not inner.get("stripped"), inner
+    assert outer["function"] == "leak_in_container" and not outer["inlined"], outer
+    assert outer["line"] == container_mark("leak_in_container call"), outer
+    assert caller["function"] == "main", caller
