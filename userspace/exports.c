@@ -3,9 +3,11 @@
 #include "exitcodes.h"
 #include "exports.h"
 #include "messages.h"
+#include "prometheus.h"
 
 /* Each exporter's file defines its struct exporter; list it here. */
 static const struct exporter *const exporters[] = {
+	&prometheus_exporter,
 	NULL,
 };
 
