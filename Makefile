@@ -20,7 +20,7 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE \
 	  -I$(OUTPUT) -Ibpf -Iuserspace $(EXTRA_CFLAGS)
-LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm -lstdc++
+LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm -lstdc++ -lmicrohttpd
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 	      $(CLANG_BPF_SYS_INCLUDES)
 

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
-main_pkgs="make gcc g++ clang llvm pkg-config libelf-dev libdw-dev zlib1g-dev libcapstone-dev libc6-dbg libcmocka-dev libclang-rt-14-dev python3 python3-pytest libjemalloc2 chromium"
+main_pkgs="make gcc g++ clang llvm pkg-config libelf-dev libdw-dev zlib1g-dev libcapstone-dev libc6-dbg libcmocka-dev libclang-rt-14-dev python3 python3-pytest libjemalloc2 chromium libmicrohttpd-dev prometheus yamllint"
 bp_pkgs="libbpf-dev bpftool"
 
 have() {

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "exitcodes.h"
 #include "messages.h"
+#include "prometheus.h"
 
 const char *argp_program_version = "leakwatch 0.1";
 const char *argp_program_bug_address = NULL;
@@ -32,6 +33,7 @@ static const char doc[] =
 "  leakwatch -p 1234 --json - 10  # JSON lines on stdout, one per report\n"
 "  leakwatch -c \"./server -v\" 2   # start a command, watch it until it exits\n"
 "  leakwatch 1 -- ./server --port \"8080\"  # the same with an exact argv\n"
+"  leakwatch -p 1234 --prometheus 9477     # metrics on 127.0.0.1:9477/metrics\n"
 "\v"
 "EXIT STATUS: 0 done; 1 failed while loading, attaching or running;\n"
 "2 target problem (no such PID, kernel thread, allocator symbols not\n"
@@ -50,6 +52,7 @@ enum {
 	OPT_SAMPLE_BYTES,
 	OPT_MIN_AGE,
 	OPT_HTML,
+	OPT_PROMETHEUS,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -81,6 +84,8 @@ static const struct argp_option options[] = {
 	  "verdicts) to FILE, rewritten after every report", 0 },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", 0, "Show only stacks holding bytes older than this, "
 	  "and how many (leaks are old, churn is young)", 0 },
+	{ "prometheus", OPT_PROMETHEUS, "[ADDR:]PORT", 0, "Serve metrics on http://ADDR:PORT/metrics "
+	  "(ADDR 127.0.0.1 unless given; [ADDR] for IPv6)", 0 },
 	{ "wide", 'w', NULL, 0, "Full stacks in the text report (default: 8 frames each)", 0 },
 	{ "verbose", 'v', NULL, 0, "Say what is attached where; repeat for libbpf's messages", 0 },
 	{ NULL, 0, NULL, 0, "Sampling (numbers become unbiased estimates; the probes still trap on "
@@ -204,6 +209,16 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--html needs a FILE to write, e.g. --html leaks.html");
 		env->html_path = arg;
 		break;
+	case OPT_PROMETHEUS: {
+		struct sockaddr_storage addr;
+		socklen_t len;
+
+		if (prom_parse_listen(arg, &addr, &len))
+			usage_error("bad --prometheus value '%s': expected PORT, IPV4:PORT or [IPV6]:PORT "
+				    "with PORT 1-65535, e.g. 9477 or 0.0.0.0:9477", arg);
+		env->prometheus = arg;
+		break;
+	}
 	case 'v':
 		env->verbose++;
 		break;

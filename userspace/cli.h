@@ -24,6 +24,7 @@ struct env {
 	char **command;             /* -c words or the argv after --; NULL-terminated */
 	unsigned int sample_every;  /* --sample-every N: 0 = off */
 	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */
+	const char *prometheus;     /* --prometheus [ADDR:]PORT; NULL = off */
 	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points */
 };
 

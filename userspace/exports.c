@@ -4,10 +4,12 @@
 #include "exports.h"
 #include "html.h"
 #include "messages.h"
+#include "prometheus.h"
 
 /* Each exporter's file defines its struct exporter; list it here. */
 static const struct exporter *const exporters[] = {
 	&html_exporter,
+	&prometheus_exporter,
 	NULL,
 };
 
