@@ -2,10 +2,16 @@
 #include <stdlib.h>
 #include "exitcodes.h"
 #include "exports.h"
+#include "folded.h"
 #include "messages.h"
+#include "pprof.h"
+#include "summary_files.h"
 
 /* Each exporter's file defines its struct exporter; list it here. */
 static const struct exporter *const exporters[] = {
+	&pprof_exporter,
+	&folded_exporter,
+	&summary_files_exporter,
 	NULL,
 };
 
