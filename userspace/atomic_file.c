@@ -108,8 +108,13 @@ void atomic_file__abort(struct atomic_file *af)
 int atomic_file__probe(const char *path)
 {
 	struct atomic_file af;
-	int err = atomic_file__begin(&af, path);
+	struct stat st;
+	int err;
 
+	/* rename cannot replace a directory */
+	if (!stat(path, &st) && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	err = atomic_file__begin(&af, path);
 	if (err)
 		return err;
 	atomic_file__abort(&af);

@@ -58,6 +58,7 @@ void folded__line(FILE *f, const struct lw_site *s, const char *comm)
 
 int folded__write(FILE *f, const struct report *r)
 {
+	errno = 0;
 	for (int i = 0; i < r->nr_all_stacks; i++) {
 		const struct lw_site *s = r->all_stacks[i];
 		const char *comm = NULL;
@@ -67,7 +68,8 @@ int folded__write(FILE *f, const struct report *r)
 				comm = r->procs[p].comm;
 		folded__line(f, s, comm);
 	}
-	return ferror(f) ? -EIO : 0;
+	/* a failed write (ENOSPC) left its errno */
+	return ferror(f) ? (errno ? -errno : -EIO) : 0;
 }
 
 static bool wanted(const struct env *env)
