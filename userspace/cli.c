@@ -99,17 +99,17 @@ static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 1 },
 	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 1 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 1 },
-	{ NULL, 0, NULL, 0, "Files (each replaced whole, never seen half-written):", 1 },
+	{ NULL, 0, NULL, 0, "Files (each replaced whole, never seen half-written):", 3 },
 	{ "pprof", OPT_PPROF, "FILE", 0, "Outstanding allocations of every stack as a gzipped pprof "
-	  "profile, written at exit", 1 },
-	{ "pprof-every", OPT_PPROF_EVERY, NULL, 0, "Rewrite the --pprof file at every report too", 1 },
+	  "profile, written at exit", 3 },
+	{ "pprof-every", OPT_PPROF_EVERY, NULL, 0, "Rewrite the --pprof file at every report too", 3 },
 	{ "folded", OPT_FOLDED, "FILE", 0, "Folded stacks (flame graphs) of every stack, rewritten "
-	  "at every report", 1 },
+	  "at every report", 3 },
 	{ "summary-every", OPT_SUMMARY_EVERY, "DURATION", 0, "Write a summary (the JSON summary "
-	  "line) into --summary-dir this often: 30s, 5m, 1h, or seconds", 1 },
-	{ "summary-dir", OPT_SUMMARY_DIR, "DIR", 0, "Where --summary-every writes, one file each", 1 },
+	  "line) into --summary-dir this often: 30s, 5m, 1h, or seconds", 3 },
+	{ "summary-dir", OPT_SUMMARY_DIR, "DIR", 0, "Where --summary-every writes, one file each", 3 },
 	{ "summary-keep", OPT_SUMMARY_KEEP, "N", 0, "Summary files kept in DIR, the newest (default "
-	  "24)", 1 },
+	  "24)", 3 },
 	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own", OPTION_HIDDEN,
 	  "Attach empty programs instead (the benchmark's floors)", 2 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
