@@ -20,7 +20,8 @@ CLANG_BPF_SYS_INCLUDES := $(shell $(CLANG) -v -E - </dev/null 2>&1 | \
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE \
 	  -I$(OUTPUT) -Ibpf -Iuserspace $(EXTRA_CFLAGS)
-LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm -lstdc++ -lmicrohttpd
+LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm -lstdc++ -lmicrohttpd -lprotobuf-c
+PROTOC_C ?= protoc-c
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 	      $(CLANG_BPF_SYS_INCLUDES)
 
@@ -36,6 +37,10 @@ LIB_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
 HTML_ASSETS := tools/html/report.css tools/html/report.js
 USER_OBJS += $(OUTPUT)/obj/html_assets.o
 LIB_OBJS += $(OUTPUT)/obj/html_assets.o
+# pprof's profile.proto, compiled to C (protobuf-c) in the build directory
+PROTO_OBJS := $(OUTPUT)/obj/profile.pb-c.o
+USER_OBJS += $(PROTO_OBJS)
+LIB_OBJS += $(PROTO_OBJS)
 TARGET_SRCS := $(wildcard tests/targets/*.c)
 TARGET_CXX_SRCS := $(wildcard tests/targets/*.cc)
 TARGETS := $(patsubst tests/targets/%.c,$(OUTPUT)/tests/targets/%,$(TARGET_SRCS)) \
@@ -58,7 +63,7 @@ endif
 
 all: $(OUTPUT)/leakwatch
 
-$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/tests/targets $(OUTPUT)/tests/unit $(OUTPUT)/test-artifacts:
+$(OUTPUT) $(OUTPUT)/obj $(OUTPUT)/proto $(OUTPUT)/tests/targets $(OUTPUT)/tests/unit $(OUTPUT)/test-artifacts:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -72,6 +77,16 @@ $(OUTPUT)/leakwatch.bpf.o: bpf/leakwatch.bpf.c bpf/leakwatch.h $(OUTPUT)/vmlinux
 $(OUTPUT)/leakwatch.skel.h: $(OUTPUT)/leakwatch.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name leakwatch_bpf > $@
+
+$(OUTPUT)/proto/profile.pb-c.c $(OUTPUT)/proto/profile.pb-c.h &: proto/profile.proto | $(OUTPUT)/proto
+	$(call msg,PROTOC,$@)
+	$(Q)$(PROTOC_C) --c_out=$(OUTPUT) $<
+
+$(OUTPUT)/obj/profile.pb-c.o: $(OUTPUT)/proto/profile.pb-c.c | $(OUTPUT)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/obj/pprof.o: $(OUTPUT)/proto/profile.pb-c.h
 
 $(OUTPUT)/obj/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/leakwatch.h $(OUTPUT)/leakwatch.skel.h | $(OUTPUT)/obj
 	$(call msg,CC,$@)

@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "messages.h"
 #include "prometheus.h"
+#include "summary_files.h"
 
 const char *argp_program_version = "leakwatch 0.1";
 const char *argp_program_bug_address = NULL;
@@ -34,6 +35,8 @@ static const char doc[] =
 "  leakwatch -c \"./server -v\" 2   # start a command, watch it until it exits\n"
 "  leakwatch 1 -- ./server --port \"8080\"  # the same with an exact argv\n"
 "  leakwatch -p 1234 --prometheus 9477     # metrics on 127.0.0.1:9477/metrics\n"
+"  leakwatch -p 1234 --pprof heap.pb.gz --folded heap.folded 1 30  # profiles\n"
+"  leakwatch -p 1234 --summary-every 5m --summary-dir /var/tmp/lw  # unattended\n"
 "\v"
 "EXIT STATUS: 0 done; 1 failed while loading, attaching or running;\n"
 "2 target problem (no such PID, kernel thread, allocator symbols not\n"
@@ -53,6 +56,12 @@ enum {
 	OPT_MIN_AGE,
 	OPT_HTML,
 	OPT_PROMETHEUS,
+	OPT_PPROF,
+	OPT_PPROF_EVERY,
+	OPT_FOLDED,
+	OPT_SUMMARY_EVERY,
+	OPT_SUMMARY_DIR,
+	OPT_SUMMARY_KEEP,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -73,6 +82,8 @@ static void usage_error(const char *fmt, ...)
 static const char *bad_arg;
 /* Which sampling options were given (1 every, 2 bytes), even as no-ops. */
 static int sampling_options;
+/* Whether --summary-keep was given (its default applies otherwise). */
+static bool summary_keep_given;
 
 static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
@@ -96,6 +107,17 @@ static const struct argp_option options[] = {
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 1 },
 	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 1 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 1 },
+	{ NULL, 0, NULL, 0, "Files (each replaced whole, never seen half-written):", 3 },
+	{ "pprof", OPT_PPROF, "FILE", 0, "Outstanding allocations of every stack as a gzipped pprof "
+	  "profile, written at exit", 3 },
+	{ "pprof-every", OPT_PPROF_EVERY, NULL, 0, "Rewrite the --pprof file at every report too", 3 },
+	{ "folded", OPT_FOLDED, "FILE", 0, "Folded stacks (flame graphs) of every stack, rewritten "
+	  "at every report", 3 },
+	{ "summary-every", OPT_SUMMARY_EVERY, "DURATION", 0, "Write a summary (the JSON summary "
+	  "line) into --summary-dir this often: 30s, 5m, 1h, or seconds", 3 },
+	{ "summary-dir", OPT_SUMMARY_DIR, "DIR", 0, "Where --summary-every writes, one file each", 3 },
+	{ "summary-keep", OPT_SUMMARY_KEEP, "N", 0, "Summary files kept in DIR, the newest (default "
+	  "24)", 3 },
 	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own", OPTION_HIDDEN,
 	  "Attach empty programs instead (the benchmark's floors)", 2 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -269,6 +291,35 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		else
 			usage_error("bad --bench-floor value '%s': expected entry or own", arg);
 		break;
+	case OPT_PPROF:
+	case OPT_FOLDED:
+	case OPT_SUMMARY_DIR:
+		if (!*arg)
+			usage_error("%s needs a %s", key == OPT_PPROF ? "--pprof" :
+				    key == OPT_FOLDED ? "--folded" : "--summary-dir",
+				    key == OPT_SUMMARY_DIR ? "directory" : "FILE");
+		if (key == OPT_PPROF)
+			env->pprof_path = arg;
+		else if (key == OPT_FOLDED)
+			env->folded_path = arg;
+		else
+			env->summary_dir = arg;
+		break;
+	case OPT_PPROF_EVERY:
+		env->pprof_every = true;
+		break;
+	case OPT_SUMMARY_EVERY:
+		if (parse_duration(arg, &env->summary_every_s))
+			usage_error("bad --summary-every value '%s': expected a duration like 30s, 5m, "
+				    "1h, 1d or plain seconds", arg);
+		break;
+	case OPT_SUMMARY_KEEP:
+		if (parse_long(arg, 1, 1000000, &v))
+			usage_error("bad --summary-keep value '%s': expected a number of files from 1 "
+				    "to 1000000", arg);
+		env->summary_keep = v;
+		summary_keep_given = true;
+		break;
 	case 'h':
 		/* argp_state_help prints nothing under ARGP_NO_ERRS */
 		argp_help(&argp, stdout, ARGP_HELP_STD_HELP & ~ARGP_HELP_EXIT_OK, "leakwatch");
@@ -294,6 +345,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case ARGP_KEY_END:
+		if (env->pprof_every && !env->pprof_path)
+			usage_error("--pprof-every needs --pprof FILE");
+		if (!env->summary_every_s != !env->summary_dir)
+			usage_error("--summary-every and --summary-dir go together: give both, e.g. "
+				    "--summary-every 5m --summary-dir /var/tmp/leakwatch");
+		if (summary_keep_given && !env->summary_dir)
+			usage_error("--summary-keep needs --summary-every and --summary-dir");
 		if (sampling_options == 3)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
 		if (!env->nr_pids && !env->command)
@@ -314,6 +372,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.top = 10,
 		.max_allocs = 1 << 20,
 		.max_stacks = 1 << 15,
+		.summary_keep = 24,
 	};
 	/* "-- CMD ARG..." is the command's exact argv, not leakwatch's */
 	for (int i = 1; i < argc; i++) {

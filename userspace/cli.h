@@ -26,6 +26,12 @@ struct env {
 	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */
 	const char *prometheus;     /* --prometheus [ADDR:]PORT; NULL = off */
 	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points */
+	const char *pprof_path;     /* --pprof FILE: gzipped pprof profile at exit; NULL = none */
+	bool pprof_every;           /* --pprof-every: rewrite it at every report too */
+	const char *folded_path;    /* --folded FILE: folded stacks, rewritten every report */
+	double summary_every_s;     /* --summary-every DURATION: 0 = no summary files */
+	const char *summary_dir;    /* --summary-dir DIR, where they go */
+	int summary_keep;           /* --summary-keep N, newest kept (default 24) */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

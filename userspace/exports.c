@@ -2,14 +2,20 @@
 #include <stdlib.h>
 #include "exitcodes.h"
 #include "exports.h"
+#include "folded.h"
 #include "html.h"
 #include "messages.h"
+#include "pprof.h"
 #include "prometheus.h"
+#include "summary_files.h"
 
 /* Each exporter's file defines its struct exporter; list it here. */
 static const struct exporter *const exporters[] = {
 	&html_exporter,
 	&prometheus_exporter,
+	&pprof_exporter,
+	&folded_exporter,
+	&summary_files_exporter,
 	NULL,
 };
 

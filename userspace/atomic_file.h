@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Files replaced whole, never seen half-written (--pprof, --folded, summary
+ * files): each version is written to a temporary beside the file,
+ * ".NAME.PID.XXXXXX", synced to disk, then renamed over NAME. A crash or a
+ * full disk leaves at most a temporary, which the next run removes.
+ */
+#ifndef LW_ATOMIC_FILE_H
+#define LW_ATOMIC_FILE_H
+
+#include <limits.h>
+#include <stdio.h>
+
+struct atomic_file {
+	char path[PATH_MAX];  /* the file replaced */
+	char tmp[PATH_MAX];   /* the temporary being written */
+	FILE *f;              /* write here between begin and commit */
+};
+
+/* Opens a temporary for path: 0 or -errno. */
+int atomic_file__begin(struct atomic_file *af, const char *path);
+/* Flushes and syncs the temporary and renames it over path: 0 or -errno;
+ * on failure the temporary is removed and path keeps its old contents. */
+int atomic_file__commit(struct atomic_file *af);
+/* Drops the temporary. */
+void atomic_file__abort(struct atomic_file *af);
+/* Whether a file could be written at path so: 0 or -errno. */
+int atomic_file__probe(const char *path);
+/* Removes the temporaries in dir of files whose name starts with prefix,
+ * left by a writer that is gone (killed while writing). */
+void atomic_file__clean(const char *dir, const char *prefix);
+/* The same for the temporaries of path. */
+void atomic_file__clean_path(const char *path);
+
+#endif

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "atomic_file.h"
+#include "exitcodes.h"
+#include "folded.h"
+#include "messages.h"
+
+struct folded {
+	const char *path;
+	bool failing;    /* the last write failed (said once until one works) */
+};
+
+/* ';' separates frames and a newline ends the line: neither may be in one. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if (*s == ';' || (unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '_';
+}
+
+void folded__frame(char *buf, size_t len, const struct lw_frame *f)
+{
+	if (f->sym && f->sym->function) {
+		snprintf(buf, len, "%s", f->sym->function);
+	} else if (f->module) {
+		const char *base = strrchr(f->module->path, '/');
+
+		snprintf(buf, len, "%s+0x%" PRIx64, base ? base + 1 : f->module->path,
+			 f->module_offset);
+	} else {
+		snprintf(buf, len, "%s", f->mapped_exec ? "[jit]" : "[unknown]");
+	}
+	sanitize(buf);
+}
+
+void folded__line(FILE *f, const struct lw_site *s, const char *comm)
+{
+	char text[512];
+
+	if (comm) {
+		snprintf(text, sizeof(text), "%s-%d", comm, (int)s->pid);
+		sanitize(text);
+	} else {
+		snprintf(text, sizeof(text), "%d", (int)s->pid);
+	}
+	fputs(text, f);
+	/* frames are kept innermost first; the format wants the root first */
+	for (int i = s->nr_frames - 1; i >= 0; i--) {
+		folded__frame(text, sizeof(text), &s->frames[i]);
+		fputc(';', f);
+		fputs(text, f);
+	}
+	fprintf(f, " %" PRId64 "\n", s->bytes);
+}
+
+int folded__write(FILE *f, const struct report *r)
+{
+	errno = 0;
+	for (int i = 0; i < r->nr_all_stacks; i++) {
+		const struct lw_site *s = r->all_stacks[i];
+		const char *comm = NULL;
+
+		for (int p = 0; p < r->nr_procs; p++)
+			if (r->procs[p].pid == s->pid)
+				comm = r->procs[p].comm;
+		folded__line(f, s, comm);
+	}
+	/* a failed write (ENOSPC) left its errno */
+	return ferror(f) ? (errno ? -errno : -EIO) : 0;
+}
+
+static bool wanted(const struct env *env)
+{
+	return env->folded_path;
+}
+
+static int open_folded(void **state, const struct env *env)
+{
+	struct folded *fo;
+	int err = atomic_file__probe(env->folded_path);
+
+	if (err) {
+		lw_say("cannot write --folded %s: %s", env->folded_path, strerror(-err));
+		return LW_EXIT_USAGE;
+	}
+	/* what a killed run was writing */
+	atomic_file__clean_path(env->folded_path);
+	fo = calloc(1, sizeof(*fo));
+	if (!fo) {
+		lw_say("out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	fo->path = env->folded_path;
+	*state = fo;
+	return 0;
+}
+
+static void report(void *state, const struct report *r)
+{
+	struct folded *fo = state;
+	struct atomic_file af;
+	int err = atomic_file__begin(&af, fo->path);
+
+	if (!err) {
+		err = folded__write(af.f, r);
+		if (err)
+			atomic_file__abort(&af);
+		else
+			err = atomic_file__commit(&af);
+	}
+	if (err && !fo->failing)
+		lw_say("cannot write --folded %s: %s; trying again at the next report", fo->path,
+		       strerror(-err));
+	fo->failing = err;
+}
+
+static void close_folded(void *state)
+{
+	free(state);
+}
+
+const struct exporter folded_exporter = {
+	.name = "folded",
+	.wanted = wanted,
+	.open = open_folded,
+	.report = report,
+	.close = close_folded,
+};
