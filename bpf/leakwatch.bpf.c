@@ -785,28 +785,89 @@ int stop_process(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Commands leakwatch started, by tgid: LW_EXEC_WATCHED, or LW_EXEC_SEEN
- * once one has exec'd and is stopped for the loader. */
+/* Processes whose exec (and, with LW_FOLLOW_FORKS, whose children) the
+ * loader follows, by tgid: flags from leakwatch.h. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
 	__type(value, __u32);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 16384);
 } exec_watch SEC(".maps");
 
-/* A started command that execs (env, sh -c, a wrapper script) becomes a
- * new program: stop it so the loader can probe the new image before its
- * libraries run, as it did for the first. */
+/* Forks and execs the loader must act on at once (it sleeps on this). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} events SEC(".maps");
+
+/* Since 6.13: a signal to another task (the child, from its parent's fork). */
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
+				__u64 value) __ksym __weak;
+
+/* Stops the calling process (the held one is current) and tells the loader;
+ * when the loader cannot be told, the process is not stopped. */
+static __always_inline void notify(__u32 kind, __u32 pid, __u32 parent, struct task_struct *stop)
+{
+	struct lw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	long held = -1;
+
+	if (!e) {
+		count_lost(proc_counters(pid), LW_LOST_UNATTACHED_WINDOW);
+		return;
+	}
+	if (stop && bpf_ksym_exists(bpf_send_signal_task))
+		held = bpf_send_signal_task(stop, 19 /* SIGSTOP */, PIDTYPE_TGID, 0);
+	else if (!stop)
+		held = bpf_send_signal(19 /* SIGSTOP */);
+	e->kind = kind;
+	e->pid = pid;
+	e->parent = parent;
+	e->held = held == 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A watched process that execs (env, sh -c, a wrapper script, a server
+ * re-executing itself) becomes a new program: stop it so the loader can
+ * probe the new image before its libraries run, as it did for the first. */
 SEC("tp_btf/sched_process_exec") /* BTF raw tracepoint: needs no tracefs */
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32, *state;
 
 	state = bpf_map_lookup_elem(&exec_watch, &tgid);
-	if (!state)
+	if (!state || !(*state & LW_EXEC_WATCHED))
 		return 0;
-	*state = LW_EXEC_SEEN;
-	bpf_send_signal(19 /* SIGSTOP */);
+	*state |= LW_EXEC_SEEN;
+	notify(LW_EVENT_EXEC, tgid, 0, NULL);
+	return 0;
+}
+
+/*
+ * A watched process forked: the child is watched too, with no gap. It is
+ * stopped before it first runs (a signal queued from the parent's fork,
+ * taken on the child's way to user space), so no allocation of its own can
+ * come before its probes; the loader attaches and continues it. A child
+ * sharing the parent's memory (vfork, posix_spawn) runs on and is caught
+ * at its exec instead. Threads are not processes: they are already seen.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid, *state, flags;
+
+	if (child->pid != child->tgid)
+		return 0;
+	state = bpf_map_lookup_elem(&exec_watch, &ptgid);
+	if (!state || !(*state & LW_FOLLOW_FORKS))
+		return 0;
+	flags = LW_EXEC_WATCHED | LW_FOLLOW_FORKS;
+	if (bpf_map_update_elem(&exec_watch, &ctgid, &flags, BPF_ANY)) {
+		count_lost(proc_counters(ctgid), LW_LOST_UNATTACHED_WINDOW);
+		return 0;
+	}
+	if (child->mm == parent->mm)
+		return 0;
+	notify(LW_EVENT_FORK, ctgid, ptgid, child);
 	return 0;
 }
 

@@ -61,14 +61,29 @@ enum lw_lost {
 	LW_LOST_STACK_MISSING,     /* no stack read, or stack map full: kept under stack 0 */
 	LW_LOST_STACK_COLLISION,   /* two stacks hashed alike: kept under stack 0 */
 	LW_LOST_UNKNOWN_FREES,     /* free of an address not tracked (e.g. allocated before attach) */
-	LW_LOST_UNATTACHED_WINDOW, /* a return seen without its entry (attach race) */
+	LW_LOST_UNATTACHED_WINDOW, /* a return seen without its entry (attach race), or a
+				    * child that ran before its probes were in */
 	LW_LOST_STATS_MAP_FULL,    /* per-stack map full: allocation not tracked */
 	LW_LOST_NR,
 };
 
-/* exec_watch values */
-#define LW_EXEC_WATCHED 1
-#define LW_EXEC_SEEN 2
+/* exec_watch values: flags */
+#define LW_EXEC_WATCHED 1  /* stop it when it execs */
+#define LW_EXEC_SEEN 2     /* it exec'd and is stopped for the loader */
+#define LW_FOLLOW_FORKS 4  /* its children are watched too, with these flags */
+
+/* What the loader must act on at once, through the events ring buffer. */
+enum lw_event_kind {
+	LW_EVENT_FORK = 1, /* a watched process forked; the child is stopped */
+	LW_EVENT_EXEC,     /* a watched process exec'd and is stopped */
+};
+
+struct lw_event {
+	__u32 kind;
+	__u32 pid;         /* the child, or the process that exec'd */
+	__u32 parent;      /* LW_EVENT_FORK: the process that forked */
+	__u32 held;        /* the process is stopped until the loader continues it */
+};
 
 /* Stack id 0 holds allocations whose stack could not be kept. */
 #define LW_STACK_NONE 0

@@ -54,6 +54,7 @@ enum {
 	OPT_SAMPLE_EVERY,
 	OPT_SAMPLE_BYTES,
 	OPT_MIN_AGE,
+	OPT_NO_FOLLOW_FORKS,
 	OPT_HTML,
 	OPT_PROMETHEUS,
 	OPT_PPROF,
@@ -89,6 +90,8 @@ static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
 	{ "command", 'c', "\"CMD ARGS\"", 0, "Start CMD (split on blanks, no shell) and watch it; "
 	  "for an exact argv use -- CMD ARG...", 0 },
+	{ "no-follow-forks", OPT_NO_FOLLOW_FORKS, NULL, 0, "Watch only the processes named, not "
+	  "the children they fork (followed by default, from the fork on)", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
 	{ "html", OPT_HTML, "FILE", 0, "A self-contained HTML report (charts, flame graph, "
@@ -243,6 +246,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	}
 	case 'v':
 		env->verbose++;
+		break;
+	case OPT_NO_FOLLOW_FORKS:
+		env->no_follow_forks = true;
 		break;
 	case 'w':
 		env->wide = true;

@@ -27,10 +27,14 @@
 /* How often the loop looks at signals and targets between reports. */
 #define TICK_S 0.1
 
+/* Followed children beyond this are let run unwatched (and said once). */
+#define MAX_TARGETS 4096
+
 struct session {
 	struct env env;
-	struct target *targets; /* the -p processes, then the command */
-	int nr_targets;
+	struct target *targets; /* the -p processes, the command, then children */
+	int nr_targets, cap_targets;
+	bool said_too_many;
 	struct tracer *tracer;
 	struct symbolizer *sym;
 	struct stack_table *stacks;
@@ -84,6 +88,64 @@ static int check_privilege(void)
 	return 0;
 }
 
+/* A new slot at the end of the targets; NULL when full or out of memory. */
+static struct target *new_target(struct session *s)
+{
+	if (s->nr_targets == s->cap_targets) {
+		int cap = s->cap_targets ? s->cap_targets * 2 : 64;
+		struct target *v;
+
+		if (cap > MAX_TARGETS || !(v = realloc(s->targets, cap * sizeof(*v))))
+			return NULL;
+		s->targets = v;
+		s->cap_targets = cap;
+	}
+	return &s->targets[s->nr_targets];
+}
+
+static struct target *target_of(struct session *s, pid_t pid)
+{
+	for (int i = 0; i < s->nr_targets; i++)
+		if (s->targets[i].pid == pid)
+			return &s->targets[i];
+	return NULL;
+}
+
+/* A watched process forked: its child, stopped, is watched too. */
+static void on_event(const struct lw_event *e, void *ctx)
+{
+	struct session *s = ctx;
+	char why[PATH_MAX + 256];
+	struct target *parent, *t;
+
+	if (e->kind != LW_EVENT_FORK)
+		return; /* execs are followed from the targets' own polling */
+	parent = target_of(s, e->parent);
+	t = parent && !target_of(s, e->pid) ? new_target(s) : NULL;
+	if (!t) {
+		if (parent && !target_of(s, e->pid) && !s->said_too_many) {
+			lw_say("warning: more than %d processes to watch; PID %d and later children "
+			       "run unwatched", MAX_TARGETS, e->pid);
+			s->said_too_many = true;
+		}
+		kill(e->pid, SIGCONT);
+		return;
+	}
+	/* the parent may have moved with the array */
+	parent = target_of(s, e->parent);
+	if (target__adopt_child(t, e->pid, parent, s->tracer, why, sizeof(why))) {
+		if (s->env.verbose)
+			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
+		return;
+	}
+	t->ran_unwatched = !e->held;
+	s->nr_targets++;
+	symbolizer__refresh(s->sym, t->pid);
+	if (s->env.verbose)
+		lw_say("watching PID %d (%s), forked by PID %d%s", t->pid, t->comm, t->parent,
+		       e->held ? "" : " (not held at fork: its first calls may be missed)");
+}
+
 static int attach_all(struct session *s)
 {
 	struct tracer_opts topts = {
@@ -111,16 +173,16 @@ static int attach_all(struct session *s)
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
-	s->targets = calloc(LW_MAX_PIDS + 1, sizeof(*s->targets));
-	if (!s->targets) {
-		lw_say("out of memory");
-		return LW_EXIT_FAILURE;
-	}
 	for (int i = 0; i < s->env.nr_pids; i++) {
-		struct target *t = &s->targets[s->nr_targets];
+		struct target *t = new_target(s);
 		bool dup = false;
 
-		err = target__attach_pid(t, s->env.pids[i], s->tracer, why, sizeof(why));
+		if (!t) {
+			lw_say("out of memory");
+			return LW_EXIT_FAILURE;
+		}
+		err = target__attach_pid(t, s->env.pids[i], s->tracer, !s->env.no_follow_forks,
+					 why, sizeof(why));
 		if (err) {
 			lw_say("%s", why);
 			return err;
@@ -131,7 +193,13 @@ static int attach_all(struct session *s)
 			s->nr_targets++;
 	}
 	if (s->env.command) {
-		err = target__start_command(&s->targets[s->nr_targets], s->env.command, s->tracer,
+		struct target *t = new_target(s);
+
+		if (!t) {
+			lw_say("out of memory");
+			return LW_EXIT_FAILURE;
+		}
+		err = target__start_command(t, s->env.command, s->tracer, !s->env.no_follow_forks,
 					    why, sizeof(why));
 		if (err) {
 			lw_say("%s", why);
@@ -206,10 +274,10 @@ static bool any_alive(struct session *s)
 	return any;
 }
 
-/* Reads the kernel's aggregates and prints one report. */
-static int report(struct session *s, bool summary)
+/* Reads the kernel's aggregates and prints one report, into procs (one
+ * per target). */
+static int report_into(struct session *s, bool summary, struct report_process *procs)
 {
-	struct report_process procs[LW_MAX_PIDS + 1] = {};
 	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets,
 			    .wide = s->env.wide };
 	struct lw_site **sites = NULL, *site;
@@ -243,12 +311,14 @@ static int report(struct session *s, bool summary)
 		memcpy(p->comm, t->comm, sizeof(p->comm));
 		p->alive = t->alive;
 		p->started = t->started;
+		p->parent = t->parent;
 		p->exit_status = t->exit_status;
 		p->exit_signal = t->exit_signal;
 		tracer__read_proc(s->tracer, t->pid, &c);
 		p->counts.alloc_calls = c.alloc_calls;
 		p->counts.free_calls = c.free_calls;
 		memcpy(p->counts.lost, c.lost, sizeof(c.lost));
+		p->counts.lost[LW_LOST_UNATTACHED_WINDOW] += t->ran_unwatched;
 	}
 	while ((site = stack_table__next(s->stacks, &pos))) {
 		if (nr_sites == cap) {
@@ -327,6 +397,20 @@ static int report(struct session *s, bool summary)
 	return 0;
 }
 
+static int report(struct session *s, bool summary)
+{
+	struct report_process *procs = calloc(s->nr_targets + 1, sizeof(*procs));
+	int err;
+
+	if (!procs) {
+		lw_say("out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	err = report_into(s, summary, procs);
+	free(procs);
+	return err;
+}
+
 static int run(struct session *s)
 {
 	long reports = 0;
@@ -340,15 +424,13 @@ static int run(struct session *s)
 
 		while (!stop_signal && (alive = any_alive(s))) {
 			double left = due - now_s(CLOCK_MONOTONIC);
-			struct timespec ts;
 
 			if (left <= 0)
 				break;
 			if (left > TICK_S)
 				left = TICK_S;
-			ts.tv_sec = (time_t)left;
-			ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
-			nanosleep(&ts, NULL);
+			/* a fork wakes it at once: the child waits, stopped */
+			tracer__wait_events(s->tracer, (int)(left * 1000) + 1, on_event, s);
 		}
 		if (stop_signal || !alive)
 			break;

@@ -208,6 +208,14 @@ bool proc__alive(pid_t pid)
 	return read_stat(pid, &state, &flags) == 0 && state != 'Z' && state != 'X';
 }
 
+char proc__state(pid_t pid)
+{
+	unsigned long flags;
+	char state;
+
+	return read_stat(pid, &state, &flags) == 0 ? state : 0;
+}
+
 void proc__mapped_path(pid_t pid, const struct lw_map *m, char *buf, size_t len)
 {
 	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);

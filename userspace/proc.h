@@ -46,6 +46,8 @@ void proc__comm(pid_t pid, char *buf, size_t len);
 long long proc__rss_bytes(pid_t pid);
 /* Still running (not a zombie, not gone)? */
 bool proc__alive(pid_t pid);
+/* The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, 'Z'...), 0 when gone. */
+char proc__state(pid_t pid);
 /* An fd for a mapped file through the target's view; -errno on failure.
  * view (optional) receives the path that was opened. */
 int proc__open_mapped(pid_t pid, const struct lw_map *m, char *view, size_t len);

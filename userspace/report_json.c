@@ -133,6 +133,8 @@ void report_json__print(FILE *f, const struct report *r)
 		else
 			jw_null(&w, "rss_bytes");
 		jw_bool(&w, "alive", p->alive);
+		if (p->parent)
+			jw_int(&w, "parent_pid", p->parent);
 		if (p->cgroup_bytes >= 0)
 			jw_int(&w, "memory_cgroup_bytes", p->cgroup_bytes);
 		else

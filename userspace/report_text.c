@@ -140,7 +140,7 @@ void report_text__print(FILE *f, const struct report *r)
 	for (int i = 0; i < r->nr_procs; i++) {
 		const struct report_process *p = &r->procs[i];
 
-		char ended[48] = "";
+		char ended[80] = "";
 
 		if (!p->alive && p->started && p->exit_signal)
 			snprintf(ended, sizeof(ended), " (killed by signal %d)", p->exit_signal);
@@ -148,6 +148,9 @@ void report_text__print(FILE *f, const struct report *r)
 			snprintf(ended, sizeof(ended), " (exited with status %d)", p->exit_status);
 		else if (!p->alive)
 			snprintf(ended, sizeof(ended), " (exited)");
+		if (p->parent)
+			snprintf(ended + strlen(ended), sizeof(ended) - strlen(ended),
+				 " (child of PID %d)", p->parent);
 		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s", p->pid, p->comm,
 			human(p->counts.outstanding_bytes, a, sizeof(a)), p->counts.outstanding_allocs,
 			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-");

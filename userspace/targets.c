@@ -12,7 +12,8 @@
 #include "proc.h"
 #include "targets.h"
 
-int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, char *why, size_t len)
+int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool follow_forks,
+		       char *why, size_t len)
 {
 	pid_t tgid;
 	int err;
@@ -31,7 +32,29 @@ int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, char 
 		return err;
 	proc__comm(t->pid, t->comm, sizeof(t->comm));
 	t->alive = true;
+	t->follow_forks = follow_forks;
+	if (tracer__watch_exec(tracer, t->pid, follow_forks))
+		lw_say("warning: cannot follow exec%s in PID %d", follow_forks ? " and fork" : "",
+		       t->pid);
 	return 0;
+}
+
+int target__adopt_child(struct target *t, pid_t pid, const struct target *parent,
+			struct tracer *tracer, char *why, size_t len)
+{
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->parent = parent->pid;
+	t->follow_forks = true;
+	t->plan = parent->plan;
+	proc__comm(pid, t->comm, sizeof(t->comm));
+	err = tracer__attach(tracer, pid, &t->plan, why, len);
+	t->alive = proc__alive(pid);
+	/* never left stopped, whatever happened */
+	kill(pid, SIGCONT);
+	return err;
 }
 
 static void set_exit(struct target *t, int status)
@@ -45,6 +68,29 @@ static void set_exit(struct target *t, int status)
 	}
 }
 
+/* Waits until pid stops (or ends): a command of ours through waitpid,
+ * another process by its state in /proc. 0, or -errno when it is lost. */
+static int wait_stop(const struct target *t, pid_t pid, int *status)
+{
+	if (t->started)
+		return waitpid(pid, status, WUNTRACED) < 0 ? -errno : 0;
+	/* not our child: poll, for as long as a loader holding it may take */
+	for (int i = 0; i < 5000; i++) {
+		char state = proc__state(pid);
+
+		if (state == 'T' || state == 't') {
+			*status = 0x137f; /* as waitpid says "stopped by SIGSTOP" */
+			return 0;
+		}
+		if (!state || state == 'Z' || state == 'X') {
+			*status = 0;
+			return 0;
+		}
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
 /* The held process stops at its hold point, perhaps several times (the
  * dynamic linker's hook runs before and after it maps the libraries):
  * attach once the allocator is mapped. */
@@ -54,8 +100,9 @@ static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
 	int status, err;
 
 	for (;;) {
-		if (waitpid(pid, &status, WUNTRACED) < 0) {
-			snprintf(why, len, "lost the command '%s': %s", what, strerror(errno));
+		err = wait_stop(t, pid, &status);
+		if (err) {
+			snprintf(why, len, "lost '%s' (PID %d): %s", what, pid, strerror(-err));
 			return LW_EXIT_FAILURE;
 		}
 		if (!WIFSTOPPED(status)) {
@@ -72,7 +119,7 @@ static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
 }
 
 int target__start_command(struct target *t, char *const argv[], struct tracer *tracer,
-			  char *why, size_t len)
+			  bool follow_forks, char *why, size_t len)
 {
 	struct command cmd;
 	struct bpf_link *hold;
@@ -91,8 +138,10 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 	command__go(&cmd);
 	err = attach_when_loaded(t, cmd.pid, cmd.exe, tracer, why, len);
 	tracer__release_stop(tracer, hold);
-	if (!err && tracer__watch_exec(tracer, cmd.pid))
-		lw_say("warning: cannot follow exec in PID %d", cmd.pid);
+	if (!err && tracer__watch_exec(tracer, cmd.pid, follow_forks))
+		lw_say("warning: cannot follow exec%s in PID %d", follow_forks ? " and fork" : "",
+		       cmd.pid);
+	t->follow_forks = follow_forks;
 	if (err) {
 		if (t->exit_status || t->exit_signal)
 			cmd.pid = 0; /* already reaped */
@@ -172,16 +221,23 @@ enum target_state target__poll(struct target *t, struct tracer *tracer)
 		return TARGET_GONE;
 	if (!t->started) {
 		t->alive = proc__alive(t->pid);
-		return t->alive ? TARGET_RUNNING : TARGET_GONE;
+		if (!t->alive) {
+			tracer__unwatch(tracer, t->pid);
+			return TARGET_GONE;
+		}
+		if (!tracer__exec_seen(tracer, t->pid))
+			return TARGET_RUNNING;
+	} else {
+		if (waitpid(t->pid, &status, WNOHANG | WUNTRACED) != t->pid)
+			return TARGET_RUNNING;
+		if (!WIFSTOPPED(status)) {
+			set_exit(t, status);
+			tracer__unwatch(tracer, t->pid);
+			return TARGET_GONE;
+		}
+		if (!tracer__exec_seen(tracer, t->pid))
+			return TARGET_RUNNING; /* stopped by someone else: theirs to continue */
 	}
-	if (waitpid(t->pid, &status, WNOHANG | WUNTRACED) != t->pid)
-		return TARGET_RUNNING;
-	if (!WIFSTOPPED(status)) {
-		set_exit(t, status);
-		return TARGET_GONE;
-	}
-	if (!tracer__exec_seen(tracer, t->pid))
-		return TARGET_RUNNING; /* stopped by someone else: theirs to continue */
 	if (follow_exec(t, tracer, why, sizeof(why))) {
 		lw_say("PID %d exec'd %s and cannot be followed: %s", t->pid, t->comm, why);
 		return t->alive ? TARGET_RUNNING : TARGET_GONE;

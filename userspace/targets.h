@@ -16,6 +16,9 @@ struct target {
 	char comm[16];
 	bool alive;
 	bool started;      /* a command leakwatch started (-c, --) */
+	pid_t parent;      /* a child followed from this watched process, else 0 */
+	bool follow_forks; /* its children are watched too */
+	bool ran_unwatched; /* a child not held at fork: its first calls may be missed */
 	int exit_status;   /* started and ended: its exit code, or 128 + signal */
 	int exit_signal;   /* started and killed: the signal, else 0 */
 	struct lw_plan plan;
@@ -24,21 +27,28 @@ struct target {
 };
 
 /* Checks pid (a thread id stands for its process), finds its allocator
- * functions and attaches to them. 0, or an exit code with why set. */
-int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, char *why, size_t len);
+ * functions and attaches to them; follows its exec, and its children
+ * with follow_forks. 0, or an exit code with why set. */
+int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool follow_forks,
+		       char *why, size_t len);
 /* Starts argv held until its libraries are mapped, attaches, lets it run.
  * 0, or an exit code with why set (the command is then not left running). */
 int target__start_command(struct target *t, char *const argv[], struct tracer *tracer,
-			  char *why, size_t len);
+			  bool follow_forks, char *why, size_t len);
+/* A child of the watched process parent, stopped by the kernel at its
+ * fork: it runs parent's image, so parent's probes are attached to it too;
+ * then it is continued, attached or not. 0, or an exit code with why set. */
+int target__adopt_child(struct target *t, pid_t pid, const struct target *parent,
+			struct tracer *tracer, char *why, size_t len);
 enum target_state {
 	TARGET_RUNNING,
-	TARGET_EXECED,  /* a started command became a new program, probed anew */
+	TARGET_EXECED,  /* it became a new program, probed anew */
 	TARGET_GONE,
 };
 
-/* Notices an exit (reaping a started command for its status), or an exec
- * of a started command, which it follows: the old image's allocations are
- * dropped and the new one is probed before its libraries run. */
+/* Notices an exit (reaping a started command for its status), or an exec,
+ * which it follows: the old image's allocations are dropped and the new
+ * one is probed before its libraries run. */
 enum target_state target__poll(struct target *t, struct tracer *tracer);
 /* What is attached where, for -v. */
 void target__describe(const struct target *t, FILE *f);

@@ -21,7 +21,10 @@ struct tracked_link {
 struct tracer {
 	struct leakwatch_bpf *skel;
 	enum tracer_mode mode;
-	struct bpf_link *exec_link;
+	struct bpf_link *exec_link, *fork_link;
+	struct ring_buffer *events;
+	tracer_event_fn event_fn;   /* during tracer__wait_events */
+	void *event_ctx;
 	struct tracked_link *links;
 	size_t nr_links, cap_links;
 };
@@ -34,6 +37,26 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	    (level == LIBBPF_INFO && libbpf_verbosity < 2) || libbpf_verbosity < 1)
 		return 0;
 	return vfprintf(stderr, fmt, args);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct tracer *t = ctx;
+
+	if (size >= sizeof(struct lw_event) && t->event_fn)
+		t->event_fn(data, t->event_ctx);
+	return 0;
+}
+
+int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx)
+{
+	int n;
+
+	t->event_fn = fn;
+	t->event_ctx = ctx;
+	n = ring_buffer__poll(t->events, timeout_ms);
+	t->event_fn = NULL;
+	return n < 0 && n != -EINTR ? n : 0;
 }
 
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len)
@@ -70,11 +93,18 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		tracer__free(t);
 		return LW_EXIT_FAILURE;
 	}
-	/* cheap for every exec on the system: one lookup in a small map */
+	/* cheap for every exec and fork on the system: one lookup in a small map */
 	t->exec_link = bpf_program__attach(t->skel->progs.on_exec);
-	if (!t->exec_link) {
-		snprintf(why, len, "cannot attach to the sched_process_exec tracepoint (BTF): %s",
-			 strerror(errno));
+	t->fork_link = t->exec_link ? bpf_program__attach(t->skel->progs.on_fork) : NULL;
+	if (!t->fork_link) {
+		snprintf(why, len, "cannot attach to the sched_process_%s tracepoint (BTF): %s",
+			 t->exec_link ? "fork" : "exec", strerror(errno));
+		tracer__free(t);
+		return LW_EXIT_FAILURE;
+	}
+	t->events = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL);
+	if (!t->events) {
+		snprintf(why, len, "cannot read the events ring buffer: %s", strerror(errno));
 		tracer__free(t);
 		return LW_EXIT_FAILURE;
 	}
@@ -110,11 +140,18 @@ void tracer__detach_pid(struct tracer *t, pid_t pid)
 	t->nr_links = kept;
 }
 
-int tracer__watch_exec(struct tracer *t, pid_t pid)
+int tracer__watch_exec(struct tracer *t, pid_t pid, bool follow_forks)
 {
-	__u32 key = pid, val = LW_EXEC_WATCHED;
+	__u32 key = pid, val = LW_EXEC_WATCHED | (follow_forks ? LW_FOLLOW_FORKS : 0);
 
 	return bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0);
+}
+
+void tracer__unwatch(struct tracer *t, pid_t pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(t->skel->maps.exec_watch, &key, sizeof(key), 0);
 }
 
 bool tracer__exec_seen(struct tracer *t, pid_t pid)
@@ -122,9 +159,9 @@ bool tracer__exec_seen(struct tracer *t, pid_t pid)
 	__u32 key = pid, val;
 
 	if (bpf_map__lookup_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0) ||
-	    val != LW_EXEC_SEEN)
+	    !(val & LW_EXEC_SEEN))
 		return false;
-	val = LW_EXEC_WATCHED;
+	val &= ~LW_EXEC_SEEN;
 	bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0);
 	return true;
 }
@@ -254,6 +291,8 @@ void tracer__free(struct tracer *t)
 	for (size_t i = 0; i < t->nr_links; i++)
 		bpf_link__destroy(t->links[i].link);
 	free(t->links);
+	ring_buffer__free(t->events);
+	bpf_link__destroy(t->fork_link);
 	bpf_link__destroy(t->exec_link);
 	leakwatch_bpf__destroy(t->skel);
 	free(t);

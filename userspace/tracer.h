@@ -47,8 +47,16 @@ struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, 
 void tracer__release_stop(struct tracer *t, struct bpf_link *link);
 /* Detaches every probe attached to pid. */
 void tracer__detach_pid(struct tracer *t, pid_t pid);
-/* Stop pid when it execs (for commands leakwatch started). */
-int tracer__watch_exec(struct tracer *t, pid_t pid);
+/* Stop pid when it execs, so its new image can be probed; with
+ * follow_forks, its children (and theirs) are stopped at fork and reported
+ * as events too. */
+int tracer__watch_exec(struct tracer *t, pid_t pid, bool follow_forks);
+/* Stop following pid (it exited, or is not watched any more). */
+void tracer__unwatch(struct tracer *t, pid_t pid);
+typedef void (*tracer_event_fn)(const struct lw_event *e, void *ctx);
+/* Waits up to timeout_ms for fork and exec events and calls fn for each.
+ * 0 or -errno. */
+int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);
 /* Whether pid has exec'd and been stopped since the last call. */
 bool tracer__exec_seen(struct tracer *t, pid_t pid);
 /* Forgets pid's live allocations and per-stack totals (its image is gone). */

@@ -1,0 +1,67 @@
+"""Forking servers: children of a watched process are watched from their
+fork on, with no window (tests/targets/forker.c: workers leak right after
+fork), and an exec in a watched process is followed into the new program."""
+
+from conftest import TARGETS, process, site, watch
+
+
+def parse_pids(value):
+    return [int(p) for p in str(value).split(",")]
+
+
+def test_workers_followed_from_their_fork(run):
+    parent = run.target("forker", "fork", 2)
+    lw, summary, (done,) = watch(run, [parent])
+    workers, grandchild = parse_pids(done["workers"]), int(done["grandchild"])
+
+    # the parent's numbers stay its own: its blocks freed by the workers
+    # (copies, in their address spaces) are not its frees
+    p = process(summary, parent.pid)
+    assert p["totals"]["outstanding_bytes"] == 10000, p
+    assert p["totals"]["lost"]["unknown_frees"] == 0, p
+    assert site(summary, "leak_in_parent", parent.pid)["bytes"] == 10000
+
+    for i, pid in enumerate(workers):
+        w = process(summary, pid)
+        assert w["parent_pid"] == parent.pid, w
+        # every allocation from the first, made right after fork()
+        leak = site(summary, "leak_in_worker", pid)
+        assert (leak["bytes"], leak["allocs"]) == ((i + 1) * 20000, (i + 1) * 10), leak
+        assert w["totals"]["outstanding_bytes"] == (i + 1) * 20000, w
+        # the inherited blocks it freed were allocated before it was watched
+        assert w["totals"]["lost"]["unknown_frees"] == 10, w
+        assert w["totals"]["lost"]["unattached_window"] == 0, w
+        assert "leak_in_parent" not in {s["frames"][0]["function"] for s in summary["stacks"]
+                                        if s["pid"] == pid}
+
+    g = process(summary, grandchild)
+    assert g["parent_pid"] == workers[0], g
+    leak = site(summary, "leak_in_grandchild", grandchild)
+    assert (leak["bytes"], leak["allocs"]) == (15000, 5), leak
+    # a stack's id is the same in every process running the same code
+    ids = {s["id"] for s in summary["stacks"] if s["frames"] and
+           s["frames"][0]["function"] == "leak_in_worker"}
+    assert len(ids) == 1, ids
+
+
+def test_no_follow_forks(run):
+    parent = run.target("forker", "fork", 2)
+    lw, summary, (done,) = watch(run, [parent], "--no-follow-forks")
+    assert [p["pid"] for p in summary["processes"]] == [parent.pid]
+    assert site(summary, "leak_in_parent", parent.pid)["bytes"] == 10000
+
+
+def test_exec_in_a_child_is_followed(run):
+    """A child that execs another program (not leakwatch's child, so held
+    through /proc) is probed anew before the new program's libraries run:
+    its leaks are exact, under the child's PID."""
+    parent = run.target("forker", "exec", TARGETS / "allocs")
+    lw, summary, (done,) = watch(run, [parent])
+    child = int(done["child"])
+    c = process(summary, child)
+    assert c["comm"] == "allocs", c
+    leak = site(summary, "leak_malloc", child)
+    assert (leak["bytes"], leak["allocs"]) == (50000, 50), leak
+    assert site(summary, "leak_calloc", child)["bytes"] == 14000
+    assert site(summary, "leak_in_parent", parent.pid)["bytes"] == 10000
+
