@@ -121,7 +121,7 @@ static const struct argp_option options[] = {
 	{ "summary-dir", OPT_SUMMARY_DIR, "DIR", 0, "Where --summary-every writes, one file each", 3 },
 	{ "summary-keep", OPT_SUMMARY_KEEP, "N", 0, "Summary files kept in DIR, the newest (default "
 	  "24)", 3 },
-	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own", OPTION_HIDDEN,
+	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own|file", OPTION_HIDDEN,
 	  "Attach empty programs instead (the benchmark's floors)", 2 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
 	{ "usage", OPT_USAGE, NULL, 0, "Show a short usage message", -1 },
@@ -294,8 +294,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			env->bench_floor = 1;
 		else if (!strcmp(arg, "own"))
 			env->bench_floor = 2;
+		else if (!strcmp(arg, "file"))
+			env->bench_floor = 3;
 		else
-			usage_error("bad --bench-floor value '%s': expected entry or own", arg);
+			usage_error("bad --bench-floor value '%s': expected entry, own or file", arg);
 		break;
 	case OPT_PPROF:
 	case OPT_FOLDED:

@@ -26,7 +26,7 @@ struct env {
 	unsigned int sample_every;  /* --sample-every N: 0 = off */
 	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */
 	const char *prometheus;     /* --prometheus [ADDR:]PORT; NULL = off */
-	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points */
+	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points / 3 own, file-wide */
 	const char *pprof_path;     /* --pprof FILE: gzipped pprof profile at exit; NULL = none */
 	bool pprof_every;           /* --pprof-every: rewrite it at every report too */
 	const char *folded_path;    /* --folded FILE: folded stacks, rewritten every report */

@@ -153,7 +153,8 @@ static int attach_all(struct session *s)
 		.max_stacks = s->env.max_stacks,
 		.verbose = s->env.verbose,
 		.mode = s->env.bench_floor == 1 ? TRACER_FLOOR_ENTRY :
-			s->env.bench_floor == 2 ? TRACER_FLOOR_OWN : TRACER_TRACK,
+			s->env.bench_floor == 2 ? TRACER_FLOOR_OWN :
+			s->env.bench_floor == 3 ? TRACER_FLOOR_FILE : TRACER_TRACK,
 		.sample_every = s->env.sample_every,
 		.sample_bytes = s->env.sample_bytes,
 		/* one age epoch per report */

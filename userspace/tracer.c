@@ -235,7 +235,10 @@ static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o,
 		}
 		if (!opts.cnt)
 			continue;
-		link = bpf_program__attach_uprobe_multi(progs[i], pid, o->attach_path, NULL, &opts);
+		/* the file-wide floor: what probing a file for every process
+		 * mapping it costs the others (the benchmark's bystander) */
+		link = bpf_program__attach_uprobe_multi(progs[i], t->mode == TRACER_FLOOR_FILE ? -1 : pid,
+							o->attach_path, NULL, &opts);
 		if (!link) {
 			err = -errno;
 			if (err == -ESRCH || err == -ENOENT) {

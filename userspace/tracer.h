@@ -22,6 +22,7 @@ enum tracer_mode {
 	TRACER_TRACK,
 	TRACER_FLOOR_ENTRY,
 	TRACER_FLOOR_OWN,
+	TRACER_FLOOR_FILE, /* own points, for every process mapping the file */
 };
 
 struct tracer_opts {

@@ -217,6 +217,50 @@ def bench_workload(build, name, args, reps, ops, out):
           file=out)
 
 
+def bystander_cost(build, reps, ops, out):
+    """What watching one process costs another that maps the same libc but
+    is not watched: leakwatch's probes are per process (the kernel puts
+    breakpoints only into the watched process's memory), against probes on
+    the file for every process that maps it (empty programs, filtering in
+    BPF would come on top), which following forks without a gap would
+    otherwise need."""
+    conds = [("alone", None), ("watching another (per process)", []),
+             ("file-wide probes (floor)", ["--bench-floor=file"])]
+    ns = {name: [] for name, _ in conds}
+    for rep in range(reps):
+        for name, args in conds:
+            idle = subprocess.Popen([os.path.join(build, "bench", "alloc_storm"), "-n", "1"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            storm = subprocess.Popen([os.path.join(build, "bench", "alloc_storm"), "-m", "pairs",
+                                      "-t", "1", "-n", str(ops)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+            lw = None
+            try:
+                read_line(idle.stdout, r"^ready", 10)
+                read_line(storm.stdout, r"^ready", 10)
+                if args is not None:
+                    lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(idle.pid),
+                                           *args, str(POLL_S)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE, text=True)
+                    read_line(lw.stderr, r"^leakwatch: watching", 30)
+                storm.stdin.write("go\n")
+                storm.stdin.flush()
+                line, _ = read_line(storm.stdout, r"^ops=", 600)
+                fields = dict(kv.split("=") for kv in line.split())
+                ns[name].append(int(fields["cpu_ns"]) / int(fields["ops"]))
+            finally:
+                for p in (lw, storm, idle):
+                    if p and p.poll() is None:
+                        p.kill()
+                        p.wait()
+    print("\nanother process, not watched, allocating through the same libc "
+          "(pairs, 1 thread, %d operations, %d repetitions):" % (ops, reps), file=out)
+    for name, _ in conds:
+        rs = [a / b for a, b in zip(ns[name], ns["alone"]) if b]
+        print("  %-32s %-30s %s" % (name, fmt(ns[name]), fmt(rs, "x") if name != "alone" else "1"),
+              file=out)
+
+
 def own_cost(build, stacks, ops, out):
     """leakwatch's CPU per report while a workload allocates through
     `stacks` distinct stacks: reading the per-stack map is batched, so the
@@ -327,6 +371,7 @@ def main():
         print("\nleakwatch's own CPU per report, by distinct stacks:")
         for stacks in (10, 3000):
             own_cost(opts.build, stacks, 1500000, sys.stdout)
+        bystander_cost(opts.build, reps, ops, sys.stdout)
         print("\nsymbolizing new stacks (leakwatch's CPU for that report):")
         for stacks in (300, 3000):
             symbolize_cost(opts.build, stacks, sys.stdout)
