@@ -472,7 +472,7 @@ int cgroup__find_container(struct lw_cgroup *cg, const char *arg, char *why, siz
 			       "it:", arg, s->nr_cands > MAX_CANDIDATES ? "more than " : "",
 			       s->nr_cands > MAX_CANDIDATES ? MAX_CANDIDATES : s->nr_cands);
 		for (int i = 0; i < s->nr_cands && i < LISTED_CANDIDATES && off < len; i++)
-			off += snprintf(why + off, len - off, " %s (%s)", s->cands[i].id,
+			off += snprintf(why + off, len - off, "%s %s (%s)", i ? "," : "", s->cands[i].id,
 					s->cands[i].v2_path[0] ? s->cands[i].v2_path : s->cands[i].v1_path);
 		if (off < len)
 			snprintf(why + off, len - off, "%s; give more of the id",
