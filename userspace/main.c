@@ -134,7 +134,7 @@ static int attach_all(struct session *s)
 		/* its processes now, each like a -p PID; one it cannot watch (a
 		 * kernel thread, no allocator, gone) is skipped, not fatal */
 		const struct lw_cgroup *cg = &s->env.cgroup;
-		int room = LW_MAX_PIDS - s->nr_targets, found = 0, skipped = 0, watched = 0;
+		int room = LW_MAX_PIDS - s->nr_targets, found = 0, skipped = 0, watched = 0, given = 0;
 		pid_t *pids, self = getpid();
 		size_t n;
 
@@ -159,7 +159,13 @@ static int attach_all(struct session *s)
 			if (pids[i] == self || proc__ppid(pids[i]) == self)
 				continue;
 			found++;
-			if (watched == room)
+			for (int j = 0; j < s->nr_targets; j++)
+				dup |= s->targets[j].pid == pids[i];
+			if (dup) {
+				watched++, given++; /* given with -p too */
+				continue;
+			}
+			if (watched - given == room)
 				continue;
 			err = target__attach_pid(t, pids[i], s->tracer, why, sizeof(why));
 			if (err == LW_EXIT_TARGET) {
@@ -176,14 +182,11 @@ static int attach_all(struct session *s)
 			inner = proc__ns_pid(t->pid);
 			if (s->env.verbose && inner != t->pid)
 				lw_say("cgroup: PID %d (%s) is PID %d in its namespace", t->pid, t->comm, inner);
-			for (int j = 0; j < s->nr_targets; j++)
-				dup |= s->targets[j].pid == t->pid;
-			if (!dup)
-				s->nr_targets++;
+			s->nr_targets++;
 			watched++;
 		}
 		free(pids);
-		if (!watched) {
+		if (found == skipped) {
 			lw_say("%s %s: %s", cg->container[0] ? "container" : "cgroup",
 			       cg->container[0] ? cg->container : cg->dir,
 			       found ? "none of its processes can be watched (kernel threads, no "

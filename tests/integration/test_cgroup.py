@@ -199,8 +199,8 @@ def test_cgroup_two_processes_and_one_skipped(run, cgroups, slice_name):
 
 
 def test_container_by_prefix(run, cgroups, slice_name):
-    """--container with a 12-digit prefix finds the runtime-named scope
-    through /proc/PID/cgroup; the processes in it, in sub-cgroups too."""
+    """--container with a 12-digit prefix (any case) finds the runtime-named
+    scope through /proc/PID/cgroup; the processes in it, in sub-cgroups too."""
     cid = secrets.token_hex(32)
     scope = cgroups.make("%s/docker-%s.scope" % (slice_name, cid))
     inner = cgroups.make("%s/docker-%s.scope/init" % (slice_name, cid))
@@ -208,7 +208,9 @@ def test_container_by_prefix(run, cgroups, slice_name):
     cgroups.move(two.pid, scope)
     cgroups.move(four.pid, inner)
 
-    lw, summary, _ = watch(run, [two, four], "-v", pid_args=["--container", cid[:12].upper()])
+    # one of them given with -p too: watched once
+    lw, summary, _ = watch(run, [two, four], "-v",
+                           pid_args=["-p", str(four.pid), "--container", cid[:12].upper()])
     assert sorted(p["pid"] for p in summary["processes"]) == sorted([two.pid, four.pid])
     check_allocs(summary, two, 2)
     check_allocs(summary, four, 4)
