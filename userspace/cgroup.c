@@ -274,7 +274,8 @@ int cgroup__open(struct lw_cgroup *cg, const char *arg, char *why, size_t len)
 
 	memset(cg, 0, sizeof(*cg));
 	if (!*arg) {
-		snprintf(why, len, "-C needs a cgroup directory, e.g. -C /sys/fs/cgroup/system.slice/app.service");
+		snprintf(why, len, "-C needs a cgroup directory, e.g. -C "
+			 "/sys/fs/cgroup/system.slice/app.service");
 		return err;
 	}
 	read_mounts(&mounts, &nr);
