@@ -19,6 +19,7 @@ static const char doc[] =
 "Which call stacks of a running process hold memory, and how that changes.\n"
 "\n"
 "USAGE: leakwatch -p PID [-p PID...] [-T N] [--json FILE] [INTERVAL [COUNT]]\n"
+"       leakwatch -C CGROUP | --container ID [OPTIONS] [INTERVAL [COUNT]]\n"
 "       leakwatch [OPTIONS] [INTERVAL [COUNT]] -- CMD [ARG...]\n"
 "\n"
 "Every INTERVAL seconds (default 5, fractions allowed) prints the stacks\n"
@@ -37,9 +38,11 @@ static const char doc[] =
 "  leakwatch -p 1234 --prometheus 9477     # metrics on 127.0.0.1:9477/metrics\n"
 "  leakwatch -p 1234 --pprof heap.pb.gz --folded heap.folded 1 30  # profiles\n"
 "  leakwatch -p 1234 --summary-every 5m --summary-dir /var/tmp/lw  # unattended\n"
+"  leakwatch -C system.slice/app.service 2  # every process of a cgroup\n"
+"  leakwatch --container 3f2a9c1b7d4e      # a container's processes, by id\n"
 "\v"
 "EXIT STATUS: 0 done; 1 failed while loading, attaching or running;\n"
-"2 target problem (no such PID, kernel thread, allocator symbols not\n"
+"2 target problem (no such PID or container, kernel thread, allocator symbols not\n"
 "found, target gone); 3 missing privilege or kernel feature (root,\n"
 "CAP_BPF, BTF); 64 bad usage.\n";
 
@@ -63,6 +66,7 @@ enum {
 	OPT_SUMMARY_EVERY,
 	OPT_SUMMARY_DIR,
 	OPT_SUMMARY_KEEP,
+	OPT_CONTAINER,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -90,6 +94,10 @@ static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
 	{ "command", 'c', "\"CMD ARGS\"", 0, "Start CMD (split on blanks, no shell) and watch it; "
 	  "for an exact argv use -- CMD ARG...", 0 },
+	{ "cgroup", 'C', "PATH", 0, "Every process in a cgroup v2 directory and below it; PATH "
+	  "absolute or relative to the cgroup2 mount", 0 },
+	{ "container", OPT_CONTAINER, "ID", 0, "Every process of a container (Docker, containerd, "
+	  "CRI-O, Podman), by its id or a unique prefix (4+ hex digits)", 0 },
 	{ "no-follow-forks", OPT_NO_FOLLOW_FORKS, NULL, 0, "Watch only the processes named, not "
 	  "the children they fork (followed by default, from the fork on)", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
@@ -182,6 +190,25 @@ static void add_pids(struct argp_state *state, struct env *env, const char *arg)
 
 static error_t parse_arg(int key, char *arg, struct argp_state *state);
 
+/* -C or --container to a cgroup now, so a bad one fails before anything
+ * is loaded. A well-formed id of no running container is a target problem
+ * (exit 2, like a PID of no process); bad paths and ids are usage (64). */
+static void resolve_cgroup(struct env *env)
+{
+	char why[PATH_MAX * 2 + 512];
+	int err;
+
+	if (env->cgroup_arg)
+		err = cgroup__open(&env->cgroup, env->cgroup_arg, why, sizeof(why));
+	else
+		err = cgroup__find_container(&env->cgroup, env->container_arg, why, sizeof(why));
+	if (err) {
+		lw_say("%s", why);
+		exit(err);
+	}
+	env->has_cgroup = true;
+}
+
 /* -c's words: split on blanks, no quoting, no shell. */
 static char **split_words(const char *arg)
 {
@@ -218,6 +245,16 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->command = split_words(arg);
 		if (!env->command[0])
 			usage_error("-c needs a command, e.g. -c \"./server --port 8080\"");
+		break;
+	case 'C':
+	case OPT_CONTAINER:
+		if (env->cgroup_arg || env->container_arg)
+			usage_error("one cgroup only: -C and --container given %s",
+				    (key == 'C' ? env->cgroup_arg : env->container_arg) ? "twice" : "together");
+		if (key == 'C')
+			env->cgroup_arg = arg;
+		else
+			env->container_arg = arg;
 		break;
 	case 'T':
 		if (parse_long(arg, 1, 100000, &v))
@@ -362,8 +399,11 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--summary-keep needs --summary-every and --summary-dir");
 		if (sampling_options == 3)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
-		if (!env->nr_pids && !env->command)
-			usage_error("nothing to watch: give -p PID, -c CMD or -- CMD (see leakwatch --help)");
+		if (!env->nr_pids && !env->command && !env->cgroup_arg && !env->container_arg)
+			usage_error("nothing to watch: give -p PID, -C CGROUP, --container ID, -c CMD "
+				    "or -- CMD (see leakwatch --help)");
+		if (env->cgroup_arg || env->container_arg)
+			resolve_cgroup(env);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
+#include "cgroup.h"
 
 #define LW_MAX_PIDS 64
 
@@ -33,10 +34,15 @@ struct env {
 	double summary_every_s;     /* --summary-every DURATION: 0 = no summary files */
 	const char *summary_dir;    /* --summary-dir DIR, where they go */
 	int summary_keep;           /* --summary-keep N, newest kept (default 24) */
+	const char *cgroup_arg;     /* -C PATH as given; NULL = none */
+	const char *container_arg;  /* --container ID as given; NULL = none */
+	bool has_cgroup;            /* -C or --container: cgroup is resolved */
+	struct lw_cgroup cgroup;    /* their cgroup, resolved while parsing */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits
- * with LW_EXIT_USAGE; --help exits 0. */
+ * with LW_EXIT_USAGE; --help exits 0. -C and --container are resolved
+ * here; --container naming no running container exits LW_EXIT_TARGET. */
 void env__parse(struct env *env, int argc, char **argv);
 
 /* Strict number parsing shared with tests: 0 on success, -EINVAL otherwise. */

@@ -193,6 +193,81 @@ static int attach_all(struct session *s)
 		if (!dup)
 			s->nr_targets++;
 	}
+	if (s->env.has_cgroup) {
+		/* its processes now, each like a -p PID; one it cannot watch (a
+		 * kernel thread, no allocator, gone) is skipped, not fatal */
+		const struct lw_cgroup *cg = &s->env.cgroup;
+		int found = 0, skipped = 0, watched = 0, given = 0;
+		pid_t *pids, self = getpid();
+		size_t n;
+
+		err = cgroup__members(cg, &pids, &n);
+		if (err) {
+			lw_say("cannot list the processes of cgroup %s: %s", cg->dir, strerror(-err));
+			return LW_EXIT_TARGET;
+		}
+		if (s->env.verbose)
+			lw_say("cgroup %s (%s%s%s, id %llu): %zu processes", cg->dir,
+			       cg->container[0] ? "container " : "", cg->container[0] ? cg->container : "",
+			       cg->container[0] ? "" : cg->path, (unsigned long long)cg->id, n);
+		if (cg->v1)
+			lw_say("note: container %.12s is in the cgroup v1 hierarchy %s only (hybrid "
+			       "host): its processes are read there", cg->container, cg->v1_controllers);
+		for (size_t i = 0; i < n; i++) {
+			struct target *t;
+			bool dup = false;
+			pid_t inner;
+
+			/* leakwatch and its own helpers, when run inside the cgroup */
+			if (pids[i] == self || proc__ppid(pids[i]) == self)
+				continue;
+			found++;
+			for (int j = 0; j < s->nr_targets; j++)
+				dup |= s->targets[j].pid == pids[i];
+			if (dup) {
+				watched++, given++; /* given with -p too */
+				continue;
+			}
+			t = new_target(s);
+			if (!t)
+				continue; /* said below */
+			err = target__attach_pid(t, pids[i], s->tracer, !s->env.no_follow_forks,
+						 why, sizeof(why));
+			if (err == LW_EXIT_TARGET) {
+				if (s->env.verbose)
+					lw_say("cgroup: skipping PID %d: %s", pids[i], why);
+				skipped++;
+				continue;
+			}
+			if (err) {
+				lw_say("%s", why);
+				free(pids);
+				return err;
+			}
+			inner = proc__ns_pid(t->pid);
+			if (s->env.verbose && inner != t->pid)
+				lw_say("cgroup: PID %d (%s) is PID %d in its namespace", t->pid, t->comm, inner);
+			s->nr_targets++;
+			watched++;
+		}
+		free(pids);
+		if (found == skipped) {
+			lw_say("%s %s: %s", cg->container[0] ? "container" : "cgroup",
+			       cg->container[0] ? cg->container : cg->dir,
+			       found ? "none of its processes can be watched (kernel threads, no "
+			       "allocator found, or gone; -v says why for each)" :
+			       "it has no processes: start the service first, or give another cgroup");
+			return LW_EXIT_TARGET;
+		}
+		if (skipped)
+			lw_say("cgroup %s: watching %d of its %d processes; %d skipped (kernel threads, "
+			       "no allocator found, or gone%s)", cg->dir, watched, found, skipped,
+			       s->env.verbose ? "" : "; -v says why for each");
+		if (found - skipped > watched)
+			lw_say("cgroup %s: watching the first %d of its %d processes (by PID): "
+			       "leakwatch watches at most %d processes", cg->dir, watched, found,
+			       MAX_TARGETS);
+	}
 	if (s->env.command) {
 		struct target *t = new_target(s);
 

@@ -163,6 +163,58 @@ pid_t proc__tgid(pid_t pid)
 	return tgid;
 }
 
+pid_t proc__ns_pid(pid_t pid)
+{
+	char path[64], line[256];
+	pid_t inner = pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return pid;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line;
+
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p += 6; *p;) {
+			char *end;
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			inner = v;
+			p = end;
+		}
+		break;
+	}
+	fclose(f);
+	return inner;
+}
+
+pid_t proc__ppid(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	pid_t ppid;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return -EIO;
+	return ppid;
+}
+
 void proc__comm(pid_t pid, char *buf, size_t len)
 {
 	char path[64];

@@ -40,6 +40,12 @@ int proc__check_target(pid_t pid, char *why, size_t len);
 /* The process (thread group) a thread id belongs to; pid itself for a
  * process, -errno when gone. */
 pid_t proc__tgid(pid_t pid);
+/* The PID of pid inside its own PID namespace (the last of NSpid in
+ * /proc/PID/status): what the process itself and its container's tools
+ * see; pid itself outside namespaces or when unknown. */
+pid_t proc__ns_pid(pid_t pid);
+/* The parent's PID, or -errno when gone. */
+pid_t proc__ppid(pid_t pid);
 /* comm of pid into buf (at least 16 bytes); "?" if gone. */
 void proc__comm(pid_t pid, char *buf, size_t len);
 /* Resident set size in bytes, or -1 when the process is gone. */

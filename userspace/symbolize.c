@@ -255,37 +255,6 @@ void symbolizer__new_round(struct symbolizer *s)
 	}
 }
 
-/* The PID of pid inside its own PID namespace (the last of NSpid). */
-static pid_t ns_pid(pid_t pid)
-{
-	char path[64], line[256];
-	pid_t inner = pid;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return pid;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line;
-
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		for (p += 6; *p;) {
-			char *end;
-			long v = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			inner = v;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
-	return inner;
-}
-
 static int perf_cmp(const void *a, const void *b)
 {
 	const struct perf_entry *x = a, *y = b;
@@ -309,7 +278,7 @@ static void perf_load(struct view *v)
 	if (v->perf_checked_this_round)
 		return;
 	v->perf_checked_this_round = true;
-	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", v->pid, ns_pid(v->pid));
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", v->pid, proc__ns_pid(v->pid));
 	if (stat(path, &st) || (st.st_size == v->perf_size &&
 				st.st_mtim.tv_sec == v->perf_mtime.tv_sec &&
 				st.st_mtim.tv_nsec == v->perf_mtime.tv_nsec))
