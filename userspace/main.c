@@ -35,6 +35,8 @@ struct session {
 	struct target *targets; /* the -p processes, the command, then children */
 	int nr_targets, cap_targets;
 	bool said_too_many;
+	pid_t *unwatchable;     /* cgroup members that could not be attached */
+	size_t nr_unwatchable;
 	struct tracer *tracer;
 	struct symbolizer *sym;
 	struct stack_table *stacks;
@@ -244,6 +246,7 @@ static int attach_all(struct session *s)
 				free(pids);
 				return err;
 			}
+			t->from_cgroup = true;
 			inner = proc__ns_pid(t->pid);
 			if (s->env.verbose && inner != t->pid)
 				lw_say("cgroup: PID %d (%s) is PID %d in its namespace", t->pid, t->comm, inner);
@@ -323,14 +326,90 @@ static void add_counts(struct report_counts *to, const struct report_counts *c)
 		to->lost[i] += c->lost[i];
 }
 
-/* Marks exited targets; true while any is alive. */
+static bool unwatchable(const struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nr_unwatchable; i++)
+		if (s->unwatchable[i] == pid)
+			return true;
+	return false;
+}
+
+/*
+ * The -C cgroup now: processes that entered it since (by exec from outside,
+ * or moved in) are watched from here on, their first moments missed and
+ * counted; those that left it are detached, their numbers final. Children
+ * of watched processes are already followed from their fork. False once
+ * the cgroup is gone.
+ */
+static bool rescan_cgroup(struct session *s)
+{
+	char why[PATH_MAX + 256];
+	pid_t *pids, self = getpid();
+	size_t n;
+
+	/* forks first: a child stopped at its fork is adopted, not rescanned */
+	tracer__wait_events(s->tracer, 0, on_event, s);
+	if (cgroup__members(&s->env.cgroup, &pids, &n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct target *t;
+
+		if (pids[i] == self || proc__ppid(pids[i]) == self || target_of(s, pids[i]) ||
+		    unwatchable(s, pids[i]))
+			continue;
+		t = new_target(s);
+		if (!t)
+			break;
+		if (target__attach_pid(t, pids[i], s->tracer, !s->env.no_follow_forks, why,
+				       sizeof(why))) {
+			pid_t *v = realloc(s->unwatchable, (s->nr_unwatchable + 1) * sizeof(*v));
+
+			if (s->env.verbose)
+				lw_say("cgroup: not watching PID %d: %s", pids[i], why);
+			if (v) {
+				s->unwatchable = v;
+				s->unwatchable[s->nr_unwatchable++] = pids[i];
+			}
+			continue;
+		}
+		t->from_cgroup = true;
+		t->ran_unwatched = true;
+		s->nr_targets++;
+		symbolizer__refresh(s->sym, t->pid);
+		if (s->env.verbose)
+			lw_say("cgroup: watching PID %d (%s), which entered it", t->pid, t->comm);
+	}
+	for (int i = 0; i < s->nr_targets; i++) {
+		struct target *t = &s->targets[i];
+		bool member = false;
+
+		if (!t->from_cgroup || !t->alive || t->left)
+			continue;
+		for (size_t j = 0; j < n && !member; j++)
+			member = pids[j] == t->pid;
+		if (member || !proc__alive(t->pid))
+			continue;
+		tracer__detach_pid(s->tracer, t->pid);
+		tracer__unwatch(s->tracer, t->pid);
+		t->left = true;
+		if (s->env.verbose)
+			lw_say("cgroup: PID %d (%s) left it; no longer watched", t->pid, t->comm);
+	}
+	free(pids);
+	return true;
+}
+
+/* Marks exited targets; true while any is alive (or the -C cgroup is there
+ * to bring more). */
 static bool any_alive(struct session *s)
 {
-	bool any = false;
+	bool any = s->env.has_cgroup && rescan_cgroup(s);
 
 	for (int i = 0; i < s->nr_targets; i++) {
 		struct target *t = &s->targets[i];
 
+		if (t->left)
+			continue;
 		switch (target__poll(t, s->tracer)) {
 		case TARGET_EXECED:
 			/* a new program: new code, new mappings */
@@ -388,6 +467,7 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 		p->alive = t->alive;
 		p->started = t->started;
 		p->parent = t->parent;
+		p->left = t->left;
 		p->exit_status = t->exit_status;
 		p->exit_signal = t->exit_signal;
 		tracer__read_proc(s->tracer, t->pid, &c);
@@ -569,6 +649,7 @@ int main(int argc, char **argv)
 	stack_table__free(s.stacks);
 	symbolizer__free(s.sym);
 	free(s.targets);
+	free(s.unwatchable);
 	if (s.json && s.json != stdout)
 		fclose(s.json);
 	return err;

@@ -36,6 +36,7 @@ struct report_process {
 	bool alive;
 	bool started;         /* a command leakwatch started */
 	pid_t parent;         /* forked by this watched process, else 0 */
+	bool left;            /* left the -C cgroup: no longer watched */
 	int exit_status;      /* started and ended: exit code, or 128 + signal */
 	int exit_signal;      /* started and killed by a signal, else 0 */
 	long long cgroup_bytes; /* its memory cgroup's usage, -1 when unknown */

@@ -135,6 +135,8 @@ void report_json__print(FILE *f, const struct report *r)
 		jw_bool(&w, "alive", p->alive);
 		if (p->parent)
 			jw_int(&w, "parent_pid", p->parent);
+		if (p->left)
+			jw_bool(&w, "left_cgroup", true);
 		if (p->cgroup_bytes >= 0)
 			jw_int(&w, "memory_cgroup_bytes", p->cgroup_bytes);
 		else

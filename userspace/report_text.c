@@ -151,6 +151,9 @@ void report_text__print(FILE *f, const struct report *r)
 		if (p->parent)
 			snprintf(ended + strlen(ended), sizeof(ended) - strlen(ended),
 				 " (child of PID %d)", p->parent);
+		if (p->left)
+			snprintf(ended + strlen(ended), sizeof(ended) - strlen(ended),
+				 " (left the cgroup)");
 		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s", p->pid, p->comm,
 			human(p->counts.outstanding_bytes, a, sizeof(a)), p->counts.outstanding_allocs,
 			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-");

@@ -18,7 +18,10 @@ struct target {
 	bool started;      /* a command leakwatch started (-c, --) */
 	pid_t parent;      /* a child followed from this watched process, else 0 */
 	bool follow_forks; /* its children are watched too */
-	bool ran_unwatched; /* a child not held at fork: its first calls may be missed */
+	bool ran_unwatched; /* ran a while before its probes were in (a child not held at
+			     * fork, a process that entered the cgroup): calls missed */
+	bool from_cgroup;  /* found in the -C cgroup: unwatched when it leaves it */
+	bool left;         /* left the cgroup: detached, its numbers final */
 	int exit_status;   /* started and ended: its exit code, or 128 + signal */
 	int exit_signal;   /* started and killed: the signal, else 0 */
 	struct lw_plan plan;

@@ -303,3 +303,36 @@ def test_bad_paths(run, cgroups, slice_name, tmp_path):
         line = one_line(err)
         assert rc == want_rc and words in line, (path, rc, line)
         assert out == []
+
+
+def test_processes_entering_and_leaving(run, cgroups, slice_name):
+    """A process moved into the cgroup while leakwatch runs is watched from
+    then on (counted as having run unwatched a while); one moved out is
+    detached, its numbers final: what it allocates afterwards is not its
+    cgroup's."""
+    app = cgroups.make(slice_name + "/app.scope")
+    first, leaver = run.target("allocs", 1), run.target("allocs", 1)
+    cgroups.move(first.pid, app)
+    cgroups.move(leaver.pid, app)
+    lw = run.leakwatch("-C", str(app), "--json", "-", "-T", "100", "-v", "0.2")
+    lw.wait_ready()
+
+    newcomer = run.target("allocs", 2)
+    cgroups.move(newcomer.pid, app)
+    lw.wait_report(lambda r: newcomer.pid in {p["pid"] for p in r["processes"]}, 20,
+                   "the newcomer watched")
+    cgroups.move(leaver.pid, cgroups.home)
+    lw.wait_report(lambda r: any(p["pid"] == leaver.pid and p.get("left_cgroup")
+                                 for p in r["processes"]), 20, "the leaver detached")
+    for t in (first, newcomer, leaver):
+        t.go()
+    lw.wait_intervals(2)
+    assert lw.stop() == 0, lw.describe()
+    summary = lw.summary()
+    check_allocs(summary, first, 1)
+    check_allocs(summary, newcomer, 2)
+    assert process(summary, newcomer.pid)["totals"]["lost"]["unattached_window"] == 1
+    gone = process(summary, leaver.pid)
+    assert gone["left_cgroup"] is True, gone
+    assert gone["totals"]["outstanding_bytes"] == 0, gone
+    assert gone["totals"]["alloc_calls"] == 0, gone
