@@ -467,6 +467,8 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 		p->alive = t->alive;
 		p->started = t->started;
 		p->parent = t->parent;
+		p->exe = t->exe;
+		p->ns_pid = t->ns_pid;
 		p->left = t->left;
 		p->exit_status = t->exit_status;
 		p->exit_signal = t->exit_signal;
@@ -532,6 +534,10 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top, summary);
 	r.all_stacks = sites;
 	r.nr_all_stacks = nr_sites;
+	r.nr_rollups = rollup__build(sites, nr_sites, procs, s->nr_targets, s->env.top, summary,
+				     &r.rollups);
+	if (r.nr_rollups < 0)
+		r.nr_rollups = 0; /* out of memory: the per-process stacks still go out */
 	r.interval_s = s->env.interval_s;
 	symbolizer__worker_stats(s->sym, &r.symbolizer);
 
@@ -540,6 +546,7 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 	if (s->json)
 		report_json__print(s->json, &r);
 	exports__report(s->exports, &r);
+	free(r.rollups);
 
 	/* deltas in the next report are against this one */
 	pos = 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "rollup.h"
 #include "stacks.h"
 #include "symbol_worker.h"
 
@@ -32,6 +33,8 @@ struct report_sampling {
 struct report_process {
 	pid_t pid;
 	char comm[16];
+	const char *exe;      /* "" when unknown */
+	pid_t ns_pid;         /* its PID in its own namespace */
 	long long rss_bytes;  /* -1 when unknown (exited) */
 	bool alive;
 	bool started;         /* a command leakwatch started */
@@ -57,6 +60,9 @@ struct report {
 	 * exporters of whole profiles (pprof, folded) */
 	struct lw_site **all_stacks;
 	int nr_all_stacks;
+	/* stacks several processes of one program hold (rollup.h), top first */
+	struct rollup *rollups;
+	int nr_rollups;
 	double interval_s;           /* between reports */
 	struct symbol_worker_stats symbolizer; /* how the worker fared so far */
 	struct report_sampling sampling;

@@ -105,6 +105,33 @@ static void stack(struct jw *w, const struct lw_site *s, const struct report *r)
 	jw_object_end(w);
 }
 
+static void rollup(struct jw *w, const struct rollup *u)
+{
+	char id[20];
+
+	snprintf(id, sizeof(id), "%016" PRIx64, u->id);
+	jw_object(w, NULL);
+	jw_string(w, "id", id);
+	jw_string(w, "exe", u->exe);
+	jw_string(w, "category", category_name(u->category));
+	jw_int(w, "processes", u->nr_procs);
+	jw_array(w, "pids");
+	for (int i = 0; i < u->nr_procs && i < LW_ROLLUP_PIDS; i++)
+		jw_int(w, NULL, u->pids[i]);
+	jw_array_end(w);
+	jw_int(w, "outstanding_bytes", u->bytes);
+	jw_int(w, "outstanding_allocs", u->allocs);
+	jw_double(w, "growth_bytes_per_s", u->trend.rate);
+	jw_double(w, "growth_per_process_bytes_per_s", u->rate_per_process);
+	jw_string(w, "verdict", verdict__name(u->trend.verdict));
+	jw_bool(w, "truncated", u->example->truncated);
+	jw_array(w, "frames");
+	for (int i = 0; i < u->example->nr_frames; i++)
+		frame(w, &u->example->frames[i]);
+	jw_array_end(w);
+	jw_object_end(w);
+}
+
 void report_json__print(FILE *f, const struct report *r)
 {
 	struct tm tm;
@@ -128,6 +155,9 @@ void report_json__print(FILE *f, const struct report *r)
 		jw_object(&w, NULL);
 		jw_int(&w, "pid", p->pid);
 		jw_string(&w, "comm", p->comm);
+		jw_string(&w, "exe", p->exe && p->exe[0] ? p->exe : NULL);
+		if (p->ns_pid > 0 && p->ns_pid != p->pid)
+			jw_int(&w, "ns_pid", p->ns_pid);
 		if (p->rss_bytes >= 0)
 			jw_int(&w, "rss_bytes", p->rss_bytes);
 		else
@@ -162,6 +192,10 @@ void report_json__print(FILE *f, const struct report *r)
 	jw_array(&w, "stacks");
 	for (int i = 0; i < r->nr_stacks; i++)
 		stack(&w, r->stacks[i], r);
+	jw_array_end(&w);
+	jw_array(&w, "rollups");
+	for (int i = 0; i < r->nr_rollups; i++)
+		rollup(&w, &r->rollups[i]);
 	jw_array_end(&w);
 	jw_object_end(&w);
 	fputc('\n', f);

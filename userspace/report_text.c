@@ -203,5 +203,22 @@ void report_text__print(FILE *f, const struct report *r)
 		if (!r->wide && !r->summary && s->nr_frames > TEXT_FRAMES)
 			fprintf(f, "        ... %d more frames (-w shows them)\n", s->nr_frames - TEXT_FRAMES);
 	}
+	if (r->nr_rollups)
+		fprintf(f, "  the same stack in several processes of one program:\n"
+			"  %10s %7s %12s %12s %-9s %5s  %s\n", "OUTSTANDING", "ALLOCS", "GROWTH",
+			"PER PROCESS", "VERDICT", "PROCS", "STACK");
+	for (int i = 0; i < r->nr_rollups; i++) {
+		const struct rollup *u = &r->rollups[i];
+		char per[32];
+
+		snprintf(c, sizeof(c), "%s/min", human((int64_t)(u->trend.rate * 60), b, sizeof(b)));
+		snprintf(per, sizeof(per), "%s/min", human((int64_t)(u->rate_per_process * 60), b,
+							   sizeof(b)));
+		fprintf(f, "  %10s %7" PRId64 " %12s %12s %-9s %5d  %016" PRIx64 " %s\n",
+			human(u->bytes, a, sizeof(a)), u->allocs, c, per, verdict__name(u->trend.verdict),
+			u->nr_procs, u->id, u->exe);
+		for (int j = 0; j < u->example->nr_frames && (r->wide || j < 3); j++)
+			frame_line(f, j, &u->example->frames[j]);
+	}
 	fflush(f);
 }

@@ -12,6 +12,19 @@
 #include "proc.h"
 #include "targets.h"
 
+/* Its name, executable and namespace PID, read again after an exec. */
+static void identify(struct target *t)
+{
+	char link[64];
+	ssize_t n;
+
+	proc__comm(t->pid, t->comm, sizeof(t->comm));
+	snprintf(link, sizeof(link), "/proc/%d/exe", t->pid);
+	n = readlink(link, t->exe, sizeof(t->exe) - 1);
+	t->exe[n > 0 ? n : 0] = 0;
+	t->ns_pid = proc__ns_pid(t->pid);
+}
+
 int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool follow_forks,
 		       char *why, size_t len)
 {
@@ -30,7 +43,7 @@ int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool 
 		err = tracer__attach(tracer, t->pid, &t->plan, why, len);
 	if (err)
 		return err;
-	proc__comm(t->pid, t->comm, sizeof(t->comm));
+	identify(t);
 	t->alive = true;
 	t->follow_forks = follow_forks;
 	if (tracer__watch_exec(tracer, t->pid, follow_forks))
@@ -49,7 +62,7 @@ int target__adopt_child(struct target *t, pid_t pid, const struct target *parent
 	t->parent = parent->pid;
 	t->follow_forks = true;
 	t->plan = parent->plan;
-	proc__comm(pid, t->comm, sizeof(t->comm));
+	identify(t);
 	err = tracer__attach(tracer, pid, &t->plan, why, len);
 	t->alive = proc__alive(pid);
 	/* never left stopped, whatever happened */
@@ -150,7 +163,7 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 	}
 	t->pid = cmd.pid;
 	t->alive = true;
-	proc__comm(t->pid, t->comm, sizeof(t->comm));
+	identify(t);
 	kill(t->pid, SIGCONT);
 	return 0;
 }
@@ -193,7 +206,7 @@ static int follow_exec(struct target *t, struct tracer *tracer, char *why, size_
 
 	tracer__detach_pid(tracer, t->pid);
 	tracer__forget_process(tracer, t->pid);
-	proc__comm(t->pid, t->comm, sizeof(t->comm));
+	identify(t);
 	if (exec_hold_point(t->pid, hold_path, sizeof(hold_path), &offset) == 0) {
 		hold = tracer__stop_at(tracer, t->pid, hold_path, offset, why, len);
 		if (!hold)

@@ -14,6 +14,8 @@
 struct target {
 	pid_t pid;
 	char comm[16];
+	char exe[256];     /* its executable, as /proc/PID/exe names it */
+	pid_t ns_pid;      /* its PID in its own PID namespace */
 	bool alive;
 	bool started;      /* a command leakwatch started (-c, --) */
 	pid_t parent;      /* a child followed from this watched process, else 0 */

@@ -233,6 +233,7 @@ def test_process_in_pid_namespace_has_host_pid(run, cgroups, slice_name):
 
     lw, summary, _ = watch(run, [outer], "-v", pid_args=["-C", str(scope)])
     assert [p["pid"] for p in summary["processes"]] == [host_pid]
+    assert summary["processes"][0]["ns_pid"] == 1, summary["processes"][0]
     assert outstanding_of(summary, "leak_malloc", host_pid) == (100000, 100)
     line = "leakwatch: cgroup: PID %d (allocs) is PID 1 in its namespace" % host_pid
     assert line in lw.err.snapshot(), lw.err.snapshot()

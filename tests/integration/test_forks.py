@@ -42,6 +42,18 @@ def test_workers_followed_from_their_fork(run):
     ids = {s["id"] for s in summary["stacks"] if s["frames"] and
            s["frames"][0]["function"] == "leak_in_worker"}
     assert len(ids) == 1, ids
+    # and the workers' leak rolls up into one line for their program
+    (rollup,) = [u for u in summary["rollups"] if u["id"] in ids]
+    assert rollup["processes"] == 2 and sorted(rollup["pids"]) == sorted(workers), rollup
+    assert rollup["exe"] == str(TARGETS / "forker"), rollup
+    assert (rollup["outstanding_bytes"], rollup["outstanding_allocs"]) == (60000, 30), rollup
+    assert rollup["frames"][0]["function"] == "leak_in_worker", rollup
+    assert rollup["growth_per_process_bytes_per_s"] == rollup["growth_bytes_per_s"] / 2
+    # stacks of one process only do not roll up
+    assert not [u for u in summary["rollups"]
+                if u["frames"] and u["frames"][0]["function"] in ("leak_in_parent",
+                                                                 "leak_in_grandchild")]
+    assert process(summary, parent.pid)["exe"] == str(TARGETS / "forker")
 
 
 def test_no_follow_forks(run):
