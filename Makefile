@@ -119,6 +119,14 @@ $(OUTPUT)/bench/alloc_storm: tools/bench/alloc_storm.cc | $(OUTPUT)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -O2 -g -pthread -Wall -Wextra -Werror $< -o $@
 
+# make bench's large binary: 3000 call sites among 10000 other functions,
+# with DWARF, for the cost of symbolizing many new frames (a minute to build)
+$(OUTPUT)/bench/big_binary: tools/bench/big_binary.py | $(OUTPUT)
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(PYTHON) $< 3000 10000 > $@.c
+	$(Q)$(CC) -O2 -g -fno-omit-frame-pointer $@.c -o $@
+
 $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 	$(call msg,TARGET,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
@@ -132,7 +140,7 @@ FUZZ_SEEDS := $(addprefix $(OUTPUT)/tests/targets/,symbols cxx allocs)
 FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
 
 $(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/dwarf_lookup.c \
-		userspace/dwarf_lookup.h userspace/symbolize.h | $(OUTPUT)
+		userspace/hashmap.c userspace/dwarf_lookup.h userspace/symbolize.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace \
@@ -177,7 +185,7 @@ integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
 
 # The benchmark: ratios against a baseline and the uprobe floors measured
 # in the same run (a few minutes); the smoke run only checks it works.
-bench: check-root all $(OUTPUT)/bench/alloc_storm
+bench: check-root all $(OUTPUT)/bench/alloc_storm $(OUTPUT)/bench/big_binary
 	$(Q)$(PYTHON) tools/bench/bench.py $(OUTPUT)
 
 bench-smoke: all $(OUTPUT)/bench/alloc_storm

@@ -8,7 +8,35 @@
 #include <string.h>
 #include <unistd.h>
 #include "dwarf_lookup.h"
+#include "hashmap.h"
 #include "symbolize.h"
+
+/* Where a function's code lies in its CU: found by binary search, so an
+ * address does not cost a walk of the whole CU (dwarf_getscopes does that,
+ * milliseconds per address in a CU of thousands of functions). */
+struct func_range {
+	Dwarf_Addr lo, hi;
+	Dwarf_Die die;
+};
+
+struct cu_index {
+	struct func_range *v;
+	size_t n;
+};
+
+/* A sized function symbol: dwfl_module_addrinfo searches every symbol on
+ * each call, which a binary of many functions makes slow; these are
+ * sorted once and searched by halves. */
+struct func_sym {
+	GElf_Addr lo, hi;
+	const char *name;  /* in the ELF's string table */
+	int rank;          /* binding: global 2, weak 1, local 0 */
+};
+
+/* Namespaces nest; a hostile file could nest them without end. */
+#define MAX_NESTING 32
+/* Inlined calls and blocks inside one function, the same. */
+#define MAX_SCOPES 64
 
 struct dwarf_module {
 	Dwfl *dwfl;
@@ -16,6 +44,10 @@ struct dwarf_module {
 	char *path;
 	int debug_fd;   /* debug info handed in, or -1 */
 	int stripped;   /* -1: not known yet */
+	struct hashmap *cus; /* CU DIE offset -> struct cu_index */
+	struct func_sym *syms; /* sized functions by address, built on first use */
+	size_t nr_syms;
+	bool syms_read;
 };
 
 /* Debug info handed in (found in the target's own root), else the usual
@@ -74,8 +106,17 @@ struct dwarf_module *dwarf_module__open(int fd, const char *path)
 
 void dwarf_module__free(struct dwarf_module *m)
 {
+	struct cu_index *ix;
+	size_t pos = 0;
+
 	if (!m)
 		return;
+	while (m->cus && (ix = hashmap__next(m->cus, &pos, NULL))) {
+		free(ix->v);
+		free(ix);
+	}
+	hashmap__free(m->cus);
+	free(m->syms);
 	if (m->dwfl)
 		dwfl_end(m->dwfl);
 	if (m->debug_fd >= 0)
@@ -198,6 +239,126 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *inlined, struct lw_sym *into)
 		into->file = strdup(name);
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct func_range *x = a, *y = b;
+
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/* Every function defined under parent (through namespaces and classes,
+ * whose member functions may be defined there). */
+static void index_functions(Dwarf_Die *parent, struct cu_index *ix, size_t *cap, int depth)
+{
+	Dwarf_Die child;
+
+	if (depth > MAX_NESTING || dwarf_child(parent, &child) != 0)
+		return;
+	do {
+		int tag = dwarf_tag(&child);
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+
+		if (tag == DW_TAG_namespace || tag == DW_TAG_class_type ||
+		    tag == DW_TAG_structure_type || tag == DW_TAG_union_type) {
+			index_functions(&child, ix, cap, depth + 1);
+			continue;
+		}
+		if (tag != DW_TAG_subprogram)
+			continue;
+		/* a function split into hot and cold parts has several ranges */
+		while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0) {
+			if (ix->n == *cap) {
+				size_t want = *cap ? *cap * 2 : 64;
+				struct func_range *v = realloc(ix->v, want * sizeof(*v));
+
+				if (!v)
+					return;
+				ix->v = v;
+				*cap = want;
+			}
+			ix->v[ix->n++] = (struct func_range){ lo, hi, child };
+		}
+	} while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* The index of cu's functions, built on first use. */
+static struct cu_index *cu_index(struct dwarf_module *m, Dwarf_Die *cu)
+{
+	struct lw_key key = { dwarf_dieoffset(cu), 0 };
+	struct cu_index *ix;
+	size_t cap = 0;
+
+	if (!m->cus && !(m->cus = hashmap__new()))
+		return NULL;
+	ix = hashmap__get(m->cus, key);
+	if (ix)
+		return ix;
+	ix = calloc(1, sizeof(*ix));
+	if (!ix)
+		return NULL;
+	index_functions(cu, ix, &cap, 0);
+	qsort(ix->v, ix->n, sizeof(*ix->v), range_cmp);
+	if (hashmap__set(m->cus, key, ix)) {
+		free(ix->v);
+		free(ix);
+		return NULL;
+	}
+	return ix;
+}
+
+/*
+ * The scopes holding pc in cu, innermost first, out to the function (as
+ * dwarf_getscopes gives them, without walking the whole CU): the function
+ * by binary search in the CU's index, then down through its blocks and
+ * inlined calls. Returns how many, 0 when no function holds pc.
+ */
+static int scopes_at(struct dwarf_module *m, Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die *out)
+{
+	struct cu_index *ix = cu_index(m, cu);
+	Dwarf_Die path[MAX_SCOPES];
+	size_t lo = 0, hi;
+	int n = 0;
+
+	if (!ix)
+		return 0;
+	hi = ix->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ix->v[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || pc >= ix->v[lo - 1].hi)
+		return 0;
+	path[n++] = ix->v[lo - 1].die;
+	while (n < MAX_SCOPES) {
+		Dwarf_Die child;
+		bool deeper = false;
+
+		if (dwarf_child(&path[n - 1], &child) != 0)
+			break;
+		do {
+			int tag = dwarf_tag(&child);
+
+			if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block ||
+			     tag == DW_TAG_try_block || tag == DW_TAG_catch_block) &&
+			    dwarf_haspc(&child, pc) > 0) {
+				path[n++] = child;
+				deeper = true;
+				break;
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+		if (!deeper)
+			break;
+	}
+	for (int i = 0; i < n; i++)
+		out[i] = path[n - 1 - i];
+	return n;
+}
+
 /*
  * The inline chain at vaddr, when calls were inlined there: sym (the
  * innermost frame, already named from the symbol table and given the line
@@ -207,11 +368,23 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *inlined, struct lw_sym *into)
 static void expand_inlines(struct dwarf_module *m, uint64_t vaddr, struct lw_sym *sym)
 {
 	Dwarf_Addr bias;
-	Dwarf_Die *cu = dwfl_module_addrdie(m->mod, vaddr, &bias), *scopes = NULL;
+	Dwarf_Die *cu = dwfl_module_addrdie(m->mod, vaddr, &bias), scopes[MAX_SCOPES];
 	struct lw_sym *inner = sym;
 	int n, i;
 
-	n = cu ? dwarf_getscopes(cu, vaddr - bias, &scopes) : 0;
+	n = cu ? scopes_at(m, cu, vaddr - bias, scopes) : 0;
+	if (cu && !n) {
+		/* code of a function the index has not (defined inside another
+		 * function: a lambda, a local class): the whole walk */
+		Dwarf_Die *all = NULL;
+
+		n = dwarf_getscopes(cu, vaddr - bias, &all);
+		if (n > MAX_SCOPES)
+			n = MAX_SCOPES;
+		for (i = 0; i < n; i++)
+			scopes[i] = all[i];
+		free(all);
+	}
 	/* scopes[0] is the innermost; the chain ends at the first subprogram */
 	for (i = 0; i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram; i++) {
 		struct lw_sym *outer;
@@ -236,7 +409,80 @@ static void expand_inlines(struct dwarf_module *m, uint64_t vaddr, struct lw_sym
 		inner->caller = outer;
 		inner = outer;
 	}
-	free(scopes);
+}
+
+static int sym_cmp(const void *a, const void *b)
+{
+	const struct func_sym *x = a, *y = b;
+
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static void read_syms(struct dwarf_module *m)
+{
+	int n = dwfl_module_getsymtab(m->mod);
+	size_t cap = 0;
+
+	m->syms_read = true;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		GElf_Word shndx;
+		Elf *elf;
+		Dwarf_Addr bias;
+		const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, &elf, &bias);
+		int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+
+		if (!name || !name[0] || !sym.st_size || shndx == SHN_UNDEF ||
+		    (type != STT_FUNC && type != STT_GNU_IFUNC))
+			continue;
+		if (m->nr_syms == cap) {
+			size_t want = cap ? cap * 2 : 256;
+			struct func_sym *v = realloc(m->syms, want * sizeof(*v));
+
+			if (!v)
+				break;
+			m->syms = v;
+			cap = want;
+		}
+		m->syms[m->nr_syms++] = (struct func_sym){ addr, addr + sym.st_size, name,
+							   bind == STB_GLOBAL ? 2 : bind == STB_WEAK };
+	}
+	qsort(m->syms, m->nr_syms, sizeof(*m->syms), sym_cmp);
+}
+
+/* The function symbol holding pc and pc's offset in it: of those holding
+ * it, the closest start, then the strongest binding (malloc over
+ * __libc_malloc's local alias). NULL when no sized symbol holds it. */
+static const char *sym_at(struct dwarf_module *m, GElf_Addr pc, GElf_Off *off)
+{
+	const struct func_sym *best = NULL;
+	size_t lo = 0, hi;
+
+	if (!m->syms_read)
+		read_syms(m);
+	hi = m->nr_syms;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->syms[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* aliases share a start; an enclosing symbol starts earlier */
+	for (size_t i = lo; i-- > 0 && lo - i <= 32;) {
+		const struct func_sym *c = &m->syms[i];
+
+		if (pc >= c->hi)
+			continue;
+		if (!best || c->lo > best->lo || (c->lo == best->lo && c->rank > best->rank))
+			best = c;
+	}
+	if (!best)
+		return NULL;
+	*off = pc - best->lo;
+	return best->name;
 }
 
 struct lw_sym *dwarf_module__lookup(struct dwarf_module *m, uint64_t off)
@@ -251,7 +497,9 @@ struct lw_sym *dwarf_module__lookup(struct dwarf_module *m, uint64_t off)
 	if (!off || !offset_to_vaddr(m, off, &vaddr))
 		return NULL;
 	/* a return address names the call before it: look up addr - 1 */
-	name = dwfl_module_addrinfo(m->mod, vaddr - 1, &sym_off, &es, NULL, NULL, NULL);
+	name = sym_at(m, vaddr - 1, &sym_off);
+	if (!name) /* sizeless symbols (assembly): libdwfl's nearest */
+		name = dwfl_module_addrinfo(m->mod, vaddr - 1, &sym_off, &es, NULL, NULL, NULL);
 	line = dwfl_module_getsrc(m->mod, vaddr - 1);
 	if (!name && !line)
 		return NULL;
