@@ -115,9 +115,9 @@ static const struct argp_option options[] = {
 	{ "sample-every", OPT_SAMPLE_EVERY, "N", 0, "Record one heap allocation in N per thread", 1 },
 	{ "sample-bytes", OPT_SAMPLE_BYTES, "B", 0, "Record an allocation of s bytes with probability "
 	  "min(1, s/B) (K, M suffixes)", 1 },
-	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 1 },
-	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 1 },
-	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 1 },
+	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 2 },
+	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 2 },
+	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 2 },
 	{ NULL, 0, NULL, 0, "Files (each replaced whole, never seen half-written):", 3 },
 	{ "pprof", OPT_PPROF, "FILE", 0, "Outstanding allocations of every stack as a gzipped pprof "
 	  "profile, written at exit", 3 },
@@ -130,7 +130,7 @@ static const struct argp_option options[] = {
 	{ "summary-keep", OPT_SUMMARY_KEEP, "N", 0, "Summary files kept in DIR, the newest (default "
 	  "24)", 3 },
 	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own|file", OPTION_HIDDEN,
-	  "Attach empty programs instead (the benchmark's floors)", 2 },
+	  "Attach empty programs instead (the benchmark's floors)", 4 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
 	{ "usage", OPT_USAGE, NULL, 0, "Show a short usage message", -1 },
 	{ "version", 'V', NULL, 0, "Print the version", -1 },
