@@ -77,3 +77,26 @@ def test_exec_in_a_child_is_followed(run):
     assert site(summary, "leak_calloc", child)["bytes"] == 14000
     assert site(summary, "leak_in_parent", parent.pid)["bytes"] == 10000
 
+
+
+def test_workers_leaking_alike_roll_up_into_one_growing_stack(run):
+    """Three workers leaking 20000 B/s each through one code path: one
+    rolled-up stack for their program, growing at about 60000 B/s in all and
+    20000 B/s per worker."""
+    parent = run.target("forker", "grow", 3)
+    lw = run.leakwatch("-p", parent.pid, "--json", "-", "-T", "100", "0.25")
+    lw.wait_ready()
+    done = parent.go()
+    workers = parse_pids(done["workers"])
+    lw.wait_intervals(14)
+    assert lw.stop() == 0, lw.describe()
+    summary = lw.summary()
+    (rollup,) = [u for u in summary["rollups"]
+                 if u["frames"] and u["frames"][0]["function"] == "leak_in_worker_tick"]
+    assert sorted(rollup["pids"]) == sorted(workers), rollup
+    assert rollup["verdict"] == "growing", rollup
+    per = rollup["growth_per_process_bytes_per_s"]
+    assert 14000 < per < 26000, rollup
+    assert abs(rollup["growth_bytes_per_s"] - 3 * per) < 1e-6 * rollup["growth_bytes_per_s"] + 1
+    # the rolled-up line comes first in the summary: it grows fastest
+    assert summary["rollups"][0]["id"] == rollup["id"]

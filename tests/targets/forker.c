@@ -16,6 +16,9 @@
  *     worker 0 then forks the grandchild:
  *             leak_in_grandchild       5 x malloc(3000)          15000 B, 5
  *     "done workers=P0,P1,... grandchild=G" once all have leaked.
+ *   forker grow N: as fork N, and then every worker (not the grandchild)
+ *     keeps leaking: leak_in_worker_tick, malloc(1000) kept, every 50 ms
+ *     (20000 B/s each), until EOF.
  *   forker exec PATH. After "go": leak_in_parent as above, then one child
  *     execs PATH with its stdin and stdout on pipes to the parent, which
  *     sends it "go" and waits for its "done ...": "done child=C KV..."
@@ -55,16 +58,36 @@ SITE void leak_in_grandchild(void)
 	}
 }
 
-/* Tells the parent who is ready, then waits until it lets go. */
+SITE void leak_in_worker_tick(void)
+{
+	drop(MALLOC_OR_EXIT(1000));
+	NO_TAIL();
+}
+
+static bool grow;
+
+/* Tells the parent who is ready, then waits until it lets go (leaking a
+ * block every 50 ms meanwhile, for a worker of "grow"). */
 static void report_and_hold(int role)
 {
 	int msg[2] = { role, (int)getpid() };
+	struct pollfd pfd = { .fd = hold_pipe[0], .events = POLLIN };
 	char c;
 
 	if (write(ready_pipe[1], msg, sizeof(msg)) != sizeof(msg))
 		_exit(1);
-	while (read(hold_pipe[0], &c, 1) > 0 || errno == EINTR)
-		;
+	for (;;) {
+		int n = poll(&pfd, 1, grow && role >= 0 ? 50 : -1);
+
+		if (n == 0) {
+			leak_in_worker_tick();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || read(hold_pipe[0], &c, 1) <= 0)
+			break;
+	}
 	_exit(0);
 }
 
@@ -179,8 +202,9 @@ int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "exec"))
 		return run_exec(argv[2]);
-	if (argc >= 2 && strcmp(argv[1], "fork")) {
-		say("usage: forker [fork N | exec PATH]");
+	grow = argc >= 2 && !strcmp(argv[1], "grow");
+	if (argc >= 2 && strcmp(argv[1], "fork") && !grow) {
+		say("usage: forker [fork N | grow N | exec PATH]");
 		return 2;
 	}
 	int workers = argc >= 3 ? atoi(argv[2]) : 2;
