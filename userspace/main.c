@@ -292,10 +292,10 @@ static int attach_all(struct session *s)
 		symbolizer__refresh(s->sym, t->pid);
 		if (s->env.verbose)
 			target__describe(t, stderr);
-		if (t->plan.new_return_probed)
+		if (t->plan->new_return_probed)
 			lw_say("warning: PID %d's operator new is in %s, which needs a return probe: "
 			       "while watched, a std::bad_alloc it throws cannot be caught and ends "
-			       "the program", t->pid, t->plan.new_return_probed);
+			       "the program", t->pid, t->plan->new_return_probed);
 	}
 	return 0;
 }
@@ -306,7 +306,7 @@ static void banner(const struct session *s)
 	for (int i = 0; i < s->nr_targets; i++)
 		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->targets[i].pid, s->targets[i].comm);
 	fprintf(stderr, " in %s; reports every %g s; Ctrl-C to stop\n",
-		allocator__main_object(&s->targets[0].plan)->module, s->env.interval_s);
+		allocator__main_object(s->targets[0].plan)->module, s->env.interval_s);
 }
 
 static void add_stats(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx)
@@ -655,6 +655,8 @@ int main(int argc, char **argv)
 	exports__close(s.exports);
 	stack_table__free(s.stacks);
 	symbolizer__free(s.sym);
+	for (int i = 0; i < s.nr_targets; i++)
+		target__release(&s.targets[i]);
 	free(s.targets);
 	free(s.unwatchable);
 	if (s.json && s.json != stdout)

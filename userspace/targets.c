@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -11,6 +13,32 @@
 #include "messages.h"
 #include "proc.h"
 #include "targets.h"
+
+/* A plan shared by a process and the children it forked: one per image,
+ * not one per process (a plan is large, and workers are many). */
+struct shared_plan {
+	int refs;
+	struct lw_plan plan;
+};
+
+#define SHARED(p) ((struct shared_plan *)((char *)(p) - offsetof(struct shared_plan, plan)))
+
+static struct lw_plan *plan_new(void)
+{
+	struct shared_plan *sp = calloc(1, sizeof(*sp));
+
+	if (!sp)
+		return NULL;
+	sp->refs = 1;
+	return &sp->plan;
+}
+
+void target__release(struct target *t)
+{
+	if (t->plan && --SHARED(t->plan)->refs == 0)
+		free(SHARED(t->plan));
+	t->plan = NULL;
+}
 
 /* Its name, executable and namespace PID, read again after an exec. */
 static void identify(struct target *t)
@@ -38,11 +66,18 @@ int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool 
 	/* a thread id stands for its process: probes and totals are per process */
 	tgid = proc__tgid(pid);
 	t->pid = tgid > 0 ? tgid : pid;
-	err = allocator__plan(t->pid, &t->plan, why, len);
+	t->plan = plan_new();
+	if (!t->plan) {
+		snprintf(why, len, "out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	err = allocator__plan(t->pid, t->plan, why, len);
 	if (!err)
-		err = tracer__attach(tracer, t->pid, &t->plan, why, len);
-	if (err)
+		err = tracer__attach(tracer, t->pid, t->plan, why, len);
+	if (err) {
+		target__release(t);
 		return err;
+	}
 	identify(t);
 	t->alive = true;
 	t->follow_forks = follow_forks;
@@ -62,8 +97,9 @@ int target__adopt_child(struct target *t, pid_t pid, const struct target *parent
 	t->parent = parent->pid;
 	t->follow_forks = true;
 	t->plan = parent->plan;
+	SHARED(t->plan)->refs++;
 	identify(t);
-	err = tracer__attach(tracer, pid, &t->plan, why, len);
+	err = tracer__attach(tracer, pid, t->plan, why, len);
 	t->alive = proc__alive(pid);
 	/* never left stopped, whatever happened */
 	kill(pid, SIGCONT);
@@ -124,9 +160,9 @@ static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
 				 what, t->exit_status);
 			return LW_EXIT_TARGET;
 		}
-		err = allocator__plan(pid, &t->plan, why, len);
+		err = allocator__plan(pid, t->plan, why, len);
 		if (err == 0)
-			return tracer__attach(tracer, pid, &t->plan, why, len);
+			return tracer__attach(tracer, pid, t->plan, why, len);
 		kill(pid, SIGCONT); /* not loaded yet */
 	}
 }
@@ -140,12 +176,20 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 
 	memset(t, 0, sizeof(*t));
 	t->started = true;
+	t->plan = plan_new();
+	if (!t->plan) {
+		snprintf(why, len, "out of memory");
+		return LW_EXIT_FAILURE;
+	}
 	err = command__spawn(argv, &cmd, why, len);
-	if (err)
+	if (err) {
+		target__release(t);
 		return err;
+	}
 	hold = tracer__stop_at(tracer, cmd.pid, cmd.hold_path, cmd.hold_offset, why, len);
 	if (!hold) {
 		command__abort(&cmd);
+		target__release(t);
 		return LW_EXIT_FAILURE;
 	}
 	command__go(&cmd);
@@ -159,6 +203,7 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 		if (t->exit_status || t->exit_signal)
 			cmd.pid = 0; /* already reaped */
 		command__abort(&cmd);
+		target__release(t);
 		return err;
 	}
 	t->pid = cmd.pid;
@@ -207,6 +252,13 @@ static int follow_exec(struct target *t, struct tracer *tracer, char *why, size_
 	tracer__detach_pid(tracer, t->pid);
 	tracer__forget_process(tracer, t->pid);
 	identify(t);
+	/* a new image: a plan of its own (the old one may be its parent's) */
+	target__release(t);
+	t->plan = plan_new();
+	if (!t->plan) {
+		snprintf(why, len, "out of memory");
+		return LW_EXIT_FAILURE;
+	}
 	if (exec_hold_point(t->pid, hold_path, sizeof(hold_path), &offset) == 0) {
 		hold = tracer__stop_at(tracer, t->pid, hold_path, offset, why, len);
 		if (!hold)
@@ -216,9 +268,9 @@ static int follow_exec(struct target *t, struct tracer *tracer, char *why, size_
 		tracer__release_stop(tracer, hold);
 	} else {
 		/* static: everything is mapped already */
-		err = allocator__plan(t->pid, &t->plan, why, len);
+		err = allocator__plan(t->pid, t->plan, why, len);
 		if (!err)
-			err = tracer__attach(tracer, t->pid, &t->plan, why, len);
+			err = tracer__attach(tracer, t->pid, t->plan, why, len);
 	}
 	if (t->alive)
 		kill(t->pid, SIGCONT);
@@ -261,9 +313,9 @@ enum target_state target__poll(struct target *t, struct tracer *tracer)
 void target__describe(const struct target *t, FILE *f)
 {
 	fprintf(f, "leakwatch: PID %d (%s): allocator functions in %s order:\n", t->pid, t->comm,
-		t->plan.link_order ? "the dynamic linker's lookup" : "executable-first (no linker list)");
-	for (int i = 0; i < t->plan.nr_objects; i++) {
-		const struct lw_object *o = &t->plan.objects[i];
+		t->plan->link_order ? "the dynamic linker's lookup" : "executable-first (no linker list)");
+	for (int i = 0; i < t->plan->nr_objects; i++) {
+		const struct lw_object *o = &t->plan->objects[i];
 
 		fprintf(f, "leakwatch:   %s (via %s):\n", o->module, o->attach_path);
 		for (int j = 0; j < o->nr_probes; j++) {

@@ -26,7 +26,7 @@ struct target {
 	bool left;         /* left the cgroup: detached, its numbers final */
 	int exit_status;   /* started and ended: its exit code, or 128 + signal */
 	int exit_signal;   /* started and killed: the signal, else 0 */
-	struct lw_plan plan;
+	struct lw_plan *plan;    /* shared with the children it forked (same image) */
 	struct series rss;       /* resident bytes, one sample per report */
 	struct series heap;      /* tracked outstanding bytes, the same */
 };
@@ -55,6 +55,8 @@ enum target_state {
  * which it follows: the old image's allocations are dropped and the new
  * one is probed before its libraries run. */
 enum target_state target__poll(struct target *t, struct tracer *tracer);
+/* Lets go of what the target holds (its plan). */
+void target__release(struct target *t);
 /* What is attached where, for -v. */
 void target__describe(const struct target *t, FILE *f);
 
