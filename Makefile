@@ -114,6 +114,18 @@ $(OUTPUT)/tests/targets/%: tests/targets/%.cc $(wildcard tests/targets/*.h) | $(
 	$(call msg,TARGET,$@)
 	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
 
+# Variants for test_allocators.py: allocs linked with each allocator library
+# (--no-as-needed: nothing in it names them), and own_alloc as a static
+# program whose malloc is its own.
+LINKED_ALLOCS := $(addprefix $(OUTPUT)/tests/targets/allocs-,jemalloc tcmalloc_minimal mimalloc)
+$(LINKED_ALLOCS): $(OUTPUT)/tests/targets/allocs-%: tests/targets/allocs.c $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@ -Wl,--no-as-needed -l$* -Wl,--as-needed
+
+$(OUTPUT)/tests/targets/own_alloc_static: tests/targets/own_alloc.c $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(TARGET_CFLAGS) -DOWN_ALLOC_PLAIN_NAMES -static $< -o $@
+
 $(OUTPUT)/bench/alloc_storm: tools/bench/alloc_storm.cc | $(OUTPUT)
 	$(call msg,BENCH,$@)
 	$(Q)mkdir -p $(@D)
@@ -131,7 +143,7 @@ $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 	$(call msg,TARGET,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
 
-targets: $(TARGETS) $(OUTPUT)/leaky
+targets: $(TARGETS) $(OUTPUT)/leaky $(LINKED_ALLOCS) $(OUTPUT)/tests/targets/own_alloc_static
 
 # The fuzz target over the symbolizer's file parsing (libFuzzer, ASan).
 # Seeds are test targets with DWARF; inputs patch them (see the source).

@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * What to probe in a process: each allocator function (the malloc family,
- * mmap, C++ operator new and delete) where the dynamic linker binds it for
- * that process, which may be several objects (libc, libstdc++, a preloaded
- * jemalloc).
+ * mmap, C++ operator new and delete, and the own entry points of jemalloc,
+ * tcmalloc and mimalloc, je_-prefixed names included) where the dynamic
+ * linker binds it for that process, which may be several objects (libc,
+ * libstdc++, a preloaded or linked allocator, the executable itself).
  */
 #ifndef LW_ALLOCATOR_H
 #define LW_ALLOCATOR_H
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "leakwatch.h"
 
-#define LW_MAX_PROBES 48
+#define LW_MAX_PROBES 96 /* mimalloc's own API has some 60 distinct entry points */
 #define LW_MAX_OBJECTS 8
 
 struct lw_probe {
@@ -27,6 +29,7 @@ struct lw_probe {
 	char placement[128];   /* why the probe sits where it does */
 	bool single_step;      /* the kernel cannot emulate it: a second trap per call */
 	bool skipped;          /* not attached: a thunk into a probed function */
+	char chosen[112];      /* why this object's definition: "LD_PRELOAD, before libc.so.6" */
 };
 
 /* One object with probes in it. */
@@ -55,5 +58,9 @@ struct lw_plan {
 int allocator__plan(pid_t pid, struct lw_plan *plan, char *why, size_t len);
 /* The object defining malloc (what the banner names). */
 const struct lw_object *allocator__main_object(const struct lw_plan *plan);
+/* For -v: one line per function, the object chosen and why, e.g.
+ * "leakwatch:   malloc: libtcmalloc_minimal.so.4.5.10 (LD_PRELOAD, before
+ * libc.so.6)". */
+void allocator__describe(const struct lw_plan *plan, FILE *f);
 
 #endif

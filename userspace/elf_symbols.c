@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "elf_symbols.h"
@@ -8,6 +9,7 @@
 struct elf_symbols {
 	Elf *elf;
 	Elf_Scn *tables[2]; /* .dynsym, then .symtab */
+	Elf_Scn *dynamic;
 };
 
 struct elf_symbols *elf_symbols__open(int fd)
@@ -36,6 +38,8 @@ struct elf_symbols *elf_symbols__open(int fd)
 			es->tables[0] = scn;
 		else if (sh.sh_type == SHT_SYMTAB)
 			es->tables[1] = scn;
+		else if (sh.sh_type == SHT_DYNAMIC)
+			es->dynamic = scn;
 	}
 	return es;
 }
@@ -105,6 +109,98 @@ int elf_symbols__func(const struct elf_symbols *es, const char *name, uint64_t *
 	int err = find_symbol(es, name, STT_FUNC, &vaddr, size);
 
 	return err ? err : vaddr_to_offset(es->elf, vaddr, off);
+}
+
+int elf_symbols__each_func(const struct elf_symbols *es,
+			   int (*fn)(const char *name, uint64_t vaddr, uint64_t size, void *ctx),
+			   void *ctx)
+{
+	for (int t = 0; t < 2; t++) {
+		Elf_Scn *scn = es->tables[t];
+		Elf_Data *data;
+		GElf_Shdr sh;
+		GElf_Sym sym;
+
+		if (!scn || !gelf_getshdr(scn, &sh) || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
+			const char *s;
+			int ret;
+
+			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value ||
+			    GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+				continue;
+			s = elf_strptr(es->elf, sh.sh_link, sym.st_name);
+			if (s && *s && (ret = fn(s, sym.st_value, sym.st_size, ctx)))
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int elf_symbols__vaddr_to_offset(const struct elf_symbols *es, uint64_t vaddr, uint64_t *off)
+{
+	return vaddr_to_offset(es->elf, vaddr, off);
+}
+
+bool elf_symbols__has_symbols(const struct elf_symbols *es)
+{
+	return es->tables[0] || es->tables[1];
+}
+
+/* Calls fn on each string-valued entry of the dynamic section with tag. */
+static int each_dynamic_string(const struct elf_symbols *es, int64_t tag,
+			       int (*fn)(const char *s, void *ctx), void *ctx)
+{
+	Elf_Data *data;
+	GElf_Shdr sh;
+	GElf_Dyn dyn;
+
+	if (!es->dynamic || !gelf_getshdr(es->dynamic, &sh) ||
+	    !(data = elf_getdata(es->dynamic, NULL)))
+		return 0;
+	for (size_t i = 0; sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
+		const char *s;
+		int ret;
+
+		if (!gelf_getdyn(data, i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if (dyn.d_tag != tag || !(s = elf_strptr(es->elf, sh.sh_link, dyn.d_un.d_val)))
+			continue;
+		if ((ret = fn(s, ctx)))
+			return ret;
+	}
+	return 0;
+}
+
+struct copy_ctx {
+	char *buf;
+	size_t len;
+};
+
+static int copy_string(const char *s, void *ctx)
+{
+	struct copy_ctx *c = ctx;
+
+	snprintf(c->buf, c->len, "%s", s);
+	return 1;
+}
+
+int elf_symbols__soname(const struct elf_symbols *es, char *buf, size_t len)
+{
+	struct copy_ctx c = { buf, len };
+
+	return each_dynamic_string(es, DT_SONAME, copy_string, &c) ? 0 : -ENOENT;
+}
+
+static int same_string(const char *s, void *ctx)
+{
+	return !strcmp(s, ctx);
+}
+
+bool elf_symbols__needs(const struct elf_symbols *es, const char *soname)
+{
+	return each_dynamic_string(es, DT_NEEDED, same_string, (void *)soname);
 }
 
 int elf_symbols__func_offset(const struct elf_symbols *es, const char *name, uint64_t *off)

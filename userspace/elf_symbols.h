@@ -3,6 +3,7 @@
 #ifndef LW_ELF_SYMBOLS_H
 #define LW_ELF_SYMBOLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,21 @@ void elf_symbols__close(struct elf_symbols *es);
 int elf_symbols__func_offset(const struct elf_symbols *es, const char *name, uint64_t *off);
 /* The same, with the function's size in bytes. */
 int elf_symbols__func(const struct elf_symbols *es, const char *name, uint64_t *off, uint64_t *size);
+/* Calls fn for every defined function (IFUNCs excepted), the dynamic
+ * table's first, with its link-time address and size, until fn returns
+ * non-zero (which is returned); 0 at the end. One pass, for callers that
+ * look for many names. */
+int elf_symbols__each_func(const struct elf_symbols *es,
+			   int (*fn)(const char *name, uint64_t vaddr, uint64_t size, void *ctx),
+			   void *ctx);
+/* File offset of link-time address vaddr; 0 or -ENOENT. */
+int elf_symbols__vaddr_to_offset(const struct elf_symbols *es, uint64_t vaddr, uint64_t *off);
+/* Whether the file has any symbol table (a stripped static one has none). */
+bool elf_symbols__has_symbols(const struct elf_symbols *es);
+/* Its DT_SONAME into buf; 0 or -ENOENT. */
+int elf_symbols__soname(const struct elf_symbols *es, char *buf, size_t len);
+/* Whether it lists soname as DT_NEEDED. */
+bool elf_symbols__needs(const struct elf_symbols *es, const char *soname);
 /* Link-time address of the defined data object name; 0 or -ENOENT. */
 int elf_symbols__object_vaddr(const struct elf_symbols *es, const char *name, uint64_t *vaddr);
 /* Link-time address that file offset off is loaded at; 0 or -ENOENT. */
