@@ -327,4 +327,5 @@ void target__describe(const struct target *t, FILE *f)
 				"; single-stepped: a second trap per call" : "");
 		}
 	}
+	allocator__describe(t->plan, f);
 }
