@@ -28,6 +28,10 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPU
 # Targets the tests and the demo run: frame pointers on, as most services
 # would need for stacks until CFI unwinding lands.
 TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -pthread
+# A target whose first line says LEAKWATCH_NO_FP is built as most software
+# is, without frame pointers: the CFI unwinder's cases.
+NOFP_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
+target_cflags = $(if $(shell head -1 $(1) | grep -l LEAKWATCH_NO_FP),$(NOFP_CFLAGS),$(TARGET_CFLAGS))
 
 USER_SRCS := $(sort $(wildcard userspace/*.c))
 LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
@@ -108,11 +112,11 @@ $(OUTPUT)/leakwatch: $(USER_OBJS)
 # statically and stripped (the "no allocator symbols" case).
 $(OUTPUT)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
 	$(call msg,TARGET,$@)
-	$(Q)$(CC) $(TARGET_CFLAGS) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
+	$(Q)$(CC) $(call target_cflags,$<) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
 
 $(OUTPUT)/tests/targets/%: tests/targets/%.cc $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
 	$(call msg,TARGET,$@)
-	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
+	$(Q)$(CXX) $(call target_cflags,$<) $< -o $@
 
 $(OUTPUT)/bench/alloc_storm: tools/bench/alloc_storm.cc | $(OUTPUT)
 	$(call msg,BENCH,$@)
