@@ -136,10 +136,10 @@ FUZZ_SEEDS := $(addprefix $(OUTPUT)/tests/targets/,symbols cxx allocs)
 FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
 
 $(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/dwarf_lookup.c \
-		userspace/dwarf_lookup.h userspace/symbolize.h | $(OUTPUT)
+		userspace/cfi.c userspace/cfi.h userspace/dwarf_lookup.h userspace/symbolize.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace \
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace -Ibpf \
 		$(filter %.c,$^) -ldw -lelf -lstdc++ -o $@
 
 $(OUTPUT)/fuzz/seeds: $(FUZZ_SEEDS)

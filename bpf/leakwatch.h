@@ -64,6 +64,9 @@ enum lw_lost {
 	LW_LOST_UNATTACHED_WINDOW, /* a return seen without its entry (attach race), or a
 				    * child that ran before its probes were in */
 	LW_LOST_STATS_MAP_FULL,    /* per-stack map full: allocation not tracked */
+	LW_LOST_UNWIND_PENDING,    /* the CFI unwinder met code whose table is not
+				    * loaded yet: kept under stack 0, never under a
+				    * wrong stack */
 	LW_LOST_NR,
 };
 
@@ -76,6 +79,8 @@ enum lw_lost {
 enum lw_event_kind {
 	LW_EVENT_FORK = 1, /* a watched process forked; the child is stopped */
 	LW_EVENT_EXEC,     /* a watched process exec'd and is stopped */
+	LW_EVENT_MAPS,     /* the unwinder met code it has no table for: read
+			    * the process's mappings again (dlopen) */
 };
 
 struct lw_event {

@@ -187,19 +187,22 @@ static int add_segment(struct builder *b, Dwarf_CFI *eh, Dwarf_CFI *debug, uint6
 int cfi_table__build(Elf *elf, Dwarf_CFI *eh, Dwarf_CFI *debug, struct cfi_table *out)
 {
 	struct builder b = { .t = out };
-	size_t nphdr;
+	size_t nphdr, file_size = 0;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (!elf || (!eh && !debug) || elf_getphdrnum(elf, &nphdr))
+	if (!elf || (!eh && !debug) || elf_getphdrnum(elf, &nphdr) || !elf_rawfile(elf, &file_size))
 		return -ENOENT;
 	for (size_t i = 0; i < nphdr && !err; i++) {
 		GElf_Phdr ph;
 
 		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
 			continue;
-		if (ph.p_offset + ph.p_filesz > UINT32_MAX)
-			continue; /* offsets are 32-bit in the rows */
+		/* offsets are 32-bit in the rows; a segment past the end of
+		 * the file is a broken (or hostile) header */
+		if (ph.p_offset > file_size || ph.p_filesz > file_size - ph.p_offset ||
+		    ph.p_offset + ph.p_filesz > UINT32_MAX)
+			continue;
 		out->text_bytes += ph.p_filesz;
 		err = add_segment(&b, eh, debug, ph.p_vaddr, ph.p_filesz, ph.p_offset);
 		/* past the segment: no CFI (the next segment adds its own rows) */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
 #include "symbolize.h"
 
@@ -282,4 +283,14 @@ void lw_sym__free(struct lw_sym *sym)
 		free(sym);
 		sym = caller;
 	}
+}
+
+int dwarf_module__cfi(struct dwarf_module *m, struct cfi_table *out)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->mod, &bias);
+	Dwarf_CFI *eh = dwfl_module_eh_cfi(m->mod, &bias);
+
+	/* .debug_frame only without .eh_frame: it may mean loading debug info */
+	return cfi_table__build(elf, eh, eh ? NULL : dwfl_module_dwarf_cfi(m->mod, &bias), out);
 }

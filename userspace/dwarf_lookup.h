@@ -38,6 +38,11 @@ bool dwarf_module__stripped(struct dwarf_module *m);
  * lw_sym__free, or NULL when no symbol covers it (or on ENOMEM).
  */
 struct lw_sym *dwarf_module__lookup(struct dwarf_module *m, uint64_t off);
+struct cfi_table;
+/* The module's unwind table (cfi.h): from its .eh_frame, else the
+ * .debug_frame of the file or its debug info. 0 or -errno (-ENOENT: no
+ * CFI). */
+int dwarf_module__cfi(struct dwarf_module *m, struct cfi_table *out);
 /* A chain from dwarf_module__lookup (or any heap-built chain). */
 void lw_sym__free(struct lw_sym *sym);
 

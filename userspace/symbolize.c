@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
 #include "hashmap.h"
 #include "insn.h"
@@ -43,6 +44,8 @@ struct symbolizer {
 	/* names given to JIT frames, by (pid, address); kept while any stack
 	 * may point at them */
 	struct hashmap *jit_syms;
+	symbolizer_refresh_fn on_refresh;
+	void *on_refresh_ctx;
 };
 
 struct symbolizer *symbolizer__new(void)
@@ -70,6 +73,8 @@ static void module_free(struct lw_module *m)
 	}
 	if (m->fd >= 0)
 		close(m->fd);
+	cfi_table__free(m->cfi);
+	free(m->cfi);
 	free(m->path);
 	free(m);
 }
@@ -244,7 +249,44 @@ int symbolizer__refresh(struct symbolizer *s, pid_t pid)
 		if (maps.v[i].exec && maps.v[i].path)
 			v->mods[i] = module_for(s, pid, &maps.v[i]);
 	v->refreshed_this_round = true;
+	if (s->on_refresh)
+		s->on_refresh(s->on_refresh_ctx, pid);
 	return 0;
+}
+
+void symbolizer__on_refresh(struct symbolizer *s, symbolizer_refresh_fn fn, void *ctx)
+{
+	s->on_refresh = fn;
+	s->on_refresh_ctx = ctx;
+}
+
+int symbolizer__view(struct symbolizer *s, pid_t pid, const struct lw_maps **maps,
+		     struct lw_module *const **mods)
+{
+	struct view *v = view_of(s, pid, false);
+
+	if (!v || !v->mods)
+		return -ENOENT;
+	*maps = &v->maps;
+	*mods = v->mods;
+	return 0;
+}
+
+const struct cfi_table *symbolizer__cfi(struct symbolizer *s, struct lw_module *m)
+{
+	if (m->cfi || m->cfi_err)
+		return m->cfi;
+	m->cfi = calloc(1, sizeof(*m->cfi));
+	if (!m->cfi) {
+		m->cfi_err = -ENOMEM;
+		return NULL;
+	}
+	m->cfi_err = symbol_worker__cfi(s->worker, m->id, m->cfi);
+	if (m->cfi_err) {
+		free(m->cfi);
+		m->cfi = NULL;
+	}
+	return m->cfi;
 }
 
 void symbolizer__new_round(struct symbolizer *s)
@@ -364,6 +406,8 @@ void symbolizer__forget(struct symbolizer *s, pid_t pid)
 		return;
 	view_clear(v);
 	*v = s->views[--s->nr_views];
+	if (s->on_refresh)
+		s->on_refresh(s->on_refresh_ctx, pid);
 }
 
 /* A return address follows a call instruction: frames from a frame-pointer

@@ -81,6 +81,12 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	t->skel->rodata->sample_every = opts->sample_every;
 	t->skel->rodata->sample_bytes = opts->sample_bytes;
 	t->skel->rodata->age_epoch_ns = opts->age_epoch_ns;
+	t->skel->rodata->unwind_cfi = opts->unwind_cfi;
+	/* the row store is preallocated: one row unless the unwinder is on */
+	bpf_map__set_max_entries(t->skel->maps.cfi_rows,
+				 opts->unwind_cfi && opts->unwind_rows ? opts->unwind_rows : 1);
+	if (!opts->unwind_cfi)
+		bpf_map__set_max_entries(t->skel->maps.unwind_maps, 1);
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
@@ -332,6 +338,34 @@ int tracer__read_stack(struct tracer *t, __u64 id, struct lw_stack *out)
 	if (out->nr > LW_MAX_STACK_DEPTH)
 		out->nr = LW_MAX_STACK_DEPTH;
 	return 0;
+}
+
+int tracer__unwind_rows(struct tracer *t, __u32 first, const struct lw_cfi_row *rows, __u32 n)
+{
+	int fd = bpf_map__fd(t->skel->maps.cfi_rows);
+	__u32 keys[1024];
+
+	for (__u32 done = 0; done < n;) {
+		__u32 chunk = n - done < 1024 ? n - done : 1024;
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		for (__u32 i = 0; i < chunk; i++)
+			keys[i] = first + done + i;
+		if (bpf_map_update_batch(fd, keys, rows + done, &chunk, &opts))
+			return -errno;
+		done += chunk;
+	}
+	return 0;
+}
+
+int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *proc)
+{
+	__u32 key = pid;
+
+	if (!proc)
+		return bpf_map__delete_elem(t->skel->maps.unwind_maps, &key, sizeof(key), 0);
+	return bpf_map__update_elem(t->skel->maps.unwind_maps, &key, sizeof(key), proc,
+				    sizeof(*proc), 0) ? -errno : 0;
 }
 
 int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out)

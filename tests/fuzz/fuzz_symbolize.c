@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
 #include "symbolize.h"
 
@@ -142,6 +143,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * DIEs and inline scopes are in its code */
 	for (size_t i = 1; i <= 64; i++)
 		lw_sym__free(dwarf_module__lookup(m, obj_size * i / 65));
+	/* and the unwind table the worker builds from the same file */
+	{
+		struct cfi_table t;
+
+		if (dwarf_module__cfi(m, &t) == 0)
+			cfi_table__free(&t);
+	}
 	dwarf_module__free(m);
 	return 0;
 }

@@ -17,6 +17,8 @@
 #include "target_protocol.h"
 
 static volatile int vsink;
+/* loop counts the compiler cannot unroll: one call site per leak */
+static volatile int five = 5, three = 3, two = 2;
 
 SITE void leak_deep(int n)
 {
@@ -77,11 +79,11 @@ int main(void)
 {
 	if (!ready_wait_go())
 		return 0;
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < five; i++)
 		chain_a1(i);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < three; i++)
 		chain_b1(i + 5);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < two; i++)
 		leak_shallow();
 	put_str("done\n");
 	wait_eof();

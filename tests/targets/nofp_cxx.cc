@@ -16,6 +16,8 @@ struct Big {
 };
 
 static volatile int vsink;
+// loop counts the compiler cannot unroll: one call site per leak
+static volatile int four = 4, two = 2;
 
 SITE Big *make_big(int n)
 {
@@ -71,9 +73,9 @@ int main()
 {
 	if (!ready_wait_go())
 		return 0;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < four; i++)
 		Level1::run(i, false);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < two; i++)
 		level3(i, true);
 	put_str("done\n");
 	wait_eof();
