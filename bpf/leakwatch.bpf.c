@@ -58,7 +58,7 @@ struct inflight {
 	__u32 old_found;   /* realloc: old_rec was removed from allocs at entry */
 	__u32 sampled;     /* the new block is to be recorded */
 	__u32 countdown;   /* sample_every: calls until the next recorded one */
-	__u32 pad;
+	__u32 verify_countdown; /* verify_every: recorded calls until the next verified */
 	struct lw_alloc old_rec;
 	struct lw_stack stack; /* scratch for the stack walk: per thread, so no
 				* other CPU or preempting task can clobber it */
@@ -407,6 +407,13 @@ static __always_inline void record_region(__u32 tgid, __u64 start, __u64 size, _
 
 /* CFI unwinding (leakwatch.h): set by the loader with --unwind cfi or auto. */
 const volatile __u32 unwind_cfi = 0;
+/* --verify-stacks N (leakwatch.h, struct lw_verify); 0: off */
+const volatile __u32 verify_every = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* the loader sizes it when verifying */
+} verify_events SEC(".maps");
 
 /* Every module's rows, each module's table a slice the loader placed. */
 struct {
@@ -469,7 +476,7 @@ static __always_inline void fp_step(struct walk *w)
 {
 	struct { __u64 next; __u64 ret; } frame;
 
-	if (!w->bp_known || w->bp <= w->sp || (w->bp & 7) ||
+	if (!w->bp_known || w->bp < w->sp || (w->bp & 7) ||
 	    bpf_probe_read_user(&frame, sizeof(frame), (void *)w->bp) || !frame.ret) {
 		w->status = WALK_DONE;
 		return;
@@ -648,6 +655,85 @@ static __always_inline __u64 mix64(__u64 h)
 	return h;
 }
 
+/* The end of the stack mapping holding sp (bpf_find_vma's callback). */
+static long vma_end(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+{
+	*(__u64 *)ctx = vma->vm_end;
+	return 0;
+}
+
+struct stack_copy {
+	struct lw_verify *v;
+	__u64 sp, len;
+};
+
+/* One page of the copy: a page that cannot be read stays zero. */
+static long copy_page(__u32 i, void *ctx)
+{
+	struct stack_copy *c = ctx;
+	__u64 head = 4096 - (c->sp & 4095), off, chunk;
+
+	/* the first piece runs to the first page boundary, then whole pages */
+	off = i ? head + (__u64)(i - 1) * 4096 : 0;
+	chunk = i ? 4096 : head;
+	if (off >= c->len)
+		return 1;
+	if (chunk > c->len - off)
+		chunk = c->len - off;
+	/* bounds the verifier can follow: off < 16 KiB, chunk <= 4 KiB, and
+	 * the buffer has 4 KiB of slack */
+	off &= LW_VERIFY_STACK_BYTES - 1;
+	if (chunk > 4096 || !chunk)
+		return 1;
+	bpf_probe_read_user(&c->v->stack[off], chunk, (void *)(c->sp + off));
+	return 0;
+}
+
+/* Sends the registers, the stack bytes and the BPF stack s (see
+ * verify_every). */
+static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_stack *s, __u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct stack_copy c = { .sp = PT_REGS_SP(ctx) };
+	struct lw_verify *v;
+	__u64 end = 0;
+
+	v = bpf_ringbuf_reserve(&verify_events, sizeof(*v), 0);
+	if (!v)
+		return;
+	v->tgid = tgid;
+	v->tid = (__u32)bpf_get_current_pid_tgid();
+	v->nr = s->nr;
+	v->regs[0] = ctx->ax;
+	v->regs[1] = ctx->dx;
+	v->regs[2] = ctx->cx;
+	v->regs[3] = ctx->bx;
+	v->regs[4] = ctx->si;
+	v->regs[5] = ctx->di;
+	v->regs[6] = ctx->bp;
+	v->regs[7] = ctx->sp;
+	v->regs[8] = ctx->r8;
+	v->regs[9] = ctx->r9;
+	v->regs[10] = ctx->r10;
+	v->regs[11] = ctx->r11;
+	v->regs[12] = ctx->r12;
+	v->regs[13] = ctx->r13;
+	v->regs[14] = ctx->r14;
+	v->regs[15] = ctx->r15;
+	v->regs[16] = ctx->ip;
+	bpf_probe_read_kernel(v->ips, sizeof(v->ips), s->ips);
+	/* clamped to the stack's mapping */
+	bpf_find_vma(task, c.sp, vma_end, &end, 0);
+	c.len = end > c.sp ? end - c.sp : 0;
+	if (c.len > LW_VERIFY_STACK_BYTES)
+		c.len = LW_VERIFY_STACK_BYTES;
+	c.v = v;
+	bpf_loop(LW_VERIFY_STACK_BYTES / 4096 + 1, copy_page, &c, 0);
+	v->stack_len = c.len;
+	/* the loader reads these at its own pace: no wakeup per event */
+	bpf_ringbuf_submit(v, BPF_RB_NO_WAKEUP);
+}
+
 /*
  * Walk the user stack at an allocator's entry. The return address at the
  * stack pointer is the caller, read directly: the kernel's frame-pointer
@@ -720,6 +806,20 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 	if (err && err != -EEXIST) {
 		count_lost(c, LW_LOST_STACK_MISSING);
 		return LW_STACK_NONE;
+	}
+	return id;
+}
+
+/* capture_stack, and every verify_every'th time, the copy for the loader's
+ * check. */
+static __always_inline __u64 take_stack(struct pt_regs *ctx, struct inflight *st,
+					struct lw_proc_counters *c, __u32 tgid)
+{
+	__u64 id = capture_stack(ctx, &st->stack, c, tgid);
+
+	if (verify_every && id != LW_STACK_NONE && ++st->verify_countdown >= verify_every) {
+		st->verify_countdown = 0;
+		verify_send(ctx, &st->stack, tgid);
 	}
 	return id;
 }
@@ -916,7 +1016,7 @@ int alloc_enter(struct pt_regs *ctx)
 		st->sampled = 0; /* realloc(p, 0) frees: not an allocation to sample */
 	else
 		st->sampled = sample(st, st->size);
-	st->stack_id = st->sampled ? capture_stack(ctx, &st->stack, proc_counters(tgid), tgid) : LW_STACK_NONE;
+	st->stack_id = st->sampled ? take_stack(ctx, st, proc_counters(tgid), tgid) : LW_STACK_NONE;
 	return 0;
 }
 

@@ -222,4 +222,25 @@ struct lw_cfi_proc {
 	struct lw_cfi_map maps[LW_CFI_MAX_MAPS];
 };
 
+/*
+ * --verify-stacks: every Nth recorded allocation also sends the registers
+ * at the probe and a copy of the stack from sp, with the stack the BPF
+ * unwinder took, for the loader to unwind again with libdw and compare.
+ * Pages that cannot be read (never touched) are left zero.
+ */
+#define LW_VERIFY_STACK_BYTES 16384
+
+/* Registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip. */
+#define LW_VERIFY_REGS 17
+
+struct lw_verify {
+	__u32 tgid, tid;
+	__u32 nr;                       /* frames in ips */
+	__u32 pad;
+	__u64 regs[LW_VERIFY_REGS];
+	__u64 stack_len;                /* bytes of stack from regs[7] (sp) */
+	__u64 ips[LW_MAX_STACK_DEPTH];  /* the BPF unwinder's stack */
+	__u8 stack[LW_VERIFY_STACK_BYTES + 4096]; /* slack: see the copy */
+};
+
 #endif /* LEAKWATCH_H */

@@ -3,6 +3,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct dwarf_module {
 	Dwfl_Module *mod;
 	char *path;
 	int debug_fd;   /* debug info handed in, or -1 */
+	int fd;         /* a copy of the object's descriptor, for the oracle */
 	int stripped;   /* -1: not known yet */
 };
 
@@ -53,6 +55,7 @@ struct dwarf_module *dwarf_module__open(int fd, const char *path)
 	}
 	m->debug_fd = -1;
 	m->stripped = -1;
+	m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	m->path = strdup(path);
 	m->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (!m->path || !m->dwfl) {
@@ -81,6 +84,8 @@ void dwarf_module__free(struct dwarf_module *m)
 		dwfl_end(m->dwfl);
 	if (m->debug_fd >= 0)
 		close(m->debug_fd);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m->path);
 	free(m);
 }
@@ -293,4 +298,22 @@ int dwarf_module__cfi(struct dwarf_module *m, struct cfi_table *out)
 
 	/* .debug_frame only without .eh_frame: it may mean loading debug info */
 	return cfi_table__build(elf, eh, eh ? NULL : dwfl_module_dwarf_cfi(m->mod, &bias), out);
+}
+
+int dwarf_module__fd(struct dwarf_module *m)
+{
+	return m->fd;
+}
+
+const char *dwarf_module__path(struct dwarf_module *m)
+{
+	return m->path;
+}
+
+int dwarf_module__find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+				 uint64_t base, const char *file_name, const char *debuglink_file,
+				 uint32_t debuglink_crc, char **debuginfo_file_name)
+{
+	return find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+			      debuglink_crc, debuginfo_file_name);
 }

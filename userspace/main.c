@@ -183,7 +183,7 @@ static int attach_all(struct session *s)
 	s->sym = symbolizer__new();
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
 	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
-					      s->env.verbose) : NULL;
+					      s->env.verify_every > 0, s->env.verbose) : NULL;
 	if (!s->unwind) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
@@ -556,6 +556,7 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 		r.nr_rollups = 0; /* out of memory: the per-process stacks still go out */
 	r.interval_s = s->env.interval_s;
 	symbolizer__worker_stats(s->sym, &r.symbolizer);
+	unwinder__report(s->unwind, &r);
 
 	if (s->text)
 		report_text__print(stdout, &r);

@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include "cfi.h"
 #include "dwarf_lookup.h"
+#include "leakwatch.h"
+#include "oracle.h"
 #include "messages.h"
 #include "symbol_worker.h"
 #include "symbolize.h"
@@ -41,6 +43,15 @@ enum worker_op {
 	OP_DEBUG,     /* + fd or none: stripped */
 	OP_LOOKUP,    /* off: the inline chain */
 	OP_CFI,       /* off: rows of the unwind table from this one on */
+	OP_UNWIND,    /* + wire_unwind: the oracle's frames */
+};
+
+/* OP_UNWIND request, after struct request: this, nr_maps oracle_maps, then
+ * stack_len bytes of stack. The reply holds the frames, 64 bits each. */
+struct wire_unwind {
+	uint32_t nr_maps, pad;
+	uint64_t regs[LW_VERIFY_REGS];
+	uint64_t stack_len;
 };
 
 /* OP_CFI reply: this, then n rows (struct lw_cfi_row) of the table. */
@@ -545,6 +556,55 @@ int symbol_worker__cfi(struct symbol_worker *w, uint32_t id, struct cfi_table *o
 	return err;
 }
 
+int symbol_worker__unwind(struct symbol_worker *w, const struct oracle_map *maps, size_t nr_maps,
+			  const uint64_t *regs, const uint8_t *stack, size_t len, uint64_t *pcs,
+			  int max)
+{
+	size_t size = sizeof(struct request) + sizeof(struct wire_unwind) + nr_maps * sizeof(*maps) + len;
+	struct request *req;
+	struct wire_unwind wu = { .nr_maps = nr_maps, .stack_len = len };
+	struct reply *reply;
+	size_t got;
+	int err = 0, n;
+
+	if (size > MSG_MAX - 1)
+		return -E2BIG;
+	req = malloc(size);
+	reply = malloc(MSG_MAX);
+	if (!req || !reply) {
+		free(req);
+		free(reply);
+		return -ENOMEM;
+	}
+	/* every module the maps name open in the worker */
+	for (size_t i = 0; i < nr_maps && !err; i++)
+		if (maps[i].module < w->nr_mods && w->mods[maps[i].module].path &&
+		    !w->mods[maps[i].module].failed)
+			ready(w, maps[i].module, reply);
+	if ((err = running(w)))
+		goto out;
+	/* no module's request: a failure here gives none up */
+	*req = (struct request){ .op = OP_UNWIND, .id = UINT32_MAX };
+	memcpy(wu.regs, regs, sizeof(wu.regs));
+	memcpy(req->path, &wu, sizeof(wu));
+	memcpy(req->path + sizeof(wu), maps, nr_maps * sizeof(*maps));
+	memcpy(req->path + sizeof(wu) + nr_maps * sizeof(*maps), stack, len);
+	err = call(w, req, size, -1, reply, &got);
+	if (err)
+		goto out;
+	n = reply->n;
+	if (got != sizeof(*reply) + n * sizeof(uint64_t) || n > max) {
+		err = -EPROTO;
+		goto out;
+	}
+	memcpy(pcs, reply->data, n * sizeof(uint64_t));
+	err = n;
+out:
+	free(req);
+	free(reply);
+	return err;
+}
+
 void symbol_worker__stats(const struct symbol_worker *w, struct symbol_worker_stats *out)
 {
 	*out = w->stats;
@@ -715,6 +775,45 @@ static size_t serve_one(struct served *sv, const struct request *req, size_t len
 			memcpy(reply->data + sizeof(head), t->rows + req->off, n * sizeof(*t->rows));
 		reply->n = n;
 		out += sizeof(head) + n * sizeof(*t->rows);
+		break;
+	}
+	case OP_UNWIND: {
+		const char *p = req->path;
+		struct wire_unwind wu;
+		size_t body = len - sizeof(*req);
+		int n;
+
+		if (body < sizeof(wu)) {
+			reply->status = -EINVAL;
+			break;
+		}
+		memcpy(&wu, p, sizeof(wu));
+		if (wu.nr_maps > 4096 || wu.stack_len > body ||
+		    body - sizeof(wu) != wu.nr_maps * sizeof(struct oracle_map) + wu.stack_len) {
+			reply->status = -EINVAL;
+			break;
+		}
+		{
+			struct oracle_map *maps = malloc(wu.nr_maps * sizeof(*maps) + 1);
+			uint64_t pcs[LW_MAX_STACK_DEPTH];
+
+			if (!maps) {
+				reply->status = -ENOMEM;
+				break;
+			}
+			memcpy(maps, p + sizeof(wu), wu.nr_maps * sizeof(*maps));
+			n = oracle_unwind(sv->mods, sv->nr, maps, wu.nr_maps, wu.regs,
+					  (const uint8_t *)p + sizeof(wu) + wu.nr_maps * sizeof(*maps),
+					  wu.stack_len, pcs, LW_MAX_STACK_DEPTH);
+			free(maps);
+			if (n < 0) {
+				reply->status = n;
+				break;
+			}
+			memcpy(reply->data, pcs, n * sizeof(*pcs));
+			reply->n = n;
+			out += n * sizeof(*pcs);
+		}
 		break;
 	}
 	default:

@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include "cfi.h"
 #include "dwarf_lookup.h"
+#include "leakwatch.h"
+#include "oracle.h"
 #include "hashmap.h"
 #include "insn.h"
 #include "proc.h"
@@ -478,4 +480,32 @@ void symbolizer__worker_stats(const struct symbolizer *s, struct symbol_worker_s
 int symbolizer__worker_pid(const struct symbolizer *s)
 {
 	return symbol_worker__pid(s->worker);
+}
+
+int symbolizer__oracle(struct symbolizer *s, pid_t pid, const struct lw_verify *v, uint64_t *pcs,
+		       int max)
+{
+	struct view *vw = view_of(s, pid, false);
+	struct oracle_map *maps;
+	size_t n = 0;
+	int err;
+
+	if (!vw || !vw->mods)
+		return -ENOENT;
+	maps = calloc(vw->maps.n + 1, sizeof(*maps));
+	if (!maps)
+		return -ENOMEM;
+	for (size_t i = 0; i < vw->maps.n; i++) {
+		const struct lw_map *m = &vw->maps.v[i];
+
+		if (!m->exec || !vw->mods[i])
+			continue;
+		maps[n++] = (struct oracle_map){ .start = m->start, .end = m->end, .pgoff = m->pgoff,
+						 .module = vw->mods[i]->id };
+	}
+	err = symbol_worker__unwind(s->worker, maps, n, (const uint64_t *)v->regs, v->stack,
+				    v->stack_len < LW_VERIFY_STACK_BYTES ? v->stack_len :
+				    LW_VERIFY_STACK_BYTES, pcs, max);
+	free(maps);
+	return err;
 }

@@ -76,6 +76,11 @@ int symbolizer__view(struct symbolizer *s, pid_t pid, const struct lw_maps **map
  * set when it has none. */
 struct cfi_table;
 const struct cfi_table *symbolizer__cfi(struct symbolizer *s, struct lw_module *m);
+/* The --verify-stacks oracle: the stack in v unwound by libdw over pid's
+ * mappings as last read (oracle.h). Frames into pcs; count or -errno. */
+struct lw_verify;
+int symbolizer__oracle(struct symbolizer *s, pid_t pid, const struct lw_verify *v, uint64_t *pcs,
+		       int max);
 /* How the worker fared: crashes, timeouts, modules given up. */
 struct symbol_worker_stats;
 void symbolizer__worker_stats(const struct symbolizer *s, struct symbol_worker_stats *out);

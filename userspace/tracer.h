@@ -80,5 +80,8 @@ int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out
  * row store, and pid's mapping index (NULL: none any more). 0 or -errno. */
 int tracer__unwind_rows(struct tracer *t, __u32 first, const struct lw_cfi_row *rows, __u32 n);
 int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *proc);
+/* Calls fn for every --verify-stacks record waiting (leakwatch.h). */
+typedef void (*tracer_verify_fn)(const struct lw_verify *v, void *ctx);
+void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx);
 
 #endif

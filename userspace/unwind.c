@@ -5,6 +5,7 @@
 #include "cfi.h"
 #include "messages.h"
 #include "proc.h"
+#include "report.h"
 #include "symbolize.h"
 #include "tracer.h"
 #include "unwind.h"
@@ -43,6 +44,9 @@ struct unwinder {
 	struct proc_tables *procs;
 	size_t nr_procs;
 	bool said_full, said_maps;
+	bool verifying;
+	uint64_t verified, agreed, unverifiable;
+	int verbose_mismatches;  /* said on stderr with -v, a few */
 	struct lw_cfi_proc scratch;
 };
 
@@ -279,7 +283,7 @@ static void sync(void *ctx, pid_t pid)
 }
 
 struct unwinder *unwinder__new(struct tracer *t, struct symbolizer *sym, enum unwind_mode mode,
-			       unsigned int max_rows, int verbose)
+			       unsigned int max_rows, bool verifying, int verbose)
 {
 	struct unwinder *u = calloc(1, sizeof(*u));
 
@@ -290,6 +294,7 @@ struct unwinder *unwinder__new(struct tracer *t, struct symbolizer *sym, enum un
 	u->mode = mode;
 	u->max_rows = max_rows;
 	u->verbose = verbose;
+	u->verifying = verifying;
 	symbolizer__on_refresh(sym, sync, u);
 	return u;
 }
@@ -346,4 +351,57 @@ void unwinder__describe(const struct unwinder *u, FILE *f)
 				(unsigned long long)(m->text_bytes + 1023) / 1024);
 		fputc('\n', f);
 	}
+}
+
+/* One --verify-stacks record: the BPF stack against libdw's. */
+static void verify_one(const struct lw_verify *v, void *ctx)
+{
+	struct unwinder *u = ctx;
+	uint64_t pcs[LW_MAX_STACK_DEPTH];
+	int n = symbolizer__oracle(u->sym, v->tgid, v, pcs, LW_MAX_STACK_DEPTH);
+	__u32 nr = v->nr < LW_MAX_STACK_DEPTH ? v->nr : LW_MAX_STACK_DEPTH;
+	bool same;
+
+	if (n < 0) {
+		u->unverifiable++;
+		return;
+	}
+	u->verified++;
+	same = (__u32)n == nr && !memcmp(pcs, v->ips, nr * sizeof(pcs[0]));
+	if (same) {
+		u->agreed++;
+		return;
+	}
+	if (u->verbose && u->verbose_mismatches++ < 5) {
+		char a[64 * 19] = "", b[64 * 19] = "";
+		size_t la = 0, lb = 0;
+
+		for (__u32 i = 0; i < nr && i < 64; i++)
+			la += snprintf(a + la, sizeof(a) - la, " %llx", (unsigned long long)v->ips[i]);
+		for (int i = 0; i < n && i < 64; i++)
+			lb += snprintf(b + lb, sizeof(b) - lb, " %llx", (unsigned long long)pcs[i]);
+		lw_say("stack of PID %u differs from libdw's:\n  bpf  :%s\n  libdw:%s", v->tgid, a, b);
+	}
+}
+
+void unwinder__report(struct unwinder *u, struct report *r)
+{
+	struct report_unwind *ru = &r->unwind;
+
+	tracer__consume_verify(u->tracer, verify_one, u);
+	ru->mode = unwind_mode_name(u->mode);
+	ru->modules = unwinder__modules(u, &ru->nr_modules);
+	ru->table_bytes = unwinder__table_bytes(u);
+	ru->stacks = ru->complete = 0;
+	for (int i = 0; i < r->nr_all_stacks; i++) {
+		const struct lw_site *s = r->all_stacks[i];
+
+		ru->stacks++;
+		ru->complete += s->nr_frames && !s->truncated;
+	}
+	ru->stack_quality = ru->stacks ? (double)ru->complete / ru->stacks : -1;
+	ru->verified = u->verified;
+	ru->agreed = u->agreed;
+	ru->unverifiable = u->unverifiable;
+	ru->verifying = u->verifying;
 }

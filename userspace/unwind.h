@@ -39,14 +39,20 @@ struct symbolizer;
 int unwind_mode_parse(const char *s, enum unwind_mode *out);
 const char *unwind_mode_name(enum unwind_mode m);
 
-/* Hooks itself on sym's refreshes. max_rows: the BPF row store's size. */
+/* Hooks itself on sym's refreshes. max_rows: the BPF row store's size;
+ * verifying: --verify-stacks is on. */
 struct unwinder *unwinder__new(struct tracer *t, struct symbolizer *sym, enum unwind_mode mode,
-			       unsigned int max_rows, int verbose);
+			       unsigned int max_rows, bool verifying, int verbose);
 void unwinder__free(struct unwinder *u);
 /* Every module seen so far, in the order seen. */
 const struct unwind_module *unwinder__modules(const struct unwinder *u, size_t *n);
 /* Rows in use in the row store, in bytes. */
 uint64_t unwinder__table_bytes(const struct unwinder *u);
+struct report;
+/* Fills r->unwind: the modules, stack quality over r->all_stacks, and the
+ * --verify-stacks comparisons made since the last call (their records
+ * are read and unwound again now). */
+void unwinder__report(struct unwinder *u, struct report *r);
 /* One line per module to f: what serves it. */
 void unwinder__describe(const struct unwinder *u, FILE *f);
 

@@ -36,18 +36,35 @@ def check_full_stacks(summary, pid, expected):
     assert summary["totals"]["lost"]["unwind_pending"] == 0, summary["totals"]
 
 
+def check_verified(summary, at_least):
+    """--verify-stacks 1: every allocation's stack unwound again by libdw
+    from a copy of its stack, and all of them agree."""
+    v = summary["totals"]["stack_verify"]
+    allocs = summary["totals"]["alloc_calls"]
+    assert allocs >= at_least, summary["totals"]
+    # every stack taken is compared (operator new's own call included)
+    assert v["compared"] >= allocs and v["agreed"] == v["compared"], v
+    assert v["unverifiable"] == 0, v
+    assert summary["totals"]["stack_quality"] == 1, summary["totals"]
+
+
 def test_c_chains_cfi(run):
     target = run.target("nofp")
-    _, summary, _ = watch(run, [target], "--unwind", "cfi")
+    _, summary, _ = watch(run, [target], "--unwind", "cfi", "--verify-stacks", "1")
     check_full_stacks(summary, target.pid, NOFP)
+    check_verified(summary, 10)
+    modules = {m["module"].rsplit("/", 1)[-1]: m for m in summary["unwind"]["modules"]}
+    assert modules["nofp"]["unwinder"] == "cfi" and modules["nofp"]["frame_pointers"] is False
+    assert modules["libc.so.6"]["unwinder"] == "cfi"
 
 
 def test_cxx_chains_auto(run):
     """Through libstdc++'s operator new, which has no frame pointers
     either; auto picks CFI for every module here."""
     target = run.target("nofp_cxx")
-    lw, summary, _ = watch(run, [target], "--unwind", "auto", "-v")
+    lw, summary, _ = watch(run, [target], "--unwind", "auto", "--verify-stacks", "1", "-v")
     check_full_stacks(summary, target.pid, NOFP_CXX)
+    check_verified(summary, 6)
     err = "\n".join(lw.err.snapshot())
     assert "nofp_cxx: no frame pointers, CFI; unwound by CFI" in err, err
 
@@ -57,8 +74,12 @@ def test_frame_pointers_say_truncated(run):
     complete, and the deep chain's callers are lost (leak_vla's VLA gives
     it a frame pointer, so its caller may be found)."""
     target = run.target("nofp")
-    _, summary, _ = watch(run, [target], "--unwind", "fp")
+    _, summary, _ = watch(run, [target], "--unwind", "fp", "--verify-stacks", "1")
     stacks = mine(summary, target.pid)
+    # the oracle is independent of the unwinder: it disagrees with these
+    v = summary["totals"]["stack_verify"]
+    assert v["compared"] == 10 and v["agreed"] < 10, v
+    assert summary["totals"]["stack_quality"] == 0, summary["totals"]
     assert sum(s["outstanding_bytes"] for s in stacks) == 5555 + 6666 + 1554
     for s in stacks:
         assert s.get("truncated") is True, s
