@@ -436,6 +436,9 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
+/* A process's index before the loader has made one (never written). */
+static struct lw_cfi_proc empty_proc;
+
 enum walk_status {
 	WALK_ON = 0,
 	WALK_DONE,    /* the outermost frame, or the walk cannot go on */
@@ -770,6 +773,13 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 		 * return address, its rbp still in rbp */
 		w.pc = ret;
 		w.sp += 8;
+		if (!w.proc) {
+			/* no index yet (a process running before the loader
+			 * read its maps): an empty one, so the ask below is
+			 * made once */
+			bpf_map_update_elem(&unwind_maps, &tgid, &empty_proc, BPF_NOEXIST);
+			w.proc = bpf_map_lookup_elem(&unwind_maps, &tgid);
+		}
 		if (w.proc)
 			bpf_loop(LW_MAX_STACK_DEPTH - 1, walk_step, &w, 0);
 		else
