@@ -28,6 +28,10 @@ BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPU
 # Targets the tests and the demo run: frame pointers on, as most services
 # would need for stacks until CFI unwinding lands.
 TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -pthread
+# A target whose first line says LEAKWATCH_NO_FP is built as most software
+# is, without frame pointers: the CFI unwinder's cases.
+NOFP_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
+target_cflags = $(if $(shell head -1 $(1) | grep -l LEAKWATCH_NO_FP),$(NOFP_CFLAGS),$(TARGET_CFLAGS))
 
 USER_SRCS := $(sort $(wildcard userspace/*.c))
 LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
@@ -108,11 +112,11 @@ $(OUTPUT)/leakwatch: $(USER_OBJS)
 # statically and stripped (the "no allocator symbols" case).
 $(OUTPUT)/tests/targets/%: tests/targets/%.c $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
 	$(call msg,TARGET,$@)
-	$(Q)$(CC) $(TARGET_CFLAGS) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
+	$(Q)$(CC) $(call target_cflags,$<) $(if $(shell head -1 $< | grep -l LEAKWATCH_STATIC),-static -s) $< -o $@
 
 $(OUTPUT)/tests/targets/%: tests/targets/%.cc $(wildcard tests/targets/*.h) | $(OUTPUT)/tests/targets
 	$(call msg,TARGET,$@)
-	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
+	$(Q)$(CXX) $(call target_cflags,$<) $< -o $@
 
 # Variants for test_allocators.py: allocs linked with each allocator library
 # (--no-as-needed: nothing in it names them), and own_alloc as a static
@@ -152,10 +156,11 @@ FUZZ_SEEDS := $(addprefix $(OUTPUT)/tests/targets/,symbols cxx allocs)
 FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
 
 $(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/dwarf_lookup.c \
-		userspace/hashmap.c userspace/dwarf_lookup.h userspace/symbolize.h | $(OUTPUT)
+		userspace/hashmap.c userspace/cfi.c userspace/cfi.h userspace/dwarf_lookup.h \
+		userspace/symbolize.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace \
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace -Ibpf \
 		$(filter %.c,$^) -ldw -lelf -lstdc++ -o $@
 
 $(OUTPUT)/fuzz/seeds: $(FUZZ_SEEDS)

@@ -58,7 +58,7 @@ struct inflight {
 	__u32 old_found;   /* realloc: old_rec was removed from allocs at entry */
 	__u32 sampled;     /* the new block is to be recorded */
 	__u32 countdown;   /* sample_every: calls until the next recorded one */
-	__u32 pad;
+	__u32 verify_countdown; /* verify_every: recorded calls until the next verified */
 	struct lw_alloc old_rec;
 	struct lw_stack stack; /* scratch for the stack walk: per thread, so no
 				* other CPU or preempting task can clobber it */
@@ -405,7 +405,250 @@ static __always_inline void record_region(__u32 tgid, __u64 start, __u64 size, _
 	__sync_fetch_and_add(&s->total_allocs, 1);
 }
 
+/* CFI unwinding (leakwatch.h): set by the loader with --unwind cfi or auto. */
+const volatile __u32 unwind_cfi = 0;
+/* --verify-stacks N (leakwatch.h, struct lw_verify); 0: off */
+const volatile __u32 verify_every = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* the loader sizes it when verifying */
+} verify_events SEC(".maps");
+
+/* Every module's rows, each module's table a slice the loader placed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lw_cfi_row);
+	__uint(max_entries, 1);
+} cfi_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct lw_cfi_proc);
+	__uint(max_entries, 4096);
+} unwind_maps SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} events SEC(".maps");
+
+/* A process's index before the loader has made one (never written). */
+static struct lw_cfi_proc empty_proc;
+
+enum walk_status {
+	WALK_ON = 0,
+	WALK_DONE,    /* the outermost frame, or the walk cannot go on */
+	WALK_PENDING, /* code without a table yet: the stack is not kept */
+};
+
+/* State of a walk, on the program's stack; bpf_loop's callback steps it. */
+struct walk {
+	struct lw_cfi_proc *proc;
+	struct lw_stack *s;
+	__u64 pc, sp, bp;
+	__u64 h;
+	__u32 chk, n;
+	__u32 bp_known;
+	__u32 status;
+	__u32 last_fp;  /* the frame just taken came from frame pointers */
+};
+
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
+
+static __always_inline void push_frame(struct walk *w, __u64 ret)
+{
+	__u32 n = w->n;
+
+	if (n >= LW_MAX_STACK_DEPTH) {
+		w->status = WALK_DONE;
+		return;
+	}
+	w->s->ips[n] = ret;
+	w->h = (w->h ^ ret) * HASH_MUL;
+	w->chk = (w->chk ^ (__u32)(ret >> 3)) * 0x01000193;
+	w->n = n + 1;
+}
+
+/* One frame by frame pointers: the caller's rbp and return address sit at
+ * rbp, above the stack pointer. */
+static __always_inline void fp_step(struct walk *w)
+{
+	struct { __u64 next; __u64 ret; } frame;
+
+	if (!w->bp_known || w->bp < w->sp || (w->bp & 7) ||
+	    bpf_probe_read_user(&frame, sizeof(frame), (void *)w->bp) || !frame.ret) {
+		w->status = WALK_DONE;
+		return;
+	}
+	w->sp = w->bp + 16;
+	w->bp = frame.next;
+	w->pc = frame.ret;
+	w->last_fp = 1;
+	push_frame(w, frame.ret);
+}
+
+/*
+ * Binary searches, one step per bpf_loop iteration: as plain loops inside
+ * the walk the verifier follows every path of every step with exact
+ * bounds and gives up at its 1M-instruction limit.
+ */
+struct search {
+	struct lw_cfi_proc *proc; /* find_map */
+	__u64 key;                /* an address, or a file offset */
+	__u32 first;              /* find_row: the table's first row */
+	__u32 lo, hi;
+};
+
+static long map_search_step(__u32 i, void *ctx)
+{
+	struct search *q = ctx;
+	__u32 mid;
+
+	if (q->lo >= q->hi || !q->proc)
+		return 1;
+	mid = (q->lo + (q->hi - q->lo) / 2) & (LW_CFI_MAX_MAPS - 1);
+	if (q->proc->maps[mid].start <= q->key)
+		q->lo = mid + 1;
+	else
+		q->hi = mid;
+	return 0;
+}
+
+static long row_search_step(__u32 i, void *ctx)
+{
+	struct search *q = ctx;
+	struct lw_cfi_row *r;
+	__u32 mid, idx;
+
+	if (q->lo >= q->hi)
+		return 1;
+	mid = q->lo + (q->hi - q->lo) / 2;
+	idx = q->first + mid;
+	r = bpf_map_lookup_elem(&cfi_rows, &idx);
+	if (!r) {
+		q->lo = q->hi = 0;
+		return 1;
+	}
+	if (r->off <= q->key)
+		q->lo = mid + 1;
+	else
+		q->hi = mid;
+	return 0;
+}
+
+/* The row of the module table [first, first + nr) holding at file offset
+ * off: the last one starting at or before it. */
+static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off)
+{
+	struct search q = { .key = off, .first = first, .hi = nr };
+	__u32 idx;
+
+	bpf_loop(LW_CFI_SEARCH_STEPS + 1, row_search_step, &q, 0);
+	if (!q.lo || q.lo < q.hi)
+		return NULL;
+	idx = first + q.lo - 1;
+	return bpf_map_lookup_elem(&cfi_rows, &idx);
+}
+
+/* The mapping holding pc, or NULL. */
+static __always_inline struct lw_cfi_map *find_map(struct lw_cfi_proc *proc, __u64 pc)
+{
+	struct search q = { .proc = proc, .key = pc, .hi = proc->nr };
+	struct lw_cfi_map *m;
+
+	if (q.hi > LW_CFI_MAX_MAPS)
+		q.hi = LW_CFI_MAX_MAPS;
+	bpf_loop(LW_CFI_MAP_STEPS + 1, map_search_step, &q, 0);
+	if (!q.lo || q.lo < q.hi)
+		return NULL;
+	m = &proc->maps[(q.lo - 1) & (LW_CFI_MAX_MAPS - 1)];
+	return pc < m->end ? m : NULL;
+}
+
+/* One frame: from the return address pc and the registers the callee left
+ * (sp, bp), the caller's. */
+static long walk_step(__u32 i, void *ctx)
+{
+	struct walk *w = ctx;
+	struct lw_cfi_proc *proc = w->proc;
+	struct lw_cfi_row *r;
+	struct lw_cfi_map *m;
+	__u64 call = w->pc - 1, cfa, ret, bp;
+
+	if (!proc || w->status != WALK_ON)
+		return 1;
+	m = find_map(proc, call);
+	if (!m) {
+		/* where frame pointers led, an unmapped address is their
+		 * garbage; after a CFI step, code mapped since (dlopen) */
+		w->status = w->last_fp ? WALK_DONE : WALK_PENDING;
+		return 1;
+	}
+	if (m->kind == LW_UNWIND_PENDING) {
+		w->status = WALK_PENDING;
+		return 1;
+	}
+	if (m->kind != LW_UNWIND_CFI) {
+		fp_step(w);
+		return w->status != WALK_ON;
+	}
+	r = find_row(m->first_row, m->nr_rows, call - m->start + m->pgoff);
+	if (!r || r->cfa == LW_CFA_NONE) {
+		fp_step(w); /* code the CFI does not describe */
+		return w->status != WALK_ON;
+	}
+	if (r->cfa == LW_CFA_RSP) {
+		cfa = w->sp + r->cfa_off;
+	} else if (r->cfa == LW_CFA_RBP && w->bp_known) {
+		cfa = w->bp + r->cfa_off;
+	} else {
+		/* LW_CFA_END: the outermost frame; LW_CFA_BAD: not followed */
+		w->status = WALK_DONE;
+		return 1;
+	}
+	bp = w->bp;
+	if (cfa <= w->sp || bpf_probe_read_user(&ret, sizeof(ret), (void *)(cfa - 8)) ||
+	    (r->rbp == LW_RBP_AT && bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + r->rbp_off)))) {
+		w->status = WALK_DONE;
+		return 1;
+	}
+	if (r->rbp == LW_RBP_LOST)
+		w->bp_known = 0;
+	w->bp = bp;
+	w->sp = cfa;
+	w->pc = ret;
+	w->last_fp = 0;
+	if (!ret) {
+		w->status = WALK_DONE;
+		return 1;
+	}
+	push_frame(w, ret);
+	return w->status != WALK_ON;
+}
+
+/* Asks the loader, once until it has served the process, to read its
+ * mappings again. */
+static __always_inline void ask_maps(struct lw_cfi_proc *proc, __u32 tgid)
+{
+	struct lw_event *e;
+
+	/* racing threads may both ask: the loader reads the maps twice */
+	if (!proc || proc->asked)
+		return;
+	proc->asked = 1;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e)
+		return;
+	e->kind = LW_EVENT_MAPS;
+	e->pid = tgid;
+	e->parent = 0;
+	e->held = 0;
+	bpf_ringbuf_submit(e, 0);
+}
 
 static __always_inline __u64 mix64(__u64 h)
 {
@@ -415,56 +658,155 @@ static __always_inline __u64 mix64(__u64 h)
 	return h;
 }
 
+/* The end of the stack mapping holding sp (bpf_find_vma's callback). */
+static long vma_end(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+{
+	*(__u64 *)ctx = vma->vm_end;
+	return 0;
+}
+
+struct stack_copy {
+	struct lw_verify *v;
+	__u64 sp, len;
+};
+
+/* One page of the copy: a page that cannot be read stays zero. */
+static long copy_page(__u32 i, void *ctx)
+{
+	struct stack_copy *c = ctx;
+	__u64 head = 4096 - (c->sp & 4095), off, chunk;
+
+	/* the first piece runs to the first page boundary, then whole pages */
+	off = i ? head + (__u64)(i - 1) * 4096 : 0;
+	chunk = i ? 4096 : head;
+	if (off >= c->len)
+		return 1;
+	if (chunk > c->len - off)
+		chunk = c->len - off;
+	/* bounds the verifier can follow: off < 16 KiB, chunk <= 4 KiB, and
+	 * the buffer has 4 KiB of slack */
+	off &= LW_VERIFY_STACK_BYTES - 1;
+	if (chunk > 4096 || !chunk)
+		return 1;
+	bpf_probe_read_user(&c->v->stack[off], chunk, (void *)(c->sp + off));
+	return 0;
+}
+
+/* Sends the registers, the stack bytes and the BPF stack s (see
+ * verify_every). */
+static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_stack *s, __u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct stack_copy c = { .sp = PT_REGS_SP(ctx) };
+	struct lw_verify *v;
+	__u64 end = 0;
+
+	v = bpf_ringbuf_reserve(&verify_events, sizeof(*v), 0);
+	if (!v)
+		return;
+	v->tgid = tgid;
+	v->tid = (__u32)bpf_get_current_pid_tgid();
+	v->nr = s->nr;
+	v->regs[0] = ctx->ax;
+	v->regs[1] = ctx->dx;
+	v->regs[2] = ctx->cx;
+	v->regs[3] = ctx->bx;
+	v->regs[4] = ctx->si;
+	v->regs[5] = ctx->di;
+	v->regs[6] = ctx->bp;
+	v->regs[7] = ctx->sp;
+	v->regs[8] = ctx->r8;
+	v->regs[9] = ctx->r9;
+	v->regs[10] = ctx->r10;
+	v->regs[11] = ctx->r11;
+	v->regs[12] = ctx->r12;
+	v->regs[13] = ctx->r13;
+	v->regs[14] = ctx->r14;
+	v->regs[15] = ctx->r15;
+	v->regs[16] = ctx->ip;
+	bpf_probe_read_kernel(v->ips, sizeof(v->ips), s->ips);
+	/* clamped to the stack's mapping */
+	bpf_find_vma(task, c.sp, vma_end, &end, 0);
+	c.len = end > c.sp ? end - c.sp : 0;
+	if (c.len > LW_VERIFY_STACK_BYTES)
+		c.len = LW_VERIFY_STACK_BYTES;
+	c.v = v;
+	bpf_loop(LW_VERIFY_STACK_BYTES / 4096 + 1, copy_page, &c, 0);
+	v->stack_len = c.len;
+	/* the loader reads these at its own pace: no wakeup per event */
+	bpf_ringbuf_submit(v, BPF_RB_NO_WAKEUP);
+}
+
 /*
  * Walk the user stack at an allocator's entry. The return address at the
  * stack pointer is the caller, read directly: the kernel's frame-pointer
  * walk drops it unless the probed function begins with push %rbp, and
- * glibc's malloc does not. Then follow the caller's frame-pointer chain.
- * Frames from code without frame pointers come out wrong or short; the
+ * glibc's malloc does not. Then, with unwind_cfi, each frame by its
+ * module's CFI table, frame pointers where no CFI covers the code (JIT);
+ * without, the caller's frame-pointer chain. Frames from code without
+ * frame pointers come out wrong or short in a frame-pointer walk; the
  * loader validates each return address and marks such stacks truncated.
  */
 static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack *s,
-					   struct lw_proc_counters *c)
+					   struct lw_proc_counters *c, __u32 tgid)
 {
-	__u64 sp = PT_REGS_SP(ctx), fp = PT_REGS_FP(ctx);
-	__u64 h = 0xcbf29ce484222325ULL;
-	__u32 chk = 0x84222325;
-	struct { __u64 next; __u64 ret; } frame;
+	struct walk w = {
+		.s = s,
+		.sp = PT_REGS_SP(ctx),
+		.bp = PT_REGS_FP(ctx),
+		.bp_known = 1,
+		.h = 0xcbf29ce484222325ULL,
+		.chk = 0x84222325,
+	};
 	struct lw_stack *known;
 	__u64 ret, id;
-	__u32 n = 1;
 	long err;
 
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) || !ret) {
+	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)w.sp) || !ret) {
 		count_lost(c, LW_LOST_STACK_MISSING);
 		return LW_STACK_NONE;
 	}
-	s->ips[0] = ret;
-	h = (h ^ ret) * HASH_MUL;
-	chk = (chk ^ (__u32)(ret >> 3)) * 0x01000193;
-
-	for (int i = 1; i < LW_MAX_STACK_DEPTH; i++) {
-		/* a frame lies above the stack pointer, aligned */
-		if (fp <= sp || (fp & 7))
-			break;
-		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)fp) || !frame.ret)
-			break;
-		s->ips[i] = frame.ret;
-		h = (h ^ frame.ret) * HASH_MUL;
-		chk = (chk ^ (__u32)(frame.ret >> 3)) * 0x01000193;
-		n++;
-		sp = fp;
-		fp = frame.next;
+	push_frame(&w, ret);
+	if (unwind_cfi) {
+		w.proc = bpf_map_lookup_elem(&unwind_maps, &tgid);
+		/* at the entry: the caller's frame is the stack above the
+		 * return address, its rbp still in rbp */
+		w.pc = ret;
+		w.sp += 8;
+		if (!w.proc) {
+			/* no index yet (a process running before the loader
+			 * read its maps): an empty one, so the ask below is
+			 * made once */
+			bpf_map_update_elem(&unwind_maps, &tgid, &empty_proc, BPF_NOEXIST);
+			w.proc = bpf_map_lookup_elem(&unwind_maps, &tgid);
+		}
+		if (w.proc)
+			bpf_loop(LW_MAX_STACK_DEPTH - 1, walk_step, &w, 0);
+		else
+			w.status = WALK_PENDING;
+		if (w.status == WALK_PENDING) {
+			ask_maps(w.proc, tgid);
+			count_lost(c, LW_LOST_UNWIND_PENDING);
+			return LW_STACK_NONE;
+		}
+	} else {
+		w.last_fp = 1;
+		for (int i = 1; i < LW_MAX_STACK_DEPTH; i++) {
+			/* a frame lies above the stack pointer, aligned */
+			fp_step(&w);
+			if (w.status != WALK_ON)
+				break;
+		}
 	}
-	s->nr = n;
-	s->check = chk;
-	id = mix64(h ^ n);
+	s->nr = w.n;
+	s->check = w.chk;
+	id = mix64(w.h ^ w.n);
 	if (id == LW_STACK_NONE)
 		id = 1;
 
 	known = bpf_map_lookup_elem(&stacks, &id);
 	if (known) {
-		if (known->nr != n || known->check != chk) {
+		if (known->nr != w.n || known->check != w.chk) {
 			count_lost(c, LW_LOST_STACK_COLLISION);
 			return LW_STACK_NONE;
 		}
@@ -474,6 +816,20 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 	if (err && err != -EEXIST) {
 		count_lost(c, LW_LOST_STACK_MISSING);
 		return LW_STACK_NONE;
+	}
+	return id;
+}
+
+/* capture_stack, and every verify_every'th time, the copy for the loader's
+ * check. */
+static __always_inline __u64 take_stack(struct pt_regs *ctx, struct inflight *st,
+					struct lw_proc_counters *c, __u32 tgid)
+{
+	__u64 id = capture_stack(ctx, &st->stack, c, tgid);
+
+	if (verify_every && id != LW_STACK_NONE && ++st->verify_countdown >= verify_every) {
+		st->verify_countdown = 0;
+		verify_send(ctx, &st->stack, tgid);
 	}
 	return id;
 }
@@ -670,7 +1026,7 @@ int alloc_enter(struct pt_regs *ctx)
 		st->sampled = 0; /* realloc(p, 0) frees: not an allocation to sample */
 	else
 		st->sampled = sample(st, st->size);
-	st->stack_id = st->sampled ? capture_stack(ctx, &st->stack, proc_counters(tgid)) : LW_STACK_NONE;
+	st->stack_id = st->sampled ? take_stack(ctx, st, proc_counters(tgid), tgid) : LW_STACK_NONE;
 	return 0;
 }
 
@@ -794,11 +1150,8 @@ struct {
 	__uint(max_entries, 16384);
 } exec_watch SEC(".maps");
 
-/* Forks and execs the loader must act on at once (it sleeps on this). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 * 1024);
-} events SEC(".maps");
+/* Forks and execs the loader must act on at once (it sleeps on this): the
+ * events ring buffer, defined above with the unwinder's requests. */
 
 /* Since 6.13: a signal to another task (the child, from its parent's fork). */
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,

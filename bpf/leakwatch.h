@@ -64,6 +64,9 @@ enum lw_lost {
 	LW_LOST_UNATTACHED_WINDOW, /* a return seen without its entry (attach race), or a
 				    * child that ran before its probes were in */
 	LW_LOST_STATS_MAP_FULL,    /* per-stack map full: allocation not tracked */
+	LW_LOST_UNWIND_PENDING,    /* the CFI unwinder met code whose table is not
+				    * loaded yet: kept under stack 0, never under a
+				    * wrong stack */
 	LW_LOST_NR,
 };
 
@@ -76,6 +79,8 @@ enum lw_lost {
 enum lw_event_kind {
 	LW_EVENT_FORK = 1, /* a watched process forked; the child is stopped */
 	LW_EVENT_EXEC,     /* a watched process exec'd and is stopped */
+	LW_EVENT_MAPS,     /* the unwinder met code it has no table for: read
+			    * the process's mappings again (dlopen) */
 };
 
 struct lw_event {
@@ -155,6 +160,87 @@ struct lw_proc_counters {
 	__u64 free_calls;   /* frees of non-NULL pointers (realloc's included) */
 	__s64 live_regions; /* tracked anonymous mappings: munmap's scan skips at 0 */
 	__u64 lost[LW_LOST_NR];
+};
+
+
+/*
+ * CFI unwinding (userspace/cfi.h builds the tables, the BPF unwinder reads
+ * them). A module's table is its rows sorted by off; a row holds from its
+ * off to the next row's. Offsets are file offsets, as return addresses map
+ * to them through /proc/PID/maps (addr - start + pgoff), so the table does
+ * not depend on where a process loaded the file. On x86-64 the return
+ * address is always at CFA - 8 (rows where it is not are LW_CFA_BAD).
+ */
+enum lw_cfa {
+	LW_CFA_NONE = 0, /* no CFI covers this code: frame pointers, if any */
+	LW_CFA_RSP,      /* CFA = rsp + cfa_off */
+	LW_CFA_RBP,      /* CFA = rbp + cfa_off */
+	LW_CFA_END,      /* the return address is undefined: the outermost frame */
+	LW_CFA_BAD,      /* a rule the unwinder does not follow (an expression) */
+};
+
+enum lw_rbp {
+	LW_RBP_SAME = 0, /* the caller's rbp is rbp */
+	LW_RBP_AT,       /* saved at CFA + rbp_off */
+	LW_RBP_LOST,     /* undefined or by a rule not followed: unknown */
+};
+
+struct lw_cfi_row {
+	__u32 off;     /* file offset where the row starts */
+	__s32 cfa_off;
+	__s16 rbp_off;
+	__u8 cfa;      /* enum lw_cfa */
+	__u8 rbp;      /* enum lw_rbp */
+};
+
+/* Rows searched per frame: tables up to 2^LW_CFI_SEARCH_STEPS rows. */
+#define LW_CFI_SEARCH_STEPS 20
+/* Executable mappings per process the unwinder knows (searched, sorted). */
+#define LW_CFI_MAX_MAPS 256
+#define LW_CFI_MAP_STEPS 8
+
+/* How the unwinder serves one executable mapping. */
+enum lw_unwind_kind {
+	LW_UNWIND_FP = 0,  /* frame pointers (no CFI, or --unwind fp) */
+	LW_UNWIND_CFI,     /* rows first_row .. first_row + nr_rows of cfi_rows */
+	LW_UNWIND_PENDING, /* its table is not loaded yet: the stack is not kept */
+};
+
+struct lw_cfi_map {
+	__u64 start, end;  /* addresses, [start, end) */
+	__u64 pgoff;       /* file offset of start */
+	__u32 first_row;
+	__u32 nr_rows;
+	__u32 kind;        /* enum lw_unwind_kind */
+	__u32 pad;
+};
+
+/* unwind_maps: per tgid, its executable mappings sorted by start. */
+struct lw_cfi_proc {
+	__u32 nr;
+	__u32 asked;       /* a miss was reported to the loader, not yet served */
+	struct lw_cfi_map maps[LW_CFI_MAX_MAPS];
+};
+
+/*
+ * --verify-stacks: every Nth recorded allocation also sends the registers
+ * at the probe and a copy of the stack from sp, with the stack the BPF
+ * unwinder took, for the loader to unwind again with libdw and compare.
+ * Pages that cannot be read (never touched) are left zero.
+ */
+#define LW_VERIFY_STACK_BYTES 16384
+
+/* Registers in DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip. */
+#define LW_VERIFY_REGS 17
+
+struct lw_verify {
+	__u32 tgid, tid;
+	__u32 nr;                       /* frames in ips */
+	__u32 pad;
+	__u64 regs[LW_VERIFY_REGS];
+	__u64 stack_len;                /* bytes of stack from regs[7] (sp) */
+	__u64 ips[LW_MAX_STACK_DEPTH];  /* the BPF unwinder's stack */
+	__u8 stack[LW_VERIFY_STACK_BYTES + 4096]; /* slack: see the copy */
 };
 
 #endif /* LEAKWATCH_H */

@@ -67,6 +67,9 @@ enum {
 	OPT_SUMMARY_DIR,
 	OPT_SUMMARY_KEEP,
 	OPT_CONTAINER,
+	OPT_UNWIND,
+	OPT_VERIFY_STACKS,
+	OPT_UNWIND_ROWS,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -115,9 +118,16 @@ static const struct argp_option options[] = {
 	{ "sample-every", OPT_SAMPLE_EVERY, "N", 0, "Record one heap allocation in N per thread", 1 },
 	{ "sample-bytes", OPT_SAMPLE_BYTES, "B", 0, "Record an allocation of s bytes with probability "
 	  "min(1, s/B) (K, M suffixes)", 1 },
-	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 2 },
-	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 2 },
-	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 2 },
+	{ NULL, 0, NULL, 0, "Stacks:", 2 },
+	{ "unwind", OPT_UNWIND, "fp|auto|cfi", 0, "How stacks are walked: frame pointers (default), "
+	  "CFI where a module lacks frame pointers, or CFI wherever a module has it", 2 },
+	{ "verify-stacks", OPT_VERIFY_STACKS, "N", 0, "Every Nth allocation, also unwind a copy of "
+	  "the stack with libdw and report how often it agrees", 2 },
+	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 5 },
+	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 5 },
+	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 5 },
+	{ "unwind-rows", OPT_UNWIND_ROWS, "N", 0, "CFI rows kept in the kernel, 12 bytes each "
+	  "(default 1048576)", 5 },
 	{ NULL, 0, NULL, 0, "Files (each replaced whole, never seen half-written):", 3 },
 	{ "pprof", OPT_PPROF, "FILE", 0, "Outstanding allocations of every stack as a gzipped pprof "
 	  "profile, written at exit", 3 },
@@ -304,6 +314,22 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		else
 			env->max_stacks = v;
 		break;
+	case OPT_UNWIND:
+		if (unwind_mode_parse(arg, &env->unwind))
+			usage_error("bad --unwind value '%s': expected fp, auto or cfi", arg);
+		break;
+	case OPT_VERIFY_STACKS:
+		if (parse_long(arg, 1, 1000000000, &v))
+			usage_error("bad --verify-stacks value '%s': expected a number from 1 to 1000000000",
+				    arg);
+		env->verify_every = v;
+		break;
+	case OPT_UNWIND_ROWS:
+		if (parse_long(arg, 1024, 1L << 26, &v))
+			usage_error("bad --unwind-rows value '%s': expected a number from 1024 to 67108864",
+				    arg);
+		env->unwind_rows = v;
+		break;
 	case OPT_SAMPLE_EVERY:
 		if (parse_long(arg, 1, 1000000, &v))
 			usage_error("bad --sample-every value '%s': expected a number from 1 to 1000000", arg);
@@ -421,6 +447,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.max_allocs = 1 << 20,
 		.max_stacks = 1 << 15,
 		.summary_keep = 24,
+		.unwind_rows = 1 << 20,
 	};
 	/* "-- CMD ARG..." is the command's exact argv, not leakwatch's */
 	for (int i = 1; i < argc; i++) {

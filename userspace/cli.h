@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "cgroup.h"
+#include "unwind.h"
 
 #define LW_MAX_PIDS 64
 
@@ -38,6 +39,9 @@ struct env {
 	const char *container_arg;  /* --container ID as given; NULL = none */
 	bool has_cgroup;            /* -C or --container: cgroup is resolved */
 	struct lw_cgroup cgroup;    /* their cgroup, resolved while parsing */
+	enum unwind_mode unwind;    /* --unwind, default UNWIND_FP */
+	unsigned int unwind_rows;   /* --unwind-rows, the BPF row store (default 1 << 20) */
+	unsigned int verify_every;  /* --verify-stacks N: 0 = off */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

@@ -3,10 +3,12 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
 #include "hashmap.h"
 #include "symbolize.h"
@@ -30,7 +32,7 @@ struct cu_index {
 struct func_sym {
 	GElf_Addr lo, hi;
 	const char *name;  /* in the ELF's string table */
-	int rank;          /* binding: global 2, weak 1, local 0 */
+	int rank;          /* binding: global 4, weak 2, local 0; +1 unversioned */
 };
 
 /* Namespaces nest; a hostile file could nest them without end. */
@@ -43,6 +45,7 @@ struct dwarf_module {
 	Dwfl_Module *mod;
 	char *path;
 	int debug_fd;   /* debug info handed in, or -1 */
+	int fd;         /* a copy of the object's descriptor, for the oracle */
 	int stripped;   /* -1: not known yet */
 	struct hashmap *cus; /* CU DIE offset -> struct cu_index */
 	struct func_sym *syms; /* sized functions by address, built on first use */
@@ -84,6 +87,7 @@ struct dwarf_module *dwarf_module__open(int fd, const char *path)
 	}
 	m->debug_fd = -1;
 	m->stripped = -1;
+	m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	m->path = strdup(path);
 	m->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (!m->path || !m->dwfl) {
@@ -121,6 +125,8 @@ void dwarf_module__free(struct dwarf_module *m)
 		dwfl_end(m->dwfl);
 	if (m->debug_fd >= 0)
 		close(m->debug_fd);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m->path);
 	free(m);
 }
@@ -445,15 +451,18 @@ static void read_syms(struct dwarf_module *m)
 			m->syms = v;
 			cap = want;
 		}
+		/* of equal bindings, a versioned alias (name@VERSION) last */
 		m->syms[m->nr_syms++] = (struct func_sym){ addr, addr + sym.st_size, name,
-							   bind == STB_GLOBAL ? 2 : bind == STB_WEAK };
+							   (bind == STB_GLOBAL ? 4 : bind == STB_WEAK ? 2 : 0) +
+							   !strchr(name, '@') };
 	}
 	qsort(m->syms, m->nr_syms, sizeof(*m->syms), sym_cmp);
 }
 
 /* The function symbol holding pc and pc's offset in it: of those holding
  * it, the closest start, then the strongest binding (malloc over
- * __libc_malloc's local alias). NULL when no sized symbol holds it. */
+ * __libc_malloc's local alias), then unversioned before versioned. NULL
+ * when no sized symbol holds it. */
 static const char *sym_at(struct dwarf_module *m, GElf_Addr pc, GElf_Off *off)
 {
 	const struct func_sym *best = NULL;
@@ -507,6 +516,14 @@ struct lw_sym *dwarf_module__lookup(struct dwarf_module *m, uint64_t off)
 	if (!sym)
 		return NULL;
 	if (name) {
+		/* "__libc_start_main@GLIBC_2.2.5": the version is not the name */
+		char plain[512];
+		const char *at = strchr(name, '@');
+
+		if (at && at > name && (size_t)(at - name) < sizeof(plain)) {
+			snprintf(plain, sizeof(plain), "%.*s", (int)(at - name), name);
+			name = plain;
+		}
 		sym->function = demangle(name);
 		sym->offset = sym_off + 1;
 		sym->stripped = dwarf_module__stripped(m);
@@ -530,4 +547,32 @@ void lw_sym__free(struct lw_sym *sym)
 		free(sym);
 		sym = caller;
 	}
+}
+
+int dwarf_module__cfi(struct dwarf_module *m, struct cfi_table *out)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(m->mod, &bias);
+	Dwarf_CFI *eh = dwfl_module_eh_cfi(m->mod, &bias);
+
+	/* .debug_frame only without .eh_frame: it may mean loading debug info */
+	return cfi_table__build(elf, eh, eh ? NULL : dwfl_module_dwarf_cfi(m->mod, &bias), out);
+}
+
+int dwarf_module__fd(struct dwarf_module *m)
+{
+	return m->fd;
+}
+
+const char *dwarf_module__path(struct dwarf_module *m)
+{
+	return m->path;
+}
+
+int dwarf_module__find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+				 uint64_t base, const char *file_name, const char *debuglink_file,
+				 uint32_t debuglink_crc, char **debuginfo_file_name)
+{
+	return find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+			      debuglink_crc, debuginfo_file_name);
 }

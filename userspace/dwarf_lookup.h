@@ -15,6 +15,7 @@
 
 struct lw_sym;
 struct dwarf_module;
+typedef struct Dwfl_Module Dwfl_Module;
 
 /* Opens the object in fd (taken over: closed by dwarf_module__free) that
  * its process names path. NULL when it is not an ELF object or on ENOMEM. */
@@ -38,6 +39,19 @@ bool dwarf_module__stripped(struct dwarf_module *m);
  * lw_sym__free, or NULL when no symbol covers it (or on ENOMEM).
  */
 struct lw_sym *dwarf_module__lookup(struct dwarf_module *m, uint64_t off);
+struct cfi_table;
+/* The module's unwind table (cfi.h): from its .eh_frame, else the
+ * .debug_frame of the file or its debug info. 0 or -errno (-ENOENT: no
+ * CFI). */
+int dwarf_module__cfi(struct dwarf_module *m, struct cfi_table *out);
+/* A descriptor of the object (its own, not to be closed), and its path. */
+int dwarf_module__fd(struct dwarf_module *m);
+const char *dwarf_module__path(struct dwarf_module *m);
+/* The file's find_debuginfo callback for another Dwfl reporting it
+ * (oracle.h): its debug file handed in, else the standard places. */
+int dwarf_module__find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+				 uint64_t base, const char *file_name, const char *debuglink_file,
+				 uint32_t debuglink_crc, char **debuginfo_file_name);
 /* A chain from dwarf_module__lookup (or any heap-built chain). */
 void lw_sym__free(struct lw_sym *sym);
 

@@ -40,6 +40,7 @@ struct session {
 	struct tracer *tracer;
 	struct symbolizer *sym;
 	struct stack_table *stacks;
+	struct unwinder *unwind;
 	struct exports *exports;
 	FILE *json;
 	bool text;
@@ -120,6 +121,12 @@ static void on_event(const struct lw_event *e, void *ctx)
 	char why[PATH_MAX + 256];
 	struct target *parent, *t;
 
+	if (e->kind == LW_EVENT_MAPS) {
+		/* the unwinder met code it has no table for (dlopen) */
+		if (target_of(s, e->pid))
+			symbolizer__refresh(s->sym, e->pid);
+		return;
+	}
 	if (e->kind != LW_EVENT_FORK)
 		return; /* execs are followed from the targets' own polling */
 	parent = target_of(s, e->parent);
@@ -161,6 +168,9 @@ static int attach_all(struct session *s)
 		.sample_bytes = s->env.sample_bytes,
 		/* one age epoch per report */
 		.age_epoch_ns = s->env.interval_s * 1e9,
+		.unwind_cfi = s->env.unwind != UNWIND_FP,
+		.unwind_rows = s->env.unwind_rows,
+		.verify_every = s->env.verify_every,
 	};
 	char why[PATH_MAX + 256];
 	int err;
@@ -172,7 +182,9 @@ static int attach_all(struct session *s)
 	}
 	s->sym = symbolizer__new();
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
-	if (!s->stacks) {
+	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
+					      s->env.verify_every > 0, s->env.verbose) : NULL;
+	if (!s->unwind) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
@@ -296,6 +308,10 @@ static int attach_all(struct session *s)
 			lw_say("warning: PID %d's operator new is in %s, which needs a return probe: "
 			       "while watched, a std::bad_alloc it throws cannot be caught and ends "
 			       "the program", t->pid, t->plan->new_return_probed);
+	}
+	if (s->env.verbose) {
+		lw_say("stacks: unwinder %s; modules:", unwind_mode_name(s->env.unwind));
+		unwinder__describe(s->unwind, stderr);
 	}
 	return 0;
 }
@@ -540,6 +556,7 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 		r.nr_rollups = 0; /* out of memory: the per-process stacks still go out */
 	r.interval_s = s->env.interval_s;
 	symbolizer__worker_stats(s->sym, &r.symbolizer);
+	unwinder__report(s->unwind, &r);
 
 	if (s->text)
 		report_text__print(stdout, &r);
@@ -654,6 +671,7 @@ int main(int argc, char **argv)
 		lw_say("detached in %.1f ms", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
 	exports__close(s.exports);
 	stack_table__free(s.stacks);
+	unwinder__free(s.unwind);
 	symbolizer__free(s.sym);
 	for (int i = 0; i < s.nr_targets; i++)
 		target__release(&s.targets[i]);

@@ -11,6 +11,7 @@ const char *const lw_lost_names[LW_LOST_NR] = {
 	[LW_LOST_UNKNOWN_FREES] = "unknown_frees",
 	[LW_LOST_UNATTACHED_WINDOW] = "unattached_window",
 	[LW_LOST_STATS_MAP_FULL] = "stats_map_full",
+	[LW_LOST_UNWIND_PENDING] = "unwind_pending",
 };
 
 uint64_t report_counts__lost(const struct report_counts *c)

@@ -47,6 +47,23 @@ struct report_process {
 	struct report_counts counts;
 };
 
+struct unwind_module;
+
+/* How stacks were taken (unwind.h), and how good they came out. */
+struct report_unwind {
+	const char *mode;            /* "fp", "auto", "cfi"; NULL: not said */
+	const struct unwind_module *modules; /* each module seen, and what walks it */
+	size_t nr_modules;
+	uint64_t table_bytes;        /* CFI rows loaded in the kernel */
+	/* share of the stacks holding memory that end cleanly at the process
+	 * entry or a thread start; < 0 when there are none */
+	double stack_quality;
+	int stacks, complete;        /* the counts behind it */
+	bool verifying;              /* --verify-stacks */
+	uint64_t verified, agreed;   /* stacks unwound again by libdw, and equal */
+	uint64_t unverifiable;       /* the oracle could not run (process gone) */
+};
+
 struct report {
 	bool summary;
 	struct timespec when;        /* wall clock, when the maps were read */
@@ -68,6 +85,7 @@ struct report {
 	struct report_sampling sampling;
 	bool wide;                   /* text: every frame of every stack */
 	double min_age_s;            /* --min-age, 0 when not asked */
+	struct report_unwind unwind;
 };
 
 /* Mean number of allocations each recorded one stands for (1: exact). */

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include "json_writer.h"
 #include "report.h"
+#include "unwind.h"
 
 static void counts(struct jw *w, const char *key, const struct report_counts *c,
 		   const struct report *r)
@@ -30,6 +31,43 @@ static void counts(struct jw *w, const char *key, const struct report_counts *c,
 	for (int i = 0; i < LW_LOST_NR; i++)
 		jw_uint(w, lw_lost_names[i], c->lost[i]);
 	jw_object_end(w);
+	if (c == &r->totals && r->unwind.mode) {
+		if (r->unwind.stack_quality >= 0)
+			jw_double(w, "stack_quality", r->unwind.stack_quality);
+		else
+			jw_null(w, "stack_quality");
+		if (r->unwind.verifying) {
+			jw_object(w, "stack_verify");
+			jw_uint(w, "compared", r->unwind.verified);
+			jw_uint(w, "agreed", r->unwind.agreed);
+			jw_uint(w, "unverifiable", r->unwind.unverifiable);
+			jw_object_end(w);
+		}
+	}
+	jw_object_end(w);
+}
+
+/* Which unwinder serves which module. */
+static void unwind(struct jw *w, const struct report_unwind *u)
+{
+	jw_object(w, "unwind");
+	jw_string(w, "mode", u->mode);
+	jw_uint(w, "table_bytes", u->table_bytes);
+	jw_array(w, "modules");
+	for (size_t i = 0; i < u->nr_modules; i++) {
+		const struct unwind_module *m = &u->modules[i];
+
+		jw_object(w, NULL);
+		jw_string(w, "module", m->path);
+		jw_string(w, "build_id", m->build_id[0] ? m->build_id : NULL);
+		jw_bool(w, "frame_pointers", m->has_fp);
+		jw_bool(w, "cfi", m->has_cfi);
+		jw_string(w, "unwinder", m->by_cfi ? "cfi" : "fp");
+		jw_uint(w, "table_bytes", m->table_bytes);
+		jw_uint(w, "text_bytes", m->text_bytes);
+		jw_object_end(w);
+	}
+	jw_array_end(w);
 	jw_object_end(w);
 }
 
@@ -189,6 +227,8 @@ void report_json__print(FILE *f, const struct report *r)
 	jw_uint(&w, "timeouts", r->symbolizer.timeouts);
 	jw_uint(&w, "modules_failed", r->symbolizer.modules_failed);
 	jw_object_end(&w);
+	if (r->unwind.mode)
+		unwind(&w, &r->unwind);
 	jw_array(&w, "stacks");
 	for (int i = 0; i < r->nr_stacks; i++)
 		stack(&w, r->stacks[i], r);

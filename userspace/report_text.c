@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "report.h"
+#include "unwind.h"
 
 /* Frames shown per stack; JSON has them all. */
 #define TEXT_FRAMES 8
@@ -70,6 +71,16 @@ static void sparkline(const struct series *s, char *out)
 	}
 	for (unsigned int i = n; i < SPARK_WIDTH; i++)
 		strcat(out, " ");
+}
+
+/* One module and what walks its frames (the summary's header). */
+static void unwind_module_line(FILE *f, const struct unwind_module *m)
+{
+	const char *base = strrchr(m->path, '/');
+
+	fprintf(f, "    %s: %s, %s; unwound by %s\n", base ? base + 1 : m->path,
+		m->has_fp ? "frame pointers" : "no frame pointers", m->has_cfi ? "CFI" : "no CFI",
+		m->by_cfi ? "CFI" : "frame pointers");
 }
 
 static void lost_line(FILE *f, const char *indent, const struct report_counts *c)
@@ -168,6 +179,17 @@ void report_text__print(FILE *f, const struct report *r)
 		fprintf(f, "  symbolizer: %u crashes, %u timeouts, restarted; %u modules given up "
 			"(their frames show module+offset)\n", r->symbolizer.crashes,
 			r->symbolizer.timeouts, r->symbolizer.modules_failed);
+	if (r->unwind.mode && r->unwind.stack_quality >= 0)
+		fprintf(f, "  stacks: %s unwinder; %d of %d stacks (%.0f%%) reach the process entry or "
+			"a thread start\n", r->unwind.mode, r->unwind.complete, r->unwind.stacks,
+			100 * r->unwind.stack_quality);
+	if (r->unwind.verifying)
+		fprintf(f, "  stacks verified with libdw: %llu of %llu agree%s\n",
+			(unsigned long long)r->unwind.agreed, (unsigned long long)r->unwind.verified,
+			r->unwind.unverifiable ? " (some could not be checked: process gone)" : "");
+	if (r->unwind.mode && r->summary)
+		for (size_t i = 0; i < r->unwind.nr_modules; i++)
+			unwind_module_line(f, &r->unwind.modules[i]);
 	if (r->sampling.mode)
 		fprintf(f, "  sampled (%s %llu): bytes and counts are estimates, each recorded "
 			"allocation standing for %.1f on average\n", r->sampling.mode,

@@ -15,7 +15,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
+#include "leakwatch.h"
+#include "oracle.h"
 #include "messages.h"
 #include "symbol_worker.h"
 #include "symbolize.h"
@@ -39,6 +42,23 @@ enum worker_op {
 	OP_OPEN = 1,  /* + fd, path: build-id and debuglink */
 	OP_DEBUG,     /* + fd or none: stripped */
 	OP_LOOKUP,    /* off: the inline chain */
+	OP_CFI,       /* off: rows of the unwind table from this one on */
+	OP_UNWIND,    /* + wire_unwind: the oracle's frames */
+};
+
+/* OP_UNWIND request, after struct request: this, nr_maps oracle_maps, then
+ * stack_len bytes of stack. The reply holds the frames, 64 bits each. */
+struct wire_unwind {
+	uint32_t nr_maps, pad;
+	uint64_t regs[LW_VERIFY_REGS];
+	uint64_t stack_len;
+};
+
+/* OP_CFI reply: this, then n rows (struct lw_cfi_row) of the table. */
+struct wire_cfi {
+	uint64_t nr;          /* rows in the whole table */
+	uint64_t text_bytes, cfi_bytes;
+	uint32_t has_fp, pad;
 };
 
 struct request {
@@ -484,6 +504,107 @@ int symbol_worker__lookup(struct symbol_worker *w, uint32_t id, uint64_t off, st
 	return err;
 }
 
+int symbol_worker__cfi(struct symbol_worker *w, uint32_t id, struct cfi_table *out)
+{
+	struct request req = { .op = OP_CFI, .id = id };
+	struct reply *reply;
+	struct wire_cfi head;
+	size_t got, n;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (id >= w->nr_mods || !w->mods[id].path)
+		return -ENOENT;
+	reply = malloc(MSG_MAX);
+	if (!reply)
+		return -ENOMEM;
+	/* as many requests as the table takes messages */
+	do {
+		err = ready(w, id, reply);
+		if (!err)
+			err = call(w, &req, sizeof(req), -1, reply, &got);
+		if (err)
+			break;
+		n = reply->n;
+		if (got < sizeof(*reply) + sizeof(head) ||
+		    got != sizeof(*reply) + sizeof(head) + n * sizeof(struct lw_cfi_row)) {
+			err = -EPROTO;
+			break;
+		}
+		memcpy(&head, reply->data, sizeof(head));
+		if (head.nr > (1U << 26) || req.off + n > head.nr || (!n && req.off < head.nr)) {
+			err = -EPROTO;
+			break;
+		}
+		if (!out->rows) {
+			out->rows = malloc((head.nr ? head.nr : 1) * sizeof(*out->rows));
+			if (!out->rows) {
+				err = -ENOMEM;
+				break;
+			}
+			out->text_bytes = head.text_bytes;
+			out->cfi_bytes = head.cfi_bytes;
+			out->has_fp = head.has_fp;
+		}
+		memcpy(out->rows + req.off, reply->data + sizeof(head), n * sizeof(*out->rows));
+		req.off += n;
+		out->nr = req.off;
+	} while (req.off < head.nr);
+	free(reply);
+	if (err)
+		cfi_table__free(out);
+	return err;
+}
+
+int symbol_worker__unwind(struct symbol_worker *w, const struct oracle_map *maps, size_t nr_maps,
+			  const uint64_t *regs, const uint8_t *stack, size_t len, uint64_t *pcs,
+			  int max)
+{
+	size_t size = sizeof(struct request) + sizeof(struct wire_unwind) + nr_maps * sizeof(*maps) + len;
+	struct request *req;
+	struct wire_unwind wu = { .nr_maps = nr_maps, .stack_len = len };
+	struct reply *reply;
+	size_t got;
+	int err = 0, n;
+
+	if (size > MSG_MAX - 1)
+		return -E2BIG;
+	req = malloc(size);
+	reply = malloc(MSG_MAX);
+	if (!req || !reply) {
+		free(req);
+		free(reply);
+		return -ENOMEM;
+	}
+	/* every module the maps name open in the worker */
+	for (size_t i = 0; i < nr_maps && !err; i++)
+		if (maps[i].module < w->nr_mods && w->mods[maps[i].module].path &&
+		    !w->mods[maps[i].module].failed)
+			ready(w, maps[i].module, reply);
+	if ((err = running(w)))
+		goto out;
+	/* no module's request: a failure here gives none up */
+	*req = (struct request){ .op = OP_UNWIND, .id = UINT32_MAX };
+	memcpy(wu.regs, regs, sizeof(wu.regs));
+	memcpy(req->path, &wu, sizeof(wu));
+	memcpy(req->path + sizeof(wu), maps, nr_maps * sizeof(*maps));
+	memcpy(req->path + sizeof(wu) + nr_maps * sizeof(*maps), stack, len);
+	err = call(w, req, size, -1, reply, &got);
+	if (err)
+		goto out;
+	n = reply->n;
+	if (got != sizeof(*reply) + n * sizeof(uint64_t) || n > max) {
+		err = -EPROTO;
+		goto out;
+	}
+	memcpy(pcs, reply->data, n * sizeof(uint64_t));
+	err = n;
+out:
+	free(req);
+	free(reply);
+	return err;
+}
+
 void symbol_worker__stats(const struct symbol_worker *w, struct symbol_worker_stats *out)
 {
 	*out = w->stats;
@@ -498,6 +619,8 @@ int symbol_worker__pid(const struct symbol_worker *w)
 
 struct served {
 	struct dwarf_module **mods;
+	struct cfi_table *cfi;  /* per module, built at its first OP_CFI */
+	int *cfi_err;           /* 0: not built yet; 1: built; else -errno */
 	size_t nr;
 };
 
@@ -535,6 +658,23 @@ static size_t encode(struct reply *reply, const struct lw_sym *sym)
 	return p - (char *)reply;
 }
 
+static int grow_cfi(struct served *sv, size_t nr)
+{
+	struct cfi_table *t = realloc(sv->cfi, nr * sizeof(*t));
+	int *e;
+
+	if (!t)
+		return -ENOMEM;
+	sv->cfi = t;
+	e = realloc(sv->cfi_err, nr * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	sv->cfi_err = e;
+	memset(t + sv->nr, 0, (nr - sv->nr) * sizeof(*t));
+	memset(e + sv->nr, 0, (nr - sv->nr) * sizeof(*e));
+	return 0;
+}
+
 static size_t serve_one(struct served *sv, const struct request *req, size_t len, int fd,
 			struct reply *reply)
 {
@@ -561,9 +701,15 @@ static size_t serve_one(struct served *sv, const struct request *req, size_t len
 			}
 			memset(grown + sv->nr, 0, (req->id + 1 - sv->nr) * sizeof(*grown));
 			sv->mods = grown;
+			if (grow_cfi(sv, req->id + 1)) {
+				reply->status = -ENOMEM;
+				break;
+			}
 			sv->nr = req->id + 1;
 		}
 		dwarf_module__free(sv->mods[req->id]);
+		cfi_table__free(&sv->cfi[req->id]);
+		sv->cfi_err[req->id] = 0;
 		m = sv->mods[req->id] = dwarf_module__open(fd, req->path);
 		fd = -1;
 		if (!m) {
@@ -596,6 +742,78 @@ static size_t serve_one(struct served *sv, const struct request *req, size_t len
 		sym = dwarf_module__lookup(m, req->off);
 		out = encode(reply, sym);
 		lw_sym__free(sym);
+		break;
+	}
+	case OP_CFI: {
+		struct cfi_table *t = req->id < sv->nr ? &sv->cfi[req->id] : NULL;
+		struct wire_cfi head = {};
+		size_t room = (MSG_MAX - sizeof(*reply) - sizeof(head)) / sizeof(struct lw_cfi_row);
+		size_t n;
+
+		if (!m) {
+			reply->status = -ENOENT;
+			break;
+		}
+		if (!sv->cfi_err[req->id]) {
+			int err = dwarf_module__cfi(m, t);
+
+			sv->cfi_err[req->id] = err ? err : 1;
+		}
+		if (sv->cfi_err[req->id] < 0) {
+			reply->status = sv->cfi_err[req->id];
+			break;
+		}
+		head.nr = t->nr;
+		head.text_bytes = t->text_bytes;
+		head.cfi_bytes = t->cfi_bytes;
+		head.has_fp = t->has_fp;
+		n = req->off < t->nr ? t->nr - req->off : 0;
+		if (n > room)
+			n = room;
+		memcpy(reply->data, &head, sizeof(head));
+		if (n)
+			memcpy(reply->data + sizeof(head), t->rows + req->off, n * sizeof(*t->rows));
+		reply->n = n;
+		out += sizeof(head) + n * sizeof(*t->rows);
+		break;
+	}
+	case OP_UNWIND: {
+		const char *p = req->path;
+		struct wire_unwind wu;
+		size_t body = len - sizeof(*req);
+		int n;
+
+		if (body < sizeof(wu)) {
+			reply->status = -EINVAL;
+			break;
+		}
+		memcpy(&wu, p, sizeof(wu));
+		if (wu.nr_maps > 4096 || wu.stack_len > body ||
+		    body - sizeof(wu) != wu.nr_maps * sizeof(struct oracle_map) + wu.stack_len) {
+			reply->status = -EINVAL;
+			break;
+		}
+		{
+			struct oracle_map *maps = malloc(wu.nr_maps * sizeof(*maps) + 1);
+			uint64_t pcs[LW_MAX_STACK_DEPTH];
+
+			if (!maps) {
+				reply->status = -ENOMEM;
+				break;
+			}
+			memcpy(maps, p + sizeof(wu), wu.nr_maps * sizeof(*maps));
+			n = oracle_unwind(sv->mods, sv->nr, maps, wu.nr_maps, wu.regs,
+					  (const uint8_t *)p + sizeof(wu) + wu.nr_maps * sizeof(*maps),
+					  wu.stack_len, pcs, LW_MAX_STACK_DEPTH);
+			free(maps);
+			if (n < 0) {
+				reply->status = n;
+				break;
+			}
+			memcpy(reply->data, pcs, n * sizeof(*pcs));
+			reply->n = n;
+			out += n * sizeof(*pcs);
+		}
 		break;
 	}
 	default:
@@ -641,9 +859,13 @@ int symbol_worker__serve(int sock)
 		if (send(sock, reply, out, MSG_NOSIGNAL) < 0)
 			break;
 	}
-	for (size_t i = 0; i < sv.nr; i++)
+	for (size_t i = 0; i < sv.nr; i++) {
 		dwarf_module__free(sv.mods[i]);
+		cfi_table__free(&sv.cfi[i]);
+	}
 	free(sv.mods);
+	free(sv.cfi);
+	free(sv.cfi_err);
 	free(req);
 	free(reply);
 	return 0;

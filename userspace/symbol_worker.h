@@ -43,6 +43,16 @@ int symbol_worker__set_debug(struct symbol_worker *w, uint32_t id, int fd, bool 
  * dwarf_module__lookup): *out is a heap chain (lw_sym__free) or NULL. 0,
  * or -errno when the module is given up. */
 int symbol_worker__lookup(struct symbol_worker *w, uint32_t id, uint64_t off, struct lw_sym **out);
+struct cfi_table;
+/* The unwind table of module id (cfi.h), built by the worker; *out is the
+ * caller's to free (cfi_table__free). 0, or -errno (-ENOENT: no CFI). */
+int symbol_worker__cfi(struct symbol_worker *w, uint32_t id, struct cfi_table *out);
+struct oracle_map;
+/* The oracle (oracle.h) in the worker: maps name modules by id. Returns
+ * the frames stored in pcs (at most max), or -errno. */
+int symbol_worker__unwind(struct symbol_worker *w, const struct oracle_map *maps, size_t nr_maps,
+			  const uint64_t *regs, const uint8_t *stack, size_t len, uint64_t *pcs,
+			  int max);
 void symbol_worker__stats(const struct symbol_worker *w, struct symbol_worker_stats *out);
 /* The worker's PID now, or -1 (tests make it crash). */
 int symbol_worker__pid(const struct symbol_worker *w);

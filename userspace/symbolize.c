@@ -8,7 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
+#include "leakwatch.h"
+#include "oracle.h"
 #include "hashmap.h"
 #include "insn.h"
 #include "proc.h"
@@ -43,6 +46,8 @@ struct symbolizer {
 	/* names given to JIT frames, by (pid, address); kept while any stack
 	 * may point at them */
 	struct hashmap *jit_syms;
+	symbolizer_refresh_fn on_refresh;
+	void *on_refresh_ctx;
 };
 
 struct symbolizer *symbolizer__new(void)
@@ -70,6 +75,8 @@ static void module_free(struct lw_module *m)
 	}
 	if (m->fd >= 0)
 		close(m->fd);
+	cfi_table__free(m->cfi);
+	free(m->cfi);
 	free(m->path);
 	free(m);
 }
@@ -244,7 +251,44 @@ int symbolizer__refresh(struct symbolizer *s, pid_t pid)
 		if (maps.v[i].exec && maps.v[i].path)
 			v->mods[i] = module_for(s, pid, &maps.v[i]);
 	v->refreshed_this_round = true;
+	if (s->on_refresh)
+		s->on_refresh(s->on_refresh_ctx, pid);
 	return 0;
+}
+
+void symbolizer__on_refresh(struct symbolizer *s, symbolizer_refresh_fn fn, void *ctx)
+{
+	s->on_refresh = fn;
+	s->on_refresh_ctx = ctx;
+}
+
+int symbolizer__view(struct symbolizer *s, pid_t pid, const struct lw_maps **maps,
+		     struct lw_module *const **mods)
+{
+	struct view *v = view_of(s, pid, false);
+
+	if (!v || !v->mods)
+		return -ENOENT;
+	*maps = &v->maps;
+	*mods = v->mods;
+	return 0;
+}
+
+const struct cfi_table *symbolizer__cfi(struct symbolizer *s, struct lw_module *m)
+{
+	if (m->cfi || m->cfi_err)
+		return m->cfi;
+	m->cfi = calloc(1, sizeof(*m->cfi));
+	if (!m->cfi) {
+		m->cfi_err = -ENOMEM;
+		return NULL;
+	}
+	m->cfi_err = symbol_worker__cfi(s->worker, m->id, m->cfi);
+	if (m->cfi_err) {
+		free(m->cfi);
+		m->cfi = NULL;
+	}
+	return m->cfi;
 }
 
 void symbolizer__new_round(struct symbolizer *s)
@@ -364,6 +408,8 @@ void symbolizer__forget(struct symbolizer *s, pid_t pid)
 		return;
 	view_clear(v);
 	*v = s->views[--s->nr_views];
+	if (s->on_refresh)
+		s->on_refresh(s->on_refresh_ctx, pid);
 }
 
 /* A return address follows a call instruction: frames from a frame-pointer
@@ -434,4 +480,32 @@ void symbolizer__worker_stats(const struct symbolizer *s, struct symbol_worker_s
 int symbolizer__worker_pid(const struct symbolizer *s)
 {
 	return symbol_worker__pid(s->worker);
+}
+
+int symbolizer__oracle(struct symbolizer *s, pid_t pid, const struct lw_verify *v, uint64_t *pcs,
+		       int max)
+{
+	struct view *vw = view_of(s, pid, false);
+	struct oracle_map *maps;
+	size_t n = 0;
+	int err;
+
+	if (!vw || !vw->mods)
+		return -ENOENT;
+	maps = calloc(vw->maps.n + 1, sizeof(*maps));
+	if (!maps)
+		return -ENOMEM;
+	for (size_t i = 0; i < vw->maps.n; i++) {
+		const struct lw_map *m = &vw->maps.v[i];
+
+		if (!m->exec || !vw->mods[i])
+			continue;
+		maps[n++] = (struct oracle_map){ .start = m->start, .end = m->end, .pgoff = m->pgoff,
+						 .module = vw->mods[i]->id };
+	}
+	err = symbol_worker__unwind(s->worker, maps, n, (const uint64_t *)v->regs, v->stack,
+				    v->stack_len < LW_VERIFY_STACK_BYTES ? v->stack_len :
+				    LW_VERIFY_STACK_BYTES, pcs, max);
+	free(maps);
+	return err;
 }

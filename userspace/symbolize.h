@@ -23,6 +23,8 @@ struct lw_module {
 	uint64_t dev, inode;
 	uint32_t id;         /* in the symbolizer worker */
 	struct hashmap *syms;
+	struct cfi_table *cfi; /* its unwind table once asked for (symbolizer__cfi) */
+	int cfi_err;           /* 0, or why there is none (-ENOENT: no CFI) */
 };
 
 /* What one code address in a module means: a function, or several when
@@ -60,6 +62,25 @@ void symbolizer__resolve(struct symbolizer *s, pid_t pid, uint64_t addr, struct 
 void symbolizer__new_round(struct symbolizer *s);
 /* Drops pid's view (its modules stay for other processes and the cache). */
 void symbolizer__forget(struct symbolizer *s, pid_t pid);
+struct lw_maps;
+/* Called at the end of every refresh of pid's mappings (attach, exec, new
+ * code seen): the unwinder loads what the new mappings need. */
+typedef void (*symbolizer_refresh_fn)(void *ctx, pid_t pid);
+void symbolizer__on_refresh(struct symbolizer *s, symbolizer_refresh_fn fn, void *ctx);
+/* pid's mappings as last read, and the module of each (NULL for anonymous
+ * or unreadable ones). 0, or -ENOENT before any refresh. */
+int symbolizer__view(struct symbolizer *s, pid_t pid, const struct lw_maps **maps,
+		     struct lw_module *const **mods);
+/* The unwind table of m, built by the worker on first use and kept with
+ * the module (shared by every process mapping it). NULL with m->cfi_err
+ * set when it has none. */
+struct cfi_table;
+const struct cfi_table *symbolizer__cfi(struct symbolizer *s, struct lw_module *m);
+/* The --verify-stacks oracle: the stack in v unwound by libdw over pid's
+ * mappings as last read (oracle.h). Frames into pcs; count or -errno. */
+struct lw_verify;
+int symbolizer__oracle(struct symbolizer *s, pid_t pid, const struct lw_verify *v, uint64_t *pcs,
+		       int max);
 /* How the worker fared: crashes, timeouts, modules given up. */
 struct symbol_worker_stats;
 void symbolizer__worker_stats(const struct symbolizer *s, struct symbol_worker_stats *out);

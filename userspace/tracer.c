@@ -23,6 +23,9 @@ struct tracer {
 	enum tracer_mode mode;
 	struct bpf_link *exec_link, *fork_link;
 	struct ring_buffer *events;
+	struct ring_buffer *verify;     /* --verify-stacks records */
+	tracer_verify_fn verify_fn;     /* during tracer__consume_verify */
+	void *verify_ctx;
 	tracer_event_fn event_fn;   /* during tracer__wait_events */
 	void *event_ctx;
 	struct tracked_link *links;
@@ -46,6 +49,25 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size >= sizeof(struct lw_event) && t->event_fn)
 		t->event_fn(data, t->event_ctx);
 	return 0;
+}
+
+static int on_verify(void *ctx, void *data, size_t size)
+{
+	struct tracer *t = ctx;
+
+	if (size >= sizeof(struct lw_verify) && t->verify_fn)
+		t->verify_fn(data, t->verify_ctx);
+	return 0;
+}
+
+void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx)
+{
+	if (!t->verify)
+		return;
+	t->verify_fn = fn;
+	t->verify_ctx = ctx;
+	ring_buffer__consume(t->verify);
+	t->verify_fn = NULL;
 }
 
 int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx)
@@ -81,6 +103,15 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	t->skel->rodata->sample_every = opts->sample_every;
 	t->skel->rodata->sample_bytes = opts->sample_bytes;
 	t->skel->rodata->age_epoch_ns = opts->age_epoch_ns;
+	t->skel->rodata->unwind_cfi = opts->unwind_cfi;
+	t->skel->rodata->verify_every = opts->verify_every;
+	if (opts->verify_every)
+		bpf_map__set_max_entries(t->skel->maps.verify_events, 16 << 20);
+	/* the row store is preallocated: one row unless the unwinder is on */
+	bpf_map__set_max_entries(t->skel->maps.cfi_rows,
+				 opts->unwind_cfi && opts->unwind_rows ? opts->unwind_rows : 1);
+	if (!opts->unwind_cfi)
+		bpf_map__set_max_entries(t->skel->maps.unwind_maps, 1);
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
@@ -107,6 +138,15 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		snprintf(why, len, "cannot read the events ring buffer: %s", strerror(errno));
 		tracer__free(t);
 		return LW_EXIT_FAILURE;
+	}
+	if (opts->verify_every) {
+		t->verify = ring_buffer__new(bpf_map__fd(t->skel->maps.verify_events), on_verify, t, NULL);
+		if (!t->verify) {
+			snprintf(why, len, "cannot read the stack verification ring buffer: %s",
+				 strerror(errno));
+			tracer__free(t);
+			return LW_EXIT_FAILURE;
+		}
 	}
 	*out = t;
 	return 0;
@@ -295,6 +335,7 @@ void tracer__free(struct tracer *t)
 		bpf_link__destroy(t->links[i].link);
 	free(t->links);
 	ring_buffer__free(t->events);
+	ring_buffer__free(t->verify);
 	bpf_link__destroy(t->fork_link);
 	bpf_link__destroy(t->exec_link);
 	leakwatch_bpf__destroy(t->skel);
@@ -332,6 +373,34 @@ int tracer__read_stack(struct tracer *t, __u64 id, struct lw_stack *out)
 	if (out->nr > LW_MAX_STACK_DEPTH)
 		out->nr = LW_MAX_STACK_DEPTH;
 	return 0;
+}
+
+int tracer__unwind_rows(struct tracer *t, __u32 first, const struct lw_cfi_row *rows, __u32 n)
+{
+	int fd = bpf_map__fd(t->skel->maps.cfi_rows);
+	__u32 keys[1024];
+
+	for (__u32 done = 0; done < n;) {
+		__u32 chunk = n - done < 1024 ? n - done : 1024;
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		for (__u32 i = 0; i < chunk; i++)
+			keys[i] = first + done + i;
+		if (bpf_map_update_batch(fd, keys, rows + done, &chunk, &opts))
+			return -errno;
+		done += chunk;
+	}
+	return 0;
+}
+
+int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *proc)
+{
+	__u32 key = pid;
+
+	if (!proc)
+		return bpf_map__delete_elem(t->skel->maps.unwind_maps, &key, sizeof(key), 0);
+	return bpf_map__update_elem(t->skel->maps.unwind_maps, &key, sizeof(key), proc,
+				    sizeof(*proc), 0) ? -errno : 0;
 }
 
 int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out)

@@ -33,6 +33,9 @@ struct tracer_opts {
 	unsigned int sample_every;       /* 0: off */
 	unsigned long long sample_bytes; /* 0: off */
 	unsigned long long age_epoch_ns; /* length of an age epoch (leakwatch.h) */
+	bool unwind_cfi;                 /* the CFI unwinder (unwind.h) */
+	unsigned int unwind_rows;        /* its row store; 0 with unwind_cfi off */
+	unsigned int verify_every;       /* --verify-stacks N: 0 = off */
 };
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
@@ -72,5 +75,13 @@ int tracer__read_stats(struct tracer *t, tracer_stats_fn fn, void *ctx);
 int tracer__read_stack(struct tracer *t, __u64 id, struct lw_stack *out);
 /* Call and loss counters of tgid; zeros when it has none yet. */
 int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out);
+
+/* The CFI unwinder's maps (leakwatch.h): n rows at index first of the
+ * row store, and pid's mapping index (NULL: none any more). 0 or -errno. */
+int tracer__unwind_rows(struct tracer *t, __u32 first, const struct lw_cfi_row *rows, __u32 n);
+int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *proc);
+/* Calls fn for every --verify-stacks record waiting (leakwatch.h). */
+typedef void (*tracer_verify_fn)(const struct lw_verify *v, void *ctx);
+void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx);
 
 #endif

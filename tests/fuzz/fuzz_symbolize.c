@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cfi.h"
 #include "dwarf_lookup.h"
 #include "symbolize.h"
 
@@ -58,6 +59,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct dirent *e;
 	DIR *d = dir ? opendir(dir) : NULL;
 
+	/* well inside libFuzzer's -timeout: a table libdw is slow to read is
+	 * given up, as the worker gives it up (its budget is longer) */
+	cfi_build_budget_s = 2;
 	while (d && (e = readdir(d))) {
 		char path[4096];
 
@@ -142,6 +146,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * DIEs and inline scopes are in its code */
 	for (size_t i = 1; i <= 64; i++)
 		lw_sym__free(dwarf_module__lookup(m, obj_size * i / 65));
+	/* and the unwind table the worker builds from the same file */
+	{
+		struct cfi_table t;
+
+		if (dwarf_module__cfi(m, &t) == 0)
+			cfi_table__free(&t);
+	}
 	dwarf_module__free(m);
 	return 0;
 }

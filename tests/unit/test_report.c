@@ -143,13 +143,13 @@ static void test_lost_sum(void **state)
 	assert_int_equal(report_counts__lost(&c), 0);
 	for (int i = 0; i < LW_LOST_NR; i++)
 		c.lost[i] = 1ULL << (4 * i);
-	assert_int_equal(report_counts__lost(&c), 0x111111ULL & ((1ULL << (4 * LW_LOST_NR)) - 1));
+	assert_int_equal(report_counts__lost(&c), 0x11111111ULL & ((1ULL << (4 * LW_LOST_NR)) - 1));
 	/* other counters are not losses */
 	c.alloc_calls = 1000;
 	c.free_calls = 999;
 	c.outstanding_bytes = 4096;
 	c.outstanding_allocs = 1;
-	assert_int_equal(report_counts__lost(&c), 0x111111ULL & ((1ULL << (4 * LW_LOST_NR)) - 1));
+	assert_int_equal(report_counts__lost(&c), 0x11111111ULL & ((1ULL << (4 * LW_LOST_NR)) - 1));
 	memset(c.lost, 0, sizeof(c.lost));
 	c.lost[LW_LOST_NR - 1] = 7;
 	assert_int_equal(report_counts__lost(&c), 7);
