@@ -210,3 +210,17 @@ install: $(OUTPUT)/leakwatch
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# Python frames from outside the process: a driver over userspace/python.c
+# for test_python_symbols.py, and the shared library its scripts block in
+# through ctypes.
+$(OUTPUT)/tests/pyinspect: tests/tools/pyinspect.c $(LIB_OBJS) | $(OUTPUT)/tests/targets
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/targets/python/libblock.so: tests/targets/python/block.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) -shared -fPIC $< -o $@
+
+targets: $(OUTPUT)/tests/pyinspect $(OUTPUT)/tests/targets/python/libblock.so
