@@ -224,3 +224,13 @@ $(OUTPUT)/tests/targets/python/libblock.so: tests/targets/python/block.c | $(OUT
 	$(Q)$(CC) $(TARGET_CFLAGS) -shared -fPIC $< -o $@
 
 targets: $(OUTPUT)/tests/pyinspect $(OUTPUT)/tests/targets/python/libblock.so
+
+# An embedding application linked with Debian's libpython3.11.so.
+PY_EMBED_CONFIG ?= /usr/bin/python3.11-config
+$(OUTPUT)/tests/targets/python/embed: tests/targets/python/embed.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) $$($(PY_EMBED_CONFIG) --includes) $< \
+		$$($(PY_EMBED_CONFIG) --embed --ldflags) -o $@
+
+targets: $(OUTPUT)/tests/targets/python/embed

@@ -395,7 +395,11 @@ static struct eval_result run(struct eval *e, const uint8_t *code, size_t len, u
 				if (in->id == X86_INS_LEA) {
 					v = a;
 				} else {
-					if (a.known && (a.key_coef || a.tp)) {
+					/* %fs:0 and %fs:0x10 are the thread pointer itself */
+					bool self = a.tp && !a.key_coef &&
+						    (a.value == 0 || a.value == 0x10);
+
+					if (a.known && (a.key_coef || a.tp) && !self) {
 						res.stop = STOP_LOAD;
 						res.addr = a;
 						goto out;
@@ -1020,6 +1024,11 @@ static int check_walk(struct py_target *t)
 				checked++;
 				bad += !is_code(t, frames[k].code);
 			}
+		}
+		if (!bad && !checked) {
+			/* an idle embedded interpreter: nothing to check against */
+			note(t, "frame walk: %d thread state(s), no live frames to check", nt);
+			return 0;
 		}
 		if (!bad) {
 			note(t, "frame walk: %d thread state(s), %d frame(s), every one a code object",
