@@ -23,7 +23,7 @@ PYINSPECT = BUILD / "tests" / "pyinspect"
 LIBBLOCK = BUILD / "tests" / "targets" / "python" / "libblock.so"
 EMBED = BUILD / "tests" / "targets" / "python" / "embed"
 SCRIPT = REPO / "tests" / "targets" / "python" / "frames.py"
-PYENV = Path("/root/.pyenv/versions")
+PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 START_TIMEOUT_S = 20.0
 
 # (id, interpreter argv, version prefix it must report)
