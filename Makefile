@@ -227,3 +227,27 @@ install: $(OUTPUT)/leakwatch
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# Python frames from outside the process: a driver over userspace/python.c
+# for test_python_symbols.py, and the shared library its scripts block in
+# through ctypes.
+$(OUTPUT)/tests/pyinspect: tests/tools/pyinspect.c $(LIB_OBJS) | $(OUTPUT)/tests/targets
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/targets/python/libblock.so: tests/targets/python/block.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) -shared -fPIC $< -o $@
+
+targets: $(OUTPUT)/tests/pyinspect $(OUTPUT)/tests/targets/python/libblock.so
+
+# An embedding application linked with Debian's libpython3.11.so.
+PY_EMBED_CONFIG ?= /usr/bin/python3.11-config
+$(OUTPUT)/tests/targets/python/embed: tests/targets/python/embed.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(TARGET_CFLAGS) $$($(PY_EMBED_CONFIG) --includes) $< \
+		$$($(PY_EMBED_CONFIG) --embed --ldflags) -o $@
+
+targets: $(OUTPUT)/tests/targets/python/embed

@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
-main_pkgs="make gcc g++ clang llvm pkg-config libelf-dev libdw-dev zlib1g-dev libcapstone-dev libc6-dbg libcmocka-dev libclang-rt-14-dev python3 python3-pytest libjemalloc2 chromium libmicrohttpd-dev prometheus yamllint"
+main_pkgs="make gcc g++ clang llvm pkg-config libelf-dev libdw-dev zlib1g-dev libcapstone-dev libc6-dbg libcmocka-dev libclang-rt-14-dev python3 python3-pytest libpython3.11-dev libjemalloc2 chromium libmicrohttpd-dev prometheus yamllint"
 # --pprof: protoc-c and its library build it; the tests decode profiles with
 # protoc and read them with go tool pprof (golang-go)
 main_pkgs="$main_pkgs protobuf-c-compiler libprotobuf-c-dev protobuf-compiler golang-go"
