@@ -194,7 +194,7 @@ check-root:
 deps: check-root
 	$(Q)tools/install-deps.sh
 
-unit: $(UNITS)
+unit: $(UNITS) targets
 	$(Q)failed=0; for t in $(UNITS); do echo "  UNIT-RUN $$t"; $$t || failed=1; done; exit $$failed
 
 integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
