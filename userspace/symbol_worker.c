@@ -509,7 +509,7 @@ int symbol_worker__cfi(struct symbol_worker *w, uint32_t id, struct cfi_table *o
 	struct request req = { .op = OP_CFI, .id = id };
 	struct reply *reply;
 	struct wire_cfi head;
-	size_t got, n;
+	size_t got, n, total = 0;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -532,7 +532,10 @@ int symbol_worker__cfi(struct symbol_worker *w, uint32_t id, struct cfi_table *o
 			break;
 		}
 		memcpy(&head, reply->data, sizeof(head));
-		if (head.nr > (1U << 26) || req.off + n > head.nr || (!n && req.off < head.nr)) {
+		/* the worker parses hostile files: trust no size it sends,
+		 * and the table's length is the first message's */
+		if (head.nr > (1U << 26) || req.off + n > head.nr || (!n && req.off < head.nr) ||
+		    (out->rows && head.nr != total)) {
 			err = -EPROTO;
 			break;
 		}
@@ -542,6 +545,7 @@ int symbol_worker__cfi(struct symbol_worker *w, uint32_t id, struct cfi_table *o
 				err = -ENOMEM;
 				break;
 			}
+			total = head.nr;
 			out->text_bytes = head.text_bytes;
 			out->cfi_bytes = head.cfi_bytes;
 			out->has_fp = head.has_fp;
@@ -592,11 +596,11 @@ int symbol_worker__unwind(struct symbol_worker *w, const struct oracle_map *maps
 	err = call(w, req, size, -1, reply, &got);
 	if (err)
 		goto out;
-	n = reply->n;
-	if (got != sizeof(*reply) + n * sizeof(uint64_t) || n > max) {
+	if (reply->n > (uint32_t)max || got != sizeof(*reply) + reply->n * sizeof(uint64_t)) {
 		err = -EPROTO;
 		goto out;
 	}
+	n = reply->n;
 	memcpy(pcs, reply->data, n * sizeof(uint64_t));
 	err = n;
 out:
