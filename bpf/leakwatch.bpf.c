@@ -414,6 +414,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096); /* the loader sizes it when verifying */
 } verify_events SEC(".maps");
+/* --verify-stacks records that found verify_events full */
+__u64 verify_dropped;
 
 /* Every module's rows, each module's table a slice the loader placed. */
 struct {
@@ -650,6 +652,25 @@ static __always_inline void ask_maps(struct lw_cfi_proc *proc, __u32 tgid)
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* A child forked: its memory is its parent's copy, and so is the index,
+ * until the loader reads the child's own mappings. */
+static __always_inline void unwind_inherit(__u32 parent, __u32 child)
+{
+	struct lw_cfi_proc *proc;
+
+	if (!unwind_cfi || !(proc = bpf_map_lookup_elem(&unwind_maps, &parent)))
+		return;
+	bpf_map_update_elem(&unwind_maps, &child, proc, BPF_ANY);
+}
+
+/* An exec: the old image's index would send the walk through tables of
+ * code no longer mapped there. Gone until the loader makes the new one. */
+static __always_inline void unwind_drop(__u32 tgid)
+{
+	if (unwind_cfi)
+		bpf_map_delete_elem(&unwind_maps, &tgid);
+}
+
 static __always_inline __u64 mix64(__u64 h)
 {
 	h ^= h >> 33;
@@ -702,8 +723,10 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
 	__u64 end = 0;
 
 	v = bpf_ringbuf_reserve(&verify_events, sizeof(*v), 0);
-	if (!v)
+	if (!v) {
+		__sync_fetch_and_add(&verify_dropped, 1);
 		return;
+	}
 	v->tgid = tgid;
 	v->tid = (__u32)bpf_get_current_pid_tgid();
 	v->nr = s->nr;
@@ -1191,6 +1214,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!state || !(*state & LW_EXEC_WATCHED))
 		return 0;
 	*state |= LW_EXEC_SEEN;
+	unwind_drop(tgid);
 	notify(LW_EVENT_EXEC, tgid, 0, NULL);
 	return 0;
 }
@@ -1220,6 +1244,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	if (child->mm == parent->mm)
 		return 0;
+	unwind_inherit(ptgid, ctgid);
 	notify(LW_EVENT_FORK, ctgid, ptgid, child);
 	return 0;
 }
