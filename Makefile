@@ -149,6 +149,13 @@ $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 
 targets: $(TARGETS) $(OUTPUT)/leaky $(LINKED_ALLOCS) $(OUTPUT)/tests/targets/own_alloc_static
 
+# The library nofp_dlopen loads after attach, without frame pointers.
+$(OUTPUT)/tests/targets/libnofp_plugin.so: tests/targets/plugin/nofp_plugin.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(NOFP_CFLAGS) -shared -fPIC $< -o $@
+
+targets: $(OUTPUT)/tests/targets/libnofp_plugin.so
+
 # The fuzz target over the symbolizer's file parsing (libFuzzer, ASan).
 # Seeds are test targets with DWARF; inputs patch them (see the source).
 FUZZ_SECONDS ?= 600

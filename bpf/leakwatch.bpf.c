@@ -748,8 +748,10 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
 	v->regs[15] = ctx->r15;
 	v->regs[16] = ctx->ip;
 	bpf_probe_read_kernel(v->ips, sizeof(v->ips), s->ips);
-	/* clamped to the stack's mapping */
-	bpf_find_vma(task, c.sp, vma_end, &end, 0);
+	/* clamped to the stack's mapping; when the mappings are busy (it
+	 * only tries their lock), the whole copy, unmapped pages left zero */
+	if (bpf_find_vma(task, c.sp, vma_end, &end, 0))
+		end = c.sp + LW_VERIFY_STACK_BYTES;
 	c.len = end > c.sp ? end - c.sp : 0;
 	if (c.len > LW_VERIFY_STACK_BYTES)
 		c.len = LW_VERIFY_STACK_BYTES;
