@@ -457,6 +457,11 @@ struct walk {
 	__u32 bp_known;
 	__u32 status;
 	__u32 last_fp;  /* the frame just taken came from frame pointers */
+	/* the last mapping and row found: recursion and loops meet the same
+	 * code again, and each binary search is a bpf_loop */
+	struct lw_cfi_map *map;
+	struct lw_cfi_row *row;
+	__u64 row_lo, row_hi;  /* file offsets the row covers, in map */
 };
 
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
@@ -543,16 +548,21 @@ static long row_search_step(__u32 i, void *ctx)
 }
 
 /* The row of the module table [first, first + nr) holding at file offset
- * off: the last one starting at or before it. */
-static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off)
+ * off: the last one starting at or before it. *hi: where the next row
+ * starts (the row holds up to there). */
+static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off, __u64 *hi)
 {
 	struct search q = { .key = off, .first = first, .hi = nr };
+	struct lw_cfi_row *next;
 	__u32 idx;
 
 	bpf_loop(LW_CFI_SEARCH_STEPS + 1, row_search_step, &q, 0);
 	if (!q.lo || q.lo < q.hi)
 		return NULL;
-	idx = first + q.lo - 1;
+	idx = first + q.lo;
+	next = q.lo < nr ? bpf_map_lookup_elem(&cfi_rows, &idx) : NULL;
+	*hi = next ? next->off : off + 1;
+	idx--;
 	return bpf_map_lookup_elem(&cfi_rows, &idx);
 }
 
@@ -579,11 +589,16 @@ static long walk_step(__u32 i, void *ctx)
 	struct lw_cfi_proc *proc = w->proc;
 	struct lw_cfi_row *r;
 	struct lw_cfi_map *m;
-	__u64 call = w->pc - 1, cfa, ret, bp;
+	__u64 call = w->pc - 1, cfa, ret, bp, off;
 
 	if (!proc || w->status != WALK_ON)
 		return 1;
-	m = find_map(proc, call);
+	m = w->map;
+	if (!m || call < m->start || call >= m->end) {
+		m = find_map(proc, call);
+		w->map = m;
+		w->row = NULL;
+	}
 	if (!m) {
 		/* where frame pointers led, an unmapped address is their
 		 * garbage; after a CFI step, code mapped since (dlopen) */
@@ -598,7 +613,13 @@ static long walk_step(__u32 i, void *ctx)
 		fp_step(w);
 		return w->status != WALK_ON;
 	}
-	r = find_row(m->first_row, m->nr_rows, call - m->start + m->pgoff);
+	off = call - m->start + m->pgoff;
+	r = w->row;
+	if (!r || off < w->row_lo || off >= w->row_hi) {
+		r = find_row(m->first_row, m->nr_rows, off, &w->row_hi);
+		w->row = r;
+		w->row_lo = r ? r->off : 0;
+	}
 	if (!r || r->cfa == LW_CFA_NONE) {
 		fp_step(w); /* code the CFI does not describe */
 		return w->status != WALK_ON;
