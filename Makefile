@@ -135,6 +135,12 @@ $(OUTPUT)/bench/alloc_storm: tools/bench/alloc_storm.cc | $(OUTPUT)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -O2 -g -pthread -Wall -Wextra -Werror $< -o $@
 
+# The unwinders' costs: the same workload with and without frame pointers
+$(OUTPUT)/bench/alloc_storm_fp $(OUTPUT)/bench/alloc_storm_nofp: $(OUTPUT)/bench/alloc_storm_%: tools/bench/alloc_storm.cc | $(OUTPUT)
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) -O2 -g -pthread -Wall -Wextra -Werror $(if $(filter fp,$*),-fno-omit-frame-pointer,-fomit-frame-pointer) $< -o $@
+
 # make bench's large binary: 3000 call sites among 10000 other functions,
 # with DWARF, for the cost of symbolizing many new frames (a minute to build)
 $(OUTPUT)/bench/big_binary: tools/bench/big_binary.py | $(OUTPUT)
@@ -148,6 +154,13 @@ $(OUTPUT)/leaky: tools/leaky.c | $(OUTPUT)
 	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
 
 targets: $(TARGETS) $(OUTPUT)/leaky $(LINKED_ALLOCS) $(OUTPUT)/tests/targets/own_alloc_static
+
+# The library nofp_dlopen loads after attach, without frame pointers.
+$(OUTPUT)/tests/targets/libnofp_plugin.so: tests/targets/plugin/nofp_plugin.c | $(OUTPUT)/tests/targets
+	$(call msg,TARGET,$@)
+	$(Q)$(CC) $(NOFP_CFLAGS) -shared -fPIC $< -o $@
+
+targets: $(OUTPUT)/tests/targets/libnofp_plugin.so
 
 # The fuzz target over the symbolizer's file parsing (libFuzzer, ASan).
 # Seeds are test targets with DWARF; inputs patch them (see the source).
@@ -202,10 +215,12 @@ integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
 
 # The benchmark: ratios against a baseline and the uprobe floors measured
 # in the same run (a few minutes); the smoke run only checks it works.
-bench: check-root all $(OUTPUT)/bench/alloc_storm $(OUTPUT)/bench/big_binary
+bench: check-root all $(OUTPUT)/bench/alloc_storm $(OUTPUT)/bench/big_binary \
+	$(OUTPUT)/bench/alloc_storm_fp $(OUTPUT)/bench/alloc_storm_nofp
 	$(Q)$(PYTHON) tools/bench/bench.py $(OUTPUT)
 
-bench-smoke: all $(OUTPUT)/bench/alloc_storm
+bench-smoke: all $(OUTPUT)/bench/alloc_storm $(OUTPUT)/bench/alloc_storm_fp \
+	$(OUTPUT)/bench/alloc_storm_nofp
 	$(Q)$(PYTHON) tools/bench/bench.py --quick $(OUTPUT)
 
 # Separate make invocations so the build starts only once the dependencies

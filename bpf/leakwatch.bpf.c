@@ -414,6 +414,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4096); /* the loader sizes it when verifying */
 } verify_events SEC(".maps");
+/* --verify-stacks records that found verify_events full */
+__u64 verify_dropped;
 
 /* Every module's rows, each module's table a slice the loader placed. */
 struct {
@@ -455,6 +457,11 @@ struct walk {
 	__u32 bp_known;
 	__u32 status;
 	__u32 last_fp;  /* the frame just taken came from frame pointers */
+	/* the last mapping and row found: recursion and loops meet the same
+	 * code again, and each binary search is a bpf_loop */
+	struct lw_cfi_map *map;
+	struct lw_cfi_row *row;
+	__u64 row_lo, row_hi;  /* file offsets the row covers, in map */
 };
 
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
@@ -541,16 +548,21 @@ static long row_search_step(__u32 i, void *ctx)
 }
 
 /* The row of the module table [first, first + nr) holding at file offset
- * off: the last one starting at or before it. */
-static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off)
+ * off: the last one starting at or before it. *hi: where the next row
+ * starts (the row holds up to there). */
+static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off, __u64 *hi)
 {
 	struct search q = { .key = off, .first = first, .hi = nr };
+	struct lw_cfi_row *next;
 	__u32 idx;
 
 	bpf_loop(LW_CFI_SEARCH_STEPS + 1, row_search_step, &q, 0);
 	if (!q.lo || q.lo < q.hi)
 		return NULL;
-	idx = first + q.lo - 1;
+	idx = first + q.lo;
+	next = q.lo < nr ? bpf_map_lookup_elem(&cfi_rows, &idx) : NULL;
+	*hi = next ? next->off : off + 1;
+	idx--;
 	return bpf_map_lookup_elem(&cfi_rows, &idx);
 }
 
@@ -577,11 +589,16 @@ static long walk_step(__u32 i, void *ctx)
 	struct lw_cfi_proc *proc = w->proc;
 	struct lw_cfi_row *r;
 	struct lw_cfi_map *m;
-	__u64 call = w->pc - 1, cfa, ret, bp;
+	__u64 call = w->pc - 1, cfa, ret, bp, off;
 
 	if (!proc || w->status != WALK_ON)
 		return 1;
-	m = find_map(proc, call);
+	m = w->map;
+	if (!m || call < m->start || call >= m->end) {
+		m = find_map(proc, call);
+		w->map = m;
+		w->row = NULL;
+	}
 	if (!m) {
 		/* where frame pointers led, an unmapped address is their
 		 * garbage; after a CFI step, code mapped since (dlopen) */
@@ -596,7 +613,13 @@ static long walk_step(__u32 i, void *ctx)
 		fp_step(w);
 		return w->status != WALK_ON;
 	}
-	r = find_row(m->first_row, m->nr_rows, call - m->start + m->pgoff);
+	off = call - m->start + m->pgoff;
+	r = w->row;
+	if (!r || off < w->row_lo || off >= w->row_hi) {
+		r = find_row(m->first_row, m->nr_rows, off, &w->row_hi);
+		w->row = r;
+		w->row_lo = r ? r->off : 0;
+	}
 	if (!r || r->cfa == LW_CFA_NONE) {
 		fp_step(w); /* code the CFI does not describe */
 		return w->status != WALK_ON;
@@ -648,6 +671,25 @@ static __always_inline void ask_maps(struct lw_cfi_proc *proc, __u32 tgid)
 	e->parent = 0;
 	e->held = 0;
 	bpf_ringbuf_submit(e, 0);
+}
+
+/* A child forked: its memory is its parent's copy, and so is the index,
+ * until the loader reads the child's own mappings. */
+static __always_inline void unwind_inherit(__u32 parent, __u32 child)
+{
+	struct lw_cfi_proc *proc;
+
+	if (!unwind_cfi || !(proc = bpf_map_lookup_elem(&unwind_maps, &parent)))
+		return;
+	bpf_map_update_elem(&unwind_maps, &child, proc, BPF_ANY);
+}
+
+/* An exec: the old image's index would send the walk through tables of
+ * code no longer mapped there. Gone until the loader makes the new one. */
+static __always_inline void unwind_drop(__u32 tgid)
+{
+	if (unwind_cfi)
+		bpf_map_delete_elem(&unwind_maps, &tgid);
 }
 
 static __always_inline __u64 mix64(__u64 h)
@@ -702,8 +744,10 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
 	__u64 end = 0;
 
 	v = bpf_ringbuf_reserve(&verify_events, sizeof(*v), 0);
-	if (!v)
+	if (!v) {
+		__sync_fetch_and_add(&verify_dropped, 1);
 		return;
+	}
 	v->tgid = tgid;
 	v->tid = (__u32)bpf_get_current_pid_tgid();
 	v->nr = s->nr;
@@ -725,8 +769,10 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
 	v->regs[15] = ctx->r15;
 	v->regs[16] = ctx->ip;
 	bpf_probe_read_kernel(v->ips, sizeof(v->ips), s->ips);
-	/* clamped to the stack's mapping */
-	bpf_find_vma(task, c.sp, vma_end, &end, 0);
+	/* clamped to the stack's mapping; when the mappings are busy (it
+	 * only tries their lock), the whole copy, unmapped pages left zero */
+	if (bpf_find_vma(task, c.sp, vma_end, &end, 0))
+		end = c.sp + LW_VERIFY_STACK_BYTES;
 	c.len = end > c.sp ? end - c.sp : 0;
 	if (c.len > LW_VERIFY_STACK_BYTES)
 		c.len = LW_VERIFY_STACK_BYTES;
@@ -1191,6 +1237,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	if (!state || !(*state & LW_EXEC_WATCHED))
 		return 0;
 	*state |= LW_EXEC_SEEN;
+	unwind_drop(tgid);
 	notify(LW_EVENT_EXEC, tgid, 0, NULL);
 	return 0;
 }
@@ -1220,6 +1267,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	}
 	if (child->mm == parent->mm)
 		return 0;
+	unwind_inherit(ptgid, ctgid);
 	notify(LW_EVENT_FORK, ctgid, ptgid, child);
 	return 0;
 }

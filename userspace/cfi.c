@@ -92,7 +92,9 @@ void cfi_row_of(Dwarf_Frame *frame, struct lw_cfi_row *r)
 
 	r->rbp = LW_RBP_LOST;
 	ret = dwarf_frame_register(frame, REG_RBP, mem, &ops, &n);
-	if (ret == 1 && n == 0) {
+	/* libdw says "same value" with no operations and a null ops
+	 * ("undefined" points ops at mem) */
+	if (ret == 0 && n == 0 && !ops) {
 		r->rbp = LW_RBP_SAME;
 	} else if (ret == 0 && at_cfa(ops, n, &off) && off >= INT16_MIN && off <= INT16_MAX) {
 		r->rbp = LW_RBP_AT;

@@ -119,8 +119,8 @@ static const struct argp_option options[] = {
 	{ "sample-bytes", OPT_SAMPLE_BYTES, "B", 0, "Record an allocation of s bytes with probability "
 	  "min(1, s/B) (K, M suffixes)", 1 },
 	{ NULL, 0, NULL, 0, "Stacks:", 2 },
-	{ "unwind", OPT_UNWIND, "fp|auto|cfi", 0, "How stacks are walked: frame pointers (default), "
-	  "CFI where a module lacks frame pointers, or CFI wherever a module has it", 2 },
+	{ "unwind", OPT_UNWIND, "fp|auto|cfi", 0, "How stacks are walked: frame pointers, "
+	  "CFI where a module lacks frame pointers (default), or CFI wherever a module has it", 2 },
 	{ "verify-stacks", OPT_VERIFY_STACKS, "N", 0, "Every Nth allocation, also unwind a copy of "
 	  "the stack with libdw and report how often it agrees", 2 },
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 5 },
@@ -448,6 +448,8 @@ void env__parse(struct env *env, int argc, char **argv)
 		.max_stacks = 1 << 15,
 		.summary_keep = 24,
 		.unwind_rows = 1 << 20,
+		/* most binaries have no frame pointers (glibc, -O2) */
+		.unwind = UNWIND_AUTO,
 	};
 	/* "-- CMD ARG..." is the command's exact argv, not leakwatch's */
 	for (int i = 1; i < argc; i++) {

@@ -39,7 +39,7 @@ struct env {
 	const char *container_arg;  /* --container ID as given; NULL = none */
 	bool has_cgroup;            /* -C or --container: cgroup is resolved */
 	struct lw_cgroup cgroup;    /* their cgroup, resolved while parsing */
-	enum unwind_mode unwind;    /* --unwind, default UNWIND_FP */
+	enum unwind_mode unwind;    /* --unwind, default UNWIND_AUTO */
 	unsigned int unwind_rows;   /* --unwind-rows, the BPF row store (default 1 << 20) */
 	unsigned int verify_every;  /* --verify-stacks N: 0 = off */
 };

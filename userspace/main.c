@@ -155,6 +155,17 @@ static void on_event(const struct lw_event *e, void *ctx)
 		       e->held ? "" : " (not held at fork: its first calls may be missed)");
 }
 
+/* A held process is about to run: its mappings read now give the CFI
+ * unwinder its index before its first allocation. */
+static void on_held(void *ctx, pid_t pid, bool new_image)
+{
+	struct session *s = ctx;
+
+	if (new_image)
+		symbolizer__forget(s->sym, pid);
+	symbolizer__refresh(s->sym, pid);
+}
+
 static int attach_all(struct session *s)
 {
 	struct tracer_opts topts = {
@@ -188,6 +199,7 @@ static int attach_all(struct session *s)
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
+	target__on_held(on_held, s);
 	for (int i = 0; i < s->env.nr_pids; i++) {
 		struct target *t = new_target(s);
 		bool dup = false;
@@ -428,9 +440,8 @@ static bool any_alive(struct session *s)
 			continue;
 		switch (target__poll(t, s->tracer)) {
 		case TARGET_EXECED:
-			/* a new program: new code, new mappings */
-			symbolizer__forget(s->sym, t->pid);
-			symbolizer__refresh(s->sym, t->pid);
+			/* a new program: its mappings were read while it
+			 * was held (on_held) */
 			if (s->env.verbose)
 				target__describe(t, stderr);
 			any = true;

@@ -15,6 +15,7 @@ struct snapshot {
 	const uint8_t *stack;
 	size_t len;
 	bool given;   /* the one thread handed out */
+	bool cut;     /* a read past the copy, which stopped short of the stack's end */
 };
 
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_arg)
@@ -35,8 +36,10 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 	struct snapshot *s = arg;
 	uint64_t sp = s->regs[7];
 
-	if (addr < sp || addr - sp > s->len || s->len - (addr - sp) < sizeof(*result))
+	if (addr < sp || addr - sp > s->len || s->len - (addr - sp) < sizeof(*result)) {
+		s->cut |= addr >= sp && s->len >= LW_VERIFY_STACK_BYTES;
 		return false;
+	}
 	memcpy(result, s->stack + (addr - sp), sizeof(*result));
 	return true;
 }
@@ -157,6 +160,8 @@ int oracle_unwind(struct dwarf_module *const *mods, size_t nr_mods, const struct
 	}
 	/* an error at the end of the stack is how some unwinds end */
 	dwfl_getthread_frames(dwfl, 1, on_frame, &frames);
+	if (snap.cut && frames.n < max)
+		pcs[frames.n++] = ORACLE_CUT;
 	err = frames.n;
 out:
 	if (dwfl)

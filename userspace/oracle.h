@@ -26,8 +26,12 @@ struct oracle_map {
  * stack bytes copied from regs[7] on; mods[maps[i].module] is the module
  * of each mapping (NULL: not readable). Stores the return addresses, the
  * probed function's own pc left out, into pcs; returns how many (at most
- * max), or -errno.
+ * max), or -errno. When the unwind needed stack beyond a copy that was
+ * cut short (LW_VERIFY_STACK_BYTES, not the end of the stack), the last
+ * of them is ORACLE_CUT: the frames before it are libdw's, the rest unknown.
  */
+#define ORACLE_CUT UINT64_MAX
+
 int oracle_unwind(struct dwarf_module *const *mods, size_t nr_mods, const struct oracle_map *maps,
 		  size_t nr_maps, const uint64_t *regs, const uint8_t *stack, size_t len,
 		  uint64_t *pcs, int max);

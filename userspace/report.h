@@ -61,7 +61,9 @@ struct report_unwind {
 	int stacks, complete;        /* the counts behind it */
 	bool verifying;              /* --verify-stacks */
 	uint64_t verified, agreed;   /* stacks unwound again by libdw, and equal */
-	uint64_t unverifiable;       /* the oracle could not run (process gone) */
+	uint64_t unverifiable;       /* the oracle could not run (process gone), or only
+				      * a prefix of a stack deeper than the copy agreed */
+	uint64_t dropped;            /* records lost to a full ring buffer: not compared */
 };
 
 struct report {

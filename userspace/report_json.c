@@ -41,6 +41,7 @@ static void counts(struct jw *w, const char *key, const struct report_counts *c,
 			jw_uint(w, "compared", r->unwind.verified);
 			jw_uint(w, "agreed", r->unwind.agreed);
 			jw_uint(w, "unverifiable", r->unwind.unverifiable);
+			jw_uint(w, "dropped", r->unwind.dropped);
 			jw_object_end(w);
 		}
 	}

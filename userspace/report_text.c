@@ -184,9 +184,12 @@ void report_text__print(FILE *f, const struct report *r)
 			"a thread start\n", r->unwind.mode, r->unwind.complete, r->unwind.stacks,
 			100 * r->unwind.stack_quality);
 	if (r->unwind.verifying)
-		fprintf(f, "  stacks verified with libdw: %llu of %llu agree%s\n",
-			(unsigned long long)r->unwind.agreed, (unsigned long long)r->unwind.verified,
-			r->unwind.unverifiable ? " (some could not be checked: process gone)" : "");
+		fprintf(f, "  stacks verified with libdw: %llu of %llu agree; %llu could not be "
+			"checked (process gone, or deeper than the copy), %llu dropped (buffer "
+			"full)\n", (unsigned long long)r->unwind.agreed,
+			(unsigned long long)r->unwind.verified,
+			(unsigned long long)r->unwind.unverifiable,
+			(unsigned long long)r->unwind.dropped);
 	if (r->unwind.mode && r->summary)
 		for (size_t i = 0; i < r->unwind.nr_modules; i++)
 			unwind_module_line(f, &r->unwind.modules[i]);

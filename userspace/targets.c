@@ -33,6 +33,21 @@ static struct lw_plan *plan_new(void)
 	return &sp->plan;
 }
 
+static target_held_fn held_fn;
+static void *held_ctx;
+
+void target__on_held(target_held_fn fn, void *ctx)
+{
+	held_fn = fn;
+	held_ctx = ctx;
+}
+
+static void before_run(pid_t pid, bool new_image)
+{
+	if (held_fn)
+		held_fn(held_ctx, pid, new_image);
+}
+
 void target__release(struct target *t)
 {
 	if (t->plan && --SHARED(t->plan)->refs == 0)
@@ -101,6 +116,8 @@ int target__adopt_child(struct target *t, pid_t pid, const struct target *parent
 	identify(t);
 	err = tracer__attach(tracer, pid, t->plan, why, len);
 	t->alive = proc__alive(pid);
+	if (!err)
+		before_run(pid, false);
 	/* never left stopped, whatever happened */
 	kill(pid, SIGCONT);
 	return err;
@@ -209,6 +226,7 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 	t->pid = cmd.pid;
 	t->alive = true;
 	identify(t);
+	before_run(t->pid, false);
 	kill(t->pid, SIGCONT);
 	return 0;
 }
@@ -272,6 +290,8 @@ static int follow_exec(struct target *t, struct tracer *tracer, char *why, size_
 		if (!err)
 			err = tracer__attach(tracer, t->pid, t->plan, why, len);
 	}
+	if (!err && t->alive)
+		before_run(t->pid, true);
 	if (t->alive)
 		kill(t->pid, SIGCONT);
 	return err;

@@ -55,6 +55,14 @@ enum target_state {
  * which it follows: the old image's allocations are dropped and the new
  * one is probed before its libraries run. */
 enum target_state target__poll(struct target *t, struct tracer *tracer);
+/*
+ * Called while a process leakwatch holds (a started command, a child at its
+ * fork, a process at its exec) has its probes in and before it is let run:
+ * what must be ready before its first allocation (the CFI unwinder's index
+ * of its mappings) is made there. new_image: it exec'd.
+ */
+typedef void (*target_held_fn)(void *ctx, pid_t pid, bool new_image);
+void target__on_held(target_held_fn fn, void *ctx);
 /* Lets go of what the target holds (its plan). */
 void target__release(struct target *t);
 /* What is attached where, for -v. */

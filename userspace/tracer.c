@@ -60,6 +60,11 @@ static int on_verify(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+uint64_t tracer__verify_dropped(const struct tracer *t)
+{
+	return t->skel->bss ? __atomic_load_n(&t->skel->bss->verify_dropped, __ATOMIC_RELAXED) : 0;
+}
+
 void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx)
 {
 	if (!t->verify)

@@ -83,5 +83,7 @@ int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *p
 /* Calls fn for every --verify-stacks record waiting (leakwatch.h). */
 typedef void (*tracer_verify_fn)(const struct lw_verify *v, void *ctx);
 void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx);
+/* Records BPF could not send: their ring buffer was full. */
+uint64_t tracer__verify_dropped(const struct tracer *t);
 
 #endif

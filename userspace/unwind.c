@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cfi.h"
 #include "messages.h"
+#include "oracle.h"
 #include "proc.h"
 #include "report.h"
 #include "symbolize.h"
@@ -366,6 +367,15 @@ static void verify_one(const struct lw_verify *v, void *ctx)
 		u->unverifiable++;
 		return;
 	}
+	if (n > 0 && pcs[n - 1] == ORACLE_CUT) {
+		/* deeper than the copy: libdw's frames are a prefix, and only
+		 * a prefix that differs says something */
+		n--;
+		if ((__u32)n <= nr && !memcmp(pcs, v->ips, n * sizeof(pcs[0]))) {
+			u->unverifiable++;
+			return;
+		}
+	}
 	u->verified++;
 	same = (__u32)n == nr && !memcmp(pcs, v->ips, nr * sizeof(pcs[0]));
 	if (same) {
@@ -403,5 +413,6 @@ void unwinder__report(struct unwinder *u, struct report *r)
 	ru->verified = u->verified;
 	ru->agreed = u->agreed;
 	ru->unverifiable = u->unverifiable;
+	ru->dropped = tracer__verify_dropped(u->tracer);
 	ru->verifying = u->verifying;
 }

@@ -9,6 +9,8 @@
  *   -m mix     in turn: malloc/free, calloc/free, realloc grow then free,
  *              new[]/delete[], new/delete of a 64-byte object
  *   -t N       threads (default 1); -n OPS total pairs (default 200000)
+ *   -d D       pairs: every malloc D frames deeper (a recursion), for the
+ *              cost of walking deep stacks
  *   -s K       spread the allocations over K distinct call stacks (up to
  *              3600: two recursions of 0..59 frames each), and keep the
  *              last block of each stack live, so leakwatch reports K stacks
@@ -38,6 +40,7 @@ struct worker {
 	long ops;
 	bool mix;
 	int stacks;
+	int depth;
 	uint64_t seed;
 	uint64_t checksum;
 };
@@ -127,7 +130,7 @@ static void *work(void *arg)
 		s->kind = kind;
 		switch (kind) {
 		case 0:
-			s->p = malloc(size);
+			s->p = w->depth ? down_b(w->depth, size) : malloc(size);
 			break;
 		case 1:
 			s->p = calloc(1, size);
@@ -162,12 +165,12 @@ static uint64_t ns(clockid_t clock)
 int main(int argc, char **argv)
 {
 	long total = 200000;
-	int threads = 1, stacks = 0, opt;
+	int threads = 1, stacks = 0, depth = 0, opt;
 	bool mix = false;
 	char line[16];
 	uint64_t sum = 0;
 
-	while ((opt = getopt(argc, argv, "m:t:n:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:t:n:s:d:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mix = !strcmp(optarg, "mix");
@@ -181,14 +184,18 @@ int main(int argc, char **argv)
 		case 's':
 			stacks = atoi(optarg);
 			break;
+		case 'd':
+			depth = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: alloc_storm [-m pairs|mix] [-t THREADS] [-n OPS] [-s STACKS]\n");
+			fprintf(stderr, "usage: alloc_storm [-m pairs|mix] [-t THREADS] [-n OPS] [-s STACKS] "
+				"[-d DEPTH]\n");
 			return 2;
 		}
 	}
 	if (threads < 1 || threads > 64 || total < threads || stacks < 0 ||
-	    stacks > MAX_DEPTH * MAX_DEPTH) {
-		fprintf(stderr, "alloc_storm: bad -t, -n or -s\n");
+	    stacks > MAX_DEPTH * MAX_DEPTH || depth < 0 || depth > 1000) {
+		fprintf(stderr, "alloc_storm: bad -t, -n, -s or -d\n");
 		return 2;
 	}
 	struct worker *w = static_cast<struct worker *>(calloc(threads, sizeof(*w)));
@@ -203,6 +210,7 @@ int main(int argc, char **argv)
 		w[i].ops = total / threads;
 		w[i].mix = mix;
 		w[i].stacks = stacks;
+		w[i].depth = depth;
 		w[i].seed = 0x9e3779b97f4a7c15ULL + i;
 		pthread_create(&w[i].thread, NULL, work, &w[i]);
 	}

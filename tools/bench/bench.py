@@ -13,6 +13,11 @@ alike, and reports medians and per-repetition ratios:
   leakwatch     full tracking with frame-pointer stacks
   sampled       leakwatch --sample-bytes 512K
 
+Then the unwinders, for shallow stacks and deep ones (alloc_storm -d): the
+floor at leakwatch's points, leakwatch --unwind fp on a build with frame
+pointers, --unwind auto on the same build (CFI only for glibc), and
+--unwind cfi on a build without frame pointers.
+
 Uprobes belong to a file, not a process: anybody's uprobe on libc slows
 every process, baseline included. A run during which a uprobe that this
 benchmark did not create was present is repeated (up to 3 times) and
@@ -43,6 +48,15 @@ WORKLOADS = [  # (name, alloc_storm arguments)
     ("pairs, 2 threads", ["-m", "pairs", "-t", "2"]),
     ("mix (malloc, calloc, realloc, new[], new), 1 thread", ["-m", "mix", "-t", "1"]),
 ]
+# (name, alloc_storm build, leakwatch arguments) for the unwinders' costs
+UNWINDERS = [
+    ("floor-own", "alloc_storm_fp", ["--bench-floor=own"]),
+    ("fp (fp build)", "alloc_storm_fp", ["--unwind", "fp"]),
+    ("auto (fp build)", "alloc_storm_fp", ["--unwind", "auto"]),
+    ("cfi (no-fp build)", "alloc_storm_nofp", ["--unwind", "cfi"]),
+]
+# extra frames between main's work loop and malloc: shallow, and deep
+UNWIND_DEPTHS = [0, 100]
 # call sites of the large binary (Makefile: big_binary.py's first argument)
 BIG_SITES = 3000
 # leakwatch reports this often during runs, as a user watching closely would
@@ -128,10 +142,11 @@ def read_line(stream, pattern, timeout):
     raise RuntimeError("did not see %r; got %r" % (pattern, lines))
 
 
-def run_once(build, condition, workload_args, ops):
-    """One run: returns a dict of figures, or raises."""
+def run_once(build, condition, workload_args, ops, exe="alloc_storm", observer=None):
+    """One run: returns a dict of figures, or raises. observer: leakwatch's
+    arguments, else those of the condition."""
     storm_ops = ops * BASE_OPS_FACTOR if condition == "base" else ops
-    storm = subprocess.Popen([os.path.join(build, "bench", "alloc_storm"), *workload_args,
+    storm = subprocess.Popen([os.path.join(build, "bench", exe), *workload_args,
                               "-n", str(storm_ops)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     lw = None
@@ -142,7 +157,7 @@ def run_once(build, condition, workload_args, ops):
         if condition != "base":
             t0 = time.monotonic()
             lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-v", "-p", str(storm.pid),
-                                   *OBSERVER_ARGS[condition], str(POLL_S)],
+                                   *(observer or OBSERVER_ARGS[condition]), str(POLL_S)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             ours.add(lw.pid)
             line, lines = read_line(lw.stderr, r"^leakwatch: watching", 30)
@@ -234,6 +249,31 @@ def bench_workload(build, name, args, reps, ops, out):
               fmt([r.get("detach_ms", 0) for r in lw])), file=out)
     print("  runs repeated because another process had uprobes in place: %d" % contaminated,
           file=out)
+
+
+def unwinder_cost(build, reps, ops, depths, out):
+    """Per-allocation cost of each unwinder, against the floor at
+    leakwatch's probe points, for shallow and deep stacks."""
+    for depth in depths:
+        args = ["-m", "pairs", "-t", "1", "-d", str(depth)]
+        ns = {name: [] for name, _, _ in UNWINDERS}
+        for rep in range(reps):
+            for name, exe, observer in UNWINDERS:
+                for attempt in range(4):
+                    r = run_once(build, "unwind", args, ops, exe, observer)
+                    if not r["foreign"] or attempt == 3:
+                        break
+                    time.sleep(1)
+                ns[name].append(r["cpu_ns_per_op"])
+        print("\nunwinders, malloc/free 1 thread, %d frames deeper (-d %d), %d operations, "
+              "%d repetitions:" % (depth, depth, ops, reps), file=out)
+        print("  %-20s %-30s %-22s %s" % ("condition", "cpu ns per op (median [min..max])",
+                                          "x floor-own", "above floor-own (ns)"), file=out)
+        for name, _, _ in UNWINDERS:
+            rs = [a / b for a, b in zip(ns[name], ns["floor-own"]) if b]
+            above = [a - b for a, b in zip(ns[name], ns["floor-own"])]
+            print("  %-20s %-30s %-22s %s" % (name, fmt(ns[name]), fmt(rs, "x"), fmt(above)),
+                  file=out)
 
 
 def bystander_cost(build, reps, ops, out):
@@ -387,6 +427,8 @@ def main():
     for name, args in workloads:
         bench_workload(opts.build, name, args, reps, ops, sys.stdout)
         sys.stdout.flush()
+    unwinder_cost(opts.build, reps, ops, UNWIND_DEPTHS, sys.stdout)
+    sys.stdout.flush()
     if not opts.quick:
         print("\nleakwatch's own CPU per report, by distinct stacks:")
         for stacks in (10, 3000):
