@@ -229,6 +229,7 @@ fail:
 int symbolizer__refresh(struct symbolizer *s, pid_t pid)
 {
 	struct view *v = view_of(s, pid, true);
+	struct lw_module **mods;
 	struct lw_maps maps;
 	int err;
 
@@ -242,14 +243,34 @@ int symbolizer__refresh(struct symbolizer *s, pid_t pid)
 		maps__free(&maps);
 		return -ESRCH;
 	}
+	mods = calloc(maps.n, sizeof(*mods));
+	if (!mods) {
+		maps__free(&maps);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < maps.n; i++) {
+		const struct lw_map *m = &maps.v[i], *old;
+
+		if (!m->exec || !m->path)
+			continue;
+		/* a mapping read before is the same module: no reopening,
+		 * and none to fail while the process exits */
+		old = v->mods ? maps__find(&v->maps, m->start) : NULL;
+		if (old && old->start == m->start && old->end == m->end && old->inode == m->inode &&
+		    old->pgoff == m->pgoff && v->mods[old - v->maps.v])
+			mods[i] = v->mods[old - v->maps.v];
+		else
+			mods[i] = module_for(s, pid, m);
+	}
+	if (v->mods && !proc__alive(pid)) {
+		/* exiting: what it maps now may be half torn down */
+		free(mods);
+		maps__free(&maps);
+		return -ESRCH;
+	}
 	view_clear(v);
 	v->maps = maps;
-	v->mods = calloc(maps.n, sizeof(*v->mods));
-	if (!v->mods)
-		return -ENOMEM;
-	for (size_t i = 0; i < maps.n; i++)
-		if (maps.v[i].exec && maps.v[i].path)
-			v->mods[i] = module_for(s, pid, &maps.v[i]);
+	v->mods = mods;
 	v->refreshed_this_round = true;
 	if (s->on_refresh)
 		s->on_refresh(s->on_refresh_ctx, pid);
