@@ -737,6 +737,8 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
 	bpf_ringbuf_submit(v, BPF_RB_NO_WAKEUP);
 }
 
+#include "python.bpf.h"
+
 /*
  * Walk the user stack at an allocator's entry. The return address at the
  * stack pointer is the caller, read directly: the kernel's frame-pointer
@@ -758,6 +760,7 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 		.h = 0xcbf29ce484222325ULL,
 		.chk = 0x84222325,
 	};
+	struct py_scratch *py;
 	struct lw_stack *known;
 	__u64 ret, id;
 	long err;
@@ -798,11 +801,13 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 				break;
 		}
 	}
+	py = py_walk(tgid, &w.h, &w.chk); /* Python frames are part of the stack */
 	s->nr = w.n;
 	s->check = w.chk;
 	id = mix64(w.h ^ w.n);
 	if (id == LW_STACK_NONE)
 		id = 1;
+	py_keep(py, tgid, id);
 
 	known = bpf_map_lookup_elem(&stacks, &id);
 	if (known) {

@@ -936,6 +936,7 @@ static void find_tss_key(struct py_target *t, const struct module *m, const stru
 		note(t, "autoTSSkey: PyGILState_GetThisThreadState not understood, table's _PyRuntime+%u used",
 		     l->runtime_tss);
 	}
+	t->o.tss_addr = key_addr - TSS_KEY_IN_TSS;
 	if (mem_read(t, key_addr - TSS_KEY_IN_TSS, tss, sizeof(tss)) || tss[0] != 1) {
 		note(t, "autoTSSkey: not initialized: no thread-local route to thread states");
 		return;

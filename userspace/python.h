@@ -64,6 +64,7 @@ struct py_offsets {
 
 	/* finding the thread state */
 	int32_t tss_key;		/* pthread key of _PyRuntime's autoTSSkey, -1 unknown */
+	uint64_t tss_addr;		/* that Py_tss_t {int initialized; key}: a fork makes a new key */
 	uint32_t tss_slot_off;		/* tp + this + 16 * key: the key's value (glibc, key < 32) */
 	uint64_t tstate_current_addr;	/* &gilstate.tstate_current (3.10/3.11), else 0 */
 	uint32_t tls_kind;		/* enum py_tls_kind: _Py_tss_tstate (3.12+) */
