@@ -14,10 +14,12 @@ Modes (argv[1]):
   threads  also a worker thread that leaks NATIVE bytes per request through
            ctypes.CDLL (the GIL released around the call) into LIB's
            lw_leak, while the main thread runs Python
-  fork     the above run by a child made with os.fork(); done names it
+  fork     the above run by WORKERS children made with os.fork(), each
+           printing "child-done" when through; done names them
 """
 import ctypes
 import os
+import signal
 import sys
 import threading
 import time
@@ -30,6 +32,7 @@ RECORD = 100000
 CACHED = 20000
 CACHE_SLOTS = 8
 NATIVE = 30000
+WORKERS = 2
 
 RECORDS = []
 CACHE = {}
@@ -83,18 +86,21 @@ def main():
     if sys.stdin.readline().strip() != "go":
         return
     if MODE == "fork":
-        child = os.fork()
-        if child == 0:
-            run()
-            print("child-done", flush=True)
-            sys.stdin.read()
-            os._exit(0)
-        # wait for the child to finish its rounds; it keeps its memory
-        time.sleep(0)
-        print("done child=%d record=%d rounds=%d" % (child, RECORD, ROUNDS), flush=True)
+        children = []
+        for _ in range(WORKERS):
+            child = os.fork()
+            if child == 0:
+                run()
+                print("child-done", flush=True)
+                signal.pause()
+                os._exit(0)
+            children.append(child)
+        print("done children=%s record=%d rounds=%d" % (
+            ",".join(map(str, children)), RECORD, ROUNDS), flush=True)
         sys.stdin.read()
-        os.kill(child, 9)
-        os.waitpid(child, 0)
+        for child in children:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
         return
     run()
     print("done record=%d rounds=%d cached=%d slots=%d native=%d" % (
