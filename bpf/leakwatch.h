@@ -51,6 +51,7 @@ enum lw_func {
 enum lw_category {
 	LW_CAT_MALLOC = 0, /* the C and C++ allocators */
 	LW_CAT_MMAP = 1,   /* anonymous mappings the program made itself */
+	LW_CAT_PYTHON = 2, /* CPython's allocator: pymalloc's arenas */
 	LW_CAT_NR,
 };
 
@@ -112,6 +113,8 @@ struct lw_region {
 	__u64 len;       /* bytes mapped from the start: size rounded up to pages */
 	__u64 stack_id;
 	__u64 time_ns;
+	__u32 category;  /* enum lw_category: LW_CAT_MMAP, or LW_CAT_PYTHON for an arena */
+	__u32 pad;
 };
 
 /* stacks: the frames of one user stack, keyed by a hash of its addresses.
@@ -266,6 +269,7 @@ struct lw_py_proc {
 	__u32 owner_cstack;         /* 3.12+: the eval loop's shim frame, else LW_PY_NONE */
 	__u32 frame_bytes;          /* bytes of a frame holding every field above */
 	__u32 pad;
+	__u64 arena_start, arena_end; /* pymalloc's arena mmap returns here; 0: unknown */
 	/* the walker's counts */
 	__u64 walked;               /* allocations with Python frames */
 	__u64 no_frames;            /* in a thread with no Python frame (native only) */

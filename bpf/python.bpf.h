@@ -176,4 +176,16 @@ static __always_inline void py_keep(struct py_scratch *sc, __u32 tgid, __u64 id)
 		__sync_fetch_and_add(&p->not_kept, 1);
 }
 
+/* An mmap returning into pymalloc's arena allocator makes an arena: the
+ * python category; any other is the program's own. */
+static __always_inline __u32 py_arena_category(__u32 tgid, __u64 sp)
+{
+	struct lw_py_proc *p = bpf_map_lookup_elem(&py_procs, &tgid);
+	__u64 ret;
+
+	if (!p || !p->arena_start || bpf_probe_read_user(&ret, sizeof(ret), (void *)sp))
+		return LW_CAT_MMAP;
+	return ret > p->arena_start && ret <= p->arena_end ? LW_CAT_PYTHON : LW_CAT_MMAP;
+}
+
 #endif /* LW_PYTHON_BPF_H */

@@ -129,6 +129,8 @@ static void walker_numbers(const struct py_offsets *o, struct lw_py_proc *w)
 		if (fields[i] != PY_NO_OFFSET && fields[i] > last)
 			last = fields[i];
 	w->frame_bytes = last + 8;
+	w->arena_start = o->arena_alloc_start;
+	w->arena_end = o->arena_alloc_end;
 }
 
 static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)

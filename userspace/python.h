@@ -98,6 +98,10 @@ struct py_offsets {
 	uint32_t co_linetable;		/* bytes: lines (3.10), locations (3.11+) */
 	uint32_t co_code_adaptive;	/* 3.11+: first instruction, inside the code object */
 
+	/* pymalloc: the code of the default arena allocator (_PyObject_ArenaMmap),
+	 * where its mmap calls return; 0: not found */
+	uint64_t arena_alloc_start, arena_alloc_end;
+
 	/* strings and bytes */
 	uint32_t unicode_state;		/* the kind/compact/ascii bits */
 	uint32_t unicode_length;

@@ -221,7 +221,7 @@ void report_text__print(FILE *f, const struct report *r)
 			human(s->bytes, a, sizeof(a)), s->allocs, d, c, spark,
 			verdict__name(s->trend.verdict), duration(s->oldest_age_s, e, sizeof(e)),
 			s->pid, s->id,
-			s->category == LW_CAT_MMAP ? " mmap" : "",
+			s->category == LW_CAT_MMAP ? " mmap" : s->category == LW_CAT_PYTHON ? " python" : "",
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)
 			fprintf(f, "        [stack not recorded]\n");

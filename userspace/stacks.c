@@ -21,7 +21,7 @@ void stack_table__set_python(struct stack_table *t, struct py_stacks *py)
 
 const char *category_name(enum lw_category c)
 {
-	return c == LW_CAT_MMAP ? "mmap" : "malloc";
+	return c == LW_CAT_MMAP ? "mmap" : c == LW_CAT_PYTHON ? "python" : "malloc";
 }
 
 bool stack_root_function(const char *name)

@@ -209,6 +209,35 @@ def test_forked_workers(run):
     assert not stacks_at(summary, "make_record", marker("leak: record"), parent.pid)
 
 
+def test_arena_growth_in_the_python_category(run):
+    """Small objects live in pymalloc's 1 MiB arenas, which Debian's
+    python3.11 allocates without calling any exported function: each arena
+    mmap is counted in the python category, under the Python stack that
+    needed it."""
+    s = Script(run, interpreter(DEBIAN), "small", rounds=40, period=0.08)
+    lw, (done,) = watch_scripts(run, [s])
+    summary = finish(lw)
+    line = marker("leak: small")
+    arenas = [st for st in summary["stacks"] if st["category"] == "python" and st["pid"] == s.pid]
+    assert arenas, summary["stacks"]
+    at_line = [st for st in arenas if python_frames(st) and python_frames(st)[0][2] == line]
+    assert len(at_line) == 1, [(st["outstanding_bytes"], python_frames(st)) for st in arenas]
+    leak = at_line[0]
+    assert [f[0] for f in python_frames(leak)][:2] == [
+        "keep_small.<locals>.<listcomp>", "keep_small"], leak
+    # whole arenas, enough for the objects kept (104-byte blocks in 16 KiB
+    # pools), and not many more
+    mib = 1 << 20
+    payload = done["rounds"] * done["per_round"] * 104
+    assert leak["outstanding_bytes"] % mib == 0, leak
+    assert leak["outstanding_allocs"] == leak["outstanding_bytes"] // mib, leak
+    assert payload <= leak["outstanding_bytes"] <= payload + 2 * mib, (payload, leak)
+    assert leak["verdict"] == "growing", leak
+    # arenas are not the program's own mappings
+    assert not [st for st in summary["stacks"] if st["category"] == "mmap" and
+                st["pid"] == s.pid and st["outstanding_bytes"] == mib], summary["stacks"]
+
+
 @pytest.mark.parametrize("name,python,version", VERSIONS, ids=[v[0] for v in VERSIONS])
 def test_each_version(run, name, python, version):
     s = Script(run, interpreter(python), "plain", rounds=10, period=0.05)

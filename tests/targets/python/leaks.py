@@ -14,6 +14,9 @@ Modes (argv[1]):
   threads  also a worker thread that leaks NATIVE bytes per request through
            ctypes.CDLL (the GIL released around the call) into LIB's
            lw_leak, while the main thread runs Python
+  small    instead of the above, keep_small keeps SMALL_PER_ROUND small
+           objects (SMALL bytes each) per round in SMALL_OBJECTS: they live
+           in pymalloc's arenas, which grow 1 MiB at a time
   fork     the above run by WORKERS children made with os.fork(), each
            printing "child-done" when through; done names them
 """
@@ -33,6 +36,9 @@ CACHED = 20000
 CACHE_SLOTS = 8
 NATIVE = 30000
 WORKERS = 2
+SMALL = 67  # a 100-byte bytes object: pymalloc's 104-byte size class
+SMALL_PER_ROUND = 2000
+SMALL_OBJECTS = []
 
 RECORDS = []
 CACHE = {}
@@ -51,7 +57,16 @@ def remember(i):
         CACHE[i] = bytes(CACHED)  # cache: fill
 
 
+def keep_small():
+    SMALL_OBJECTS.extend([bytes(SMALL) for _ in range(SMALL_PER_ROUND)])  # leak: small
+
+
 def serve():
+    if MODE == "small":
+        for i in range(ROUNDS):
+            keep_small()
+            time.sleep(PERIOD)
+        return
     for i in range(ROUNDS):
         handle_request(i)
         remember(i)
@@ -103,8 +118,8 @@ def main():
             os.waitpid(child, 0)
         return
     run()
-    print("done record=%d rounds=%d cached=%d slots=%d native=%d" % (
-        RECORD, ROUNDS, CACHED, CACHE_SLOTS, NATIVE), flush=True)
+    print("done record=%d rounds=%d cached=%d slots=%d native=%d small=%d per_round=%d" % (
+        RECORD, ROUNDS, CACHED, CACHE_SLOTS, NATIVE, SMALL, SMALL_PER_ROUND), flush=True)
     sys.stdin.read()
 
 
