@@ -167,7 +167,7 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 		return;
 	}
 	/* no interpreter yet, or not initialized: look again later */
-	if (p->verbose > 1 && !pp->said) {
+	if (p->verbose && !pp->said) {
 		lw_say("PID %d: no Python frames yet: %s", pp->pid, pp->why);
 		pp->said = true;
 	}
@@ -338,8 +338,12 @@ void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out)
 		return;
 	}
 	t = target_for(p, pid);
-	if (!t || tracer__read_py_proc(p->tracer, pid, &w))
+	if (!t || tracer__read_py_proc(p->tracer, pid, &w)) {
+		/* an interpreter not up yet, or one whose frames did not check out */
+		if (pp->state == PY_LOOKING && strstr(pp->why, "Python"))
+			out->pending = pp->why;
 		return;
+	}
 	out->present = true;
 	out->version_hex = py_target__offsets(t)->version_hex;
 	out->module = py_target__module(t);

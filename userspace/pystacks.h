@@ -47,6 +47,7 @@ struct py_report {
 	uint32_t version_hex;
 	const char *module;    /* the object holding it */
 	const char *unsupported; /* set instead when it cannot be walked: why */
+	const char *pending;   /* an interpreter found but not walked yet: why */
 	/* the walker's counts (leakwatch.h, struct lw_py_proc) */
 	uint64_t walked, no_frames, unreadable, too_deep, not_kept;
 };

@@ -76,9 +76,14 @@ static void python(struct jw *w, const struct py_report *py)
 {
 	char version[16];
 
-	if (!py->present && !py->unsupported)
+	if (!py->present && !py->unsupported && !py->pending)
 		return;
 	jw_object(w, "python");
+	if (py->pending) {
+		jw_string(w, "pending", py->pending);
+		jw_object_end(w);
+		return;
+	}
 	if (py->unsupported) {
 		jw_string(w, "unsupported", py->unsupported);
 		jw_object_end(w);
