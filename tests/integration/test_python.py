@@ -12,6 +12,7 @@ pyenv interpreter present; an unsupported version keeps native stacks and
 says why.
 """
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,6 @@ class Script(Target):
         # the interpreter's own libpython, whatever the caller's environment
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LD_"))}
         env.update(LW_ROUNDS=str(rounds), LW_PERIOD=str(period))
-        import subprocess
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=env)
         self.pid = self.proc.pid
@@ -99,7 +99,7 @@ def the_stack(report, qualname, line, pid=None):
     return found[0]
 
 
-def watch_scripts(run, scripts, *options, after=2):
+def watch_scripts(run, scripts, *options):
     lw = run.leakwatch("-p", ",".join(str(s.pid) for s in scripts), "--json", "-", "-T", "100",
                        *options, INTERVAL)
     lw.wait_ready()
