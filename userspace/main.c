@@ -144,6 +144,8 @@ static void on_event(const struct lw_event *e, void *ctx)
 	}
 	/* the parent may have moved with the array */
 	parent = target_of(s, e->parent);
+	/* before the child is let go: its first allocation has Python frames */
+	py_stacks__fork(s->py, e->pid, e->parent);
 	if (target__adopt_child(t, e->pid, parent, s->tracer, why, sizeof(why))) {
 		if (s->env.verbose)
 			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
@@ -152,7 +154,6 @@ static void on_event(const struct lw_event *e, void *ctx)
 	t->ran_unwatched = !e->held;
 	s->nr_targets++;
 	symbolizer__refresh(s->sym, t->pid);
-	py_stacks__fork(s->py, t->pid, e->parent);
 	if (s->env.verbose)
 		lw_say("watching PID %d (%s), forked by PID %d%s", t->pid, t->comm, t->parent,
 		       e->held ? "" : " (not held at fork: its first calls may be missed)");
