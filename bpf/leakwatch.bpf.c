@@ -59,6 +59,8 @@ struct inflight {
 	__u32 sampled;     /* the new block is to be recorded */
 	__u32 countdown;   /* sample_every: calls until the next recorded one */
 	__u32 verify_countdown; /* verify_every: recorded calls until the next verified */
+	__u32 category;    /* mmap: LW_CAT_MMAP, or LW_CAT_PYTHON for a pymalloc arena */
+	__u32 pad;
 	struct lw_alloc old_rec;
 	struct lw_stack stack; /* scratch for the stack walk: per thread, so no
 				* other CPU or preempting task can clobber it */
@@ -353,7 +355,7 @@ static __always_inline void cut_region(__u32 tgid, __u64 s, __u64 start, __u64 e
 			pieces++;
 		}
 	}
-	account(tgid, LW_CAT_MMAP, r.stack_id, -(__s64)(r.size - kept), (pieces - 1) * LW_ONE, !pieces,
+	account(tgid, r.category, r.stack_id, -(__s64)(r.size - kept), (pieces - 1) * LW_ONE, !pieces,
 		r.time_ns);
 	if (c && pieces != 1)
 		__sync_fetch_and_add(&c->live_regions, pieces - 1);
@@ -382,11 +384,12 @@ static __always_inline bool unmap_range(__u32 tgid, __u64 start, __u64 len,
 }
 
 static __always_inline void record_region(__u32 tgid, __u64 start, __u64 size, __u64 stack_id,
-					  struct lw_proc_counters *c)
+					  __u32 category, struct lw_proc_counters *c)
 {
 	struct lw_alloc_key key = { .tgid = tgid, .addr = start };
-	struct lw_region r = { .size = size, .len = PAGE_UP(size), .stack_id = stack_id };
-	struct lw_stats *s = stats_of(tgid, LW_CAT_MMAP, stack_id);
+	struct lw_region r = { .size = size, .len = PAGE_UP(size), .stack_id = stack_id,
+			       .category = category };
+	struct lw_stats *s = stats_of(tgid, category, stack_id);
 
 	if (!s) {
 		count_lost(c, LW_LOST_STATS_MAP_FULL);
@@ -783,6 +786,8 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
 	bpf_ringbuf_submit(v, BPF_RB_NO_WAKEUP);
 }
 
+#include "python.bpf.h"
+
 /*
  * Walk the user stack at an allocator's entry. The return address at the
  * stack pointer is the caller, read directly: the kernel's frame-pointer
@@ -804,6 +809,7 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 		.h = 0xcbf29ce484222325ULL,
 		.chk = 0x84222325,
 	};
+	struct py_scratch *py;
 	struct lw_stack *known;
 	__u64 ret, id;
 	long err;
@@ -844,11 +850,13 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 				break;
 		}
 	}
+	py = py_walk(tgid, &w.h, &w.chk); /* Python frames are part of the stack */
 	s->nr = w.n;
 	s->check = w.chk;
 	id = mix64(w.h ^ w.n);
 	if (id == LW_STACK_NONE)
 		id = 1;
+	py_keep(py, tgid, id);
 
 	known = bpf_map_lookup_elem(&stacks, &id);
 	if (known) {
@@ -1050,6 +1058,7 @@ int alloc_enter(struct pt_regs *ctx)
 	case LW_FUNC_MMAP:
 		st->size = arg2;
 		st->flags = arg4;
+		st->category = py_arena_category(tgid, sp);
 		break;
 	case LW_FUNC_MREMAP:
 		st->old_addr = arg1;
@@ -1151,7 +1160,7 @@ int alloc_exit(struct pt_regs *ctx)
 		unmap_range(tgid, ret, st->size, c);
 		if (!(st->flags & MAP_ANONYMOUS))
 			return 0;
-		record_region(tgid, ret, st->size, st->stack_id, c);
+		record_region(tgid, ret, st->size, st->stack_id, st->category, c);
 		if (c)
 			__sync_fetch_and_add(&c->alloc_calls, 1);
 		return 0;
@@ -1161,7 +1170,7 @@ int alloc_exit(struct pt_regs *ctx)
 		/* tracked memory moves, like realloc's, to the caller of mremap */
 		if (unmap_range(tgid, st->old_addr, st->old_len, c)) {
 			unmap_range(tgid, ret, st->size, c);
-			record_region(tgid, ret, st->size, st->stack_id, c);
+			record_region(tgid, ret, st->size, st->stack_id, LW_CAT_MMAP, c);
 			if (c) {
 				__sync_fetch_and_add(&c->alloc_calls, 1);
 				__sync_fetch_and_add(&c->free_calls, 1);

@@ -51,6 +51,7 @@ enum lw_func {
 enum lw_category {
 	LW_CAT_MALLOC = 0, /* the C and C++ allocators */
 	LW_CAT_MMAP = 1,   /* anonymous mappings the program made itself */
+	LW_CAT_PYTHON = 2, /* CPython's allocator: pymalloc's arenas */
 	LW_CAT_NR,
 };
 
@@ -112,6 +113,8 @@ struct lw_region {
 	__u64 len;       /* bytes mapped from the start: size rounded up to pages */
 	__u64 stack_id;
 	__u64 time_ns;
+	__u32 category;  /* enum lw_category: LW_CAT_MMAP, or LW_CAT_PYTHON for an arena */
+	__u32 pad;
 };
 
 /* stacks: the frames of one user stack, keyed by a hash of its addresses.
@@ -241,6 +244,53 @@ struct lw_verify {
 	__u64 stack_len;                /* bytes of stack from regs[7] (sp) */
 	__u64 ips[LW_MAX_STACK_DEPTH];  /* the BPF unwinder's stack */
 	__u8 stack[LW_VERIFY_STACK_BYTES + 4096]; /* slack: see the copy */
+};
+
+/*
+ * Python frames (bpf/python.bpf.h walks them; userspace/python.h says what
+ * each offset is). py_procs: per tgid, what the loader found when it
+ * opened the interpreter; the counters are the walker's.
+ */
+#define LW_PY_MAX_FRAMES 32
+#define LW_PY_NONE 0xffffffffu /* no such field in this version */
+#define LW_PY_FRAME_BYTES 128  /* a frame's fields all lie in its first bytes */
+
+struct lw_py_proc {
+	__u64 tss_addr;             /* _PyRuntime's autoTSSkey: Py_tss_t {int init; u32 key} */
+	__u32 tss_slot_off;         /* thread pointer + this + 16 * key: the thread's tstate */
+	__u32 interp_frames;        /* 1: _PyInterpreterFrame (3.11+) */
+	__u32 tstate_frame;
+	__u32 cframe_current_frame; /* LW_PY_NONE: tstate_frame is the frame */
+	__u32 frame_code;
+	__u32 frame_previous;
+	__u32 frame_instr;
+	__u32 frame_is_entry;       /* 3.11, else LW_PY_NONE */
+	__u32 frame_owner;
+	__u32 owner_cstack;         /* 3.12+: the eval loop's shim frame, else LW_PY_NONE */
+	__u32 frame_bytes;          /* bytes of a frame holding every field above */
+	__u32 pad;
+	__u64 arena_start, arena_end; /* pymalloc's arena mmap returns here; 0: unknown */
+	/* the walker's counts */
+	__u64 walked;               /* allocations with Python frames */
+	__u64 no_frames;            /* in a thread with no Python frame (native only) */
+	__u64 unreadable;           /* a frame could not be read: the walk stopped there */
+	__u64 too_deep;             /* more than LW_PY_MAX_FRAMES: the outermost are left out */
+	__u64 not_kept;             /* py_stacks full: the stack has no Python frames */
+};
+
+struct lw_py_frame {
+	__u64 code;                 /* code object */
+	__u64 instr;                /* frame_instr's value (3.10: f_lasti) */
+};
+
+/* py_stacks: the Python frames of a stack, under the stack's id (which
+ * hashes them with the native frames). Innermost first. */
+struct lw_py_stack {
+	__u32 nr;
+	__u32 entries;              /* bit i: frame i is the first of an eval-loop call */
+	__u32 truncated;            /* the walk stopped before the outermost frame */
+	__u32 pad;
+	struct lw_py_frame frames[LW_PY_MAX_FRAMES];
 };
 
 #endif /* LEAKWATCH_H */

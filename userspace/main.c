@@ -17,6 +17,7 @@
 #include "memory.h"
 #include "messages.h"
 #include "proc.h"
+#include "pystacks.h"
 #include "report.h"
 #include "stacks.h"
 #include "symbol_worker.h"
@@ -41,6 +42,7 @@ struct session {
 	struct symbolizer *sym;
 	struct stack_table *stacks;
 	struct unwinder *unwind;
+	struct py_stacks *py;   /* Python frames of CPython targets */
 	struct exports *exports;
 	FILE *json;
 	bool text;
@@ -142,6 +144,8 @@ static void on_event(const struct lw_event *e, void *ctx)
 	}
 	/* the parent may have moved with the array */
 	parent = target_of(s, e->parent);
+	/* before the child is let go: its first allocation has Python frames */
+	py_stacks__fork(s->py, e->pid, e->parent);
 	if (target__adopt_child(t, e->pid, parent, s->tracer, why, sizeof(why))) {
 		if (s->env.verbose)
 			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
@@ -195,11 +199,13 @@ static int attach_all(struct session *s)
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
 	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
 					      s->env.verify_every > 0, s->env.verbose) : NULL;
-	if (!s->unwind) {
+	s->py = s->unwind ? py_stacks__new(s->tracer, s->env.verbose) : NULL;
+	if (!s->py) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
 	target__on_held(on_held, s);
+	stack_table__set_python(s->stacks, s->py);
 	for (int i = 0; i < s->env.nr_pids; i++) {
 		struct target *t = new_target(s);
 		bool dup = false;
@@ -314,6 +320,8 @@ static int attach_all(struct session *s)
 		const struct target *t = &s->targets[i];
 
 		symbolizer__refresh(s->sym, t->pid);
+		/* a running interpreter is walked from the first report on */
+		py_stacks__poll(s->py, t->pid, now_s(CLOCK_MONOTONIC));
 		if (s->env.verbose)
 			target__describe(t, stderr);
 		if (t->plan->new_return_probed)
@@ -442,11 +450,13 @@ static bool any_alive(struct session *s)
 		case TARGET_EXECED:
 			/* a new program: its mappings were read while it
 			 * was held (on_held) */
+			py_stacks__exec(s->py, t->pid);
 			if (s->env.verbose)
 				target__describe(t, stderr);
 			any = true;
 			break;
 		case TARGET_RUNNING:
+			py_stacks__poll(s->py, t->pid, now_s(CLOCK_MONOTONIC));
 			any = true;
 			break;
 		case TARGET_GONE:
@@ -504,6 +514,7 @@ static int report_into(struct session *s, bool summary, struct report_process *p
 		p->counts.free_calls = c.free_calls;
 		memcpy(p->counts.lost, c.lost, sizeof(c.lost));
 		p->counts.lost[LW_LOST_UNATTACHED_WINDOW] += t->ran_unwatched;
+		py_stacks__report(s->py, t->pid, &p->python);
 	}
 	while ((site = stack_table__next(s->stacks, &pos))) {
 		if (nr_sites == cap) {
@@ -682,6 +693,7 @@ int main(int argc, char **argv)
 		lw_say("detached in %.1f ms", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
 	exports__close(s.exports);
 	stack_table__free(s.stacks);
+	py_stacks__free(s.py);
 	unwinder__free(s.unwind);
 	symbolizer__free(s.sym);
 	for (int i = 0; i < s.nr_targets; i++)

@@ -936,6 +936,7 @@ static void find_tss_key(struct py_target *t, const struct module *m, const stru
 		note(t, "autoTSSkey: PyGILState_GetThisThreadState not understood, table's _PyRuntime+%u used",
 		     l->runtime_tss);
 	}
+	t->o.tss_addr = key_addr - TSS_KEY_IN_TSS;
 	if (mem_read(t, key_addr - TSS_KEY_IN_TSS, tss, sizeof(tss)) || tss[0] != 1) {
 		note(t, "autoTSSkey: not initialized: no thread-local route to thread states");
 		return;
@@ -965,6 +966,75 @@ static void find_tls(struct py_target *t, const struct module *m)
 		     t->o.tls_module, t->o.tls_offset);
 	else
 		note(t, "_Py_tss_tstate: thread pointer %+" PRId64, t->o.tls_offset);
+}
+
+/* pymalloc's arena allocator: PyObject_GetArenaAllocator copies the
+ * PyObjectArenaAllocator {ctx, alloc, free} (a static, or in _PyRuntime
+ * from 3.12, reached through the GOT in a shared libpython); the default
+ * one has no ctx, and its alloc is _PyObject_ArenaMmap, which calls mmap.
+ * Its code, up to its first ret, is where arena mmaps return to. */
+static void find_arena(struct py_target *t, const struct module *m)
+{
+	uint64_t addr, regs[X86_REG_ENDING] = { 0 }, arena[3];
+	uint8_t code[160];
+	cs_insn *insn = NULL;
+	csh cs = capstone();
+	size_t count;
+
+	t->o.arena_alloc_start = t->o.arena_alloc_end = 0;
+	if (!cs || module_func(m, "PyObject_GetArenaAllocator", &addr) ||
+	    mem_read(t, addr, code, sizeof(code))) {
+		note(t, "arenas: PyObject_GetArenaAllocator not found");
+		return;
+	}
+	count = cs_disasm(cs, code, sizeof(code), addr, 48, &insn);
+	for (size_t i = 0; i < count && !t->o.arena_alloc_start; i++) {
+		const cs_x86 *x = &insn[i].detail->x86;
+		const cs_x86_op *d = &x->operands[0], *src = &x->operands[1];
+		uint64_t where, word;
+
+		if (x->op_count != 2 || src->type != X86_OP_MEM || d->type != X86_OP_REG)
+			continue;
+		if (src->mem.base == X86_REG_RIP)
+			where = insn[i].address + insn[i].size + src->mem.disp;
+		else if (src->mem.base != X86_REG_INVALID && regs[reg64(src->mem.base)])
+			where = regs[reg64(src->mem.base)] + src->mem.disp;
+		else
+			continue;
+		if (src->mem.index != X86_REG_INVALID)
+			continue;
+		if (src->size == 8 && insn[i].id == X86_INS_MOV && !read_u64(t, where, &word)) {
+			regs[reg64(d->reg)] = word; /* a GOT entry, or a field */
+			continue;
+		}
+		/* the 16-byte copy of {ctx, alloc} */
+		if (src->size == 16 && !mem_read(t, where, arena, sizeof(arena)) && !arena[0] &&
+		    arena[1] && arena[2] && arena[1] != arena[2])
+			t->o.arena_alloc_start = arena[1];
+	}
+	if (insn)
+		cs_free(insn, count);
+	if (!t->o.arena_alloc_start || mem_read(t, t->o.arena_alloc_start, code, sizeof(code))) {
+		t->o.arena_alloc_start = 0;
+		note(t, "arenas: the arena allocator is not the default one, or was not understood");
+		return;
+	}
+	count = cs_disasm(cs, code, sizeof(code), t->o.arena_alloc_start, 64, &insn);
+	for (size_t i = 0; i < count; i++) {
+		if (insn[i].id == X86_INS_RET) {
+			t->o.arena_alloc_end = insn[i].address + insn[i].size;
+			break;
+		}
+	}
+	if (insn)
+		cs_free(insn, count);
+	if (!t->o.arena_alloc_end) {
+		t->o.arena_alloc_start = 0;
+		note(t, "arenas: the arena allocator's code was not understood");
+		return;
+	}
+	note(t, "arenas: allocated by the code at %#" PRIx64 "-%#" PRIx64, t->o.arena_alloc_start,
+	     t->o.arena_alloc_end);
 }
 
 static int read_tstates(struct py_target *t, struct py_thread *out, int max)
@@ -1096,6 +1166,7 @@ static int find_interpreter(struct py_target *t, const struct lw_maps *maps, cha
 	find_tss_key(t, &m, l);
 	find_tls(t, &m);
 	find_tsd_slot(t, maps);
+	find_arena(t, &m);
 	if (check_walk(t)) {
 		snprintf(why, len, "Python %u.%u in %s: its frames do not read as expected",
 			 hex >> 24, (hex >> 16) & 255, m.path);

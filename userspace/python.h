@@ -64,6 +64,7 @@ struct py_offsets {
 
 	/* finding the thread state */
 	int32_t tss_key;		/* pthread key of _PyRuntime's autoTSSkey, -1 unknown */
+	uint64_t tss_addr;		/* that Py_tss_t {int initialized; key}: a fork makes a new key */
 	uint32_t tss_slot_off;		/* tp + this + 16 * key: the key's value (glibc, key < 32) */
 	uint64_t tstate_current_addr;	/* &gilstate.tstate_current (3.10/3.11), else 0 */
 	uint32_t tls_kind;		/* enum py_tls_kind: _Py_tss_tstate (3.12+) */
@@ -96,6 +97,10 @@ struct py_offsets {
 	uint32_t co_firstlineno;	/* int */
 	uint32_t co_linetable;		/* bytes: lines (3.10), locations (3.11+) */
 	uint32_t co_code_adaptive;	/* 3.11+: first instruction, inside the code object */
+
+	/* pymalloc: the code of the default arena allocator (_PyObject_ArenaMmap),
+	 * where its mmap calls return; 0: not found */
+	uint64_t arena_alloc_start, arena_alloc_end;
 
 	/* strings and bytes */
 	uint32_t unicode_state;		/* the kind/compact/ascii bits */

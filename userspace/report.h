@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "pystacks.h"
 #include "rollup.h"
 #include "stacks.h"
 #include "symbol_worker.h"
@@ -45,6 +46,7 @@ struct report_process {
 	long long cgroup_bytes; /* its memory cgroup's usage, -1 when unknown */
 	char note[256];       /* a sentence for a person, "" when none */
 	struct report_counts counts;
+	struct py_report python; /* its CPython interpreter, if any (pystacks.h) */
 };
 
 struct unwind_module;

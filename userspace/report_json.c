@@ -72,6 +72,36 @@ static void unwind(struct jw *w, const struct report_unwind *u)
 	jw_object_end(w);
 }
 
+/* The process's interpreter, when it has one: walked, or why not. */
+static void python(struct jw *w, const struct py_report *py)
+{
+	char version[16];
+
+	if (!py->present && !py->unsupported && !py->pending)
+		return;
+	jw_object(w, "python");
+	if (py->pending) {
+		jw_string(w, "pending", py->pending);
+		jw_object_end(w);
+		return;
+	}
+	if (py->unsupported) {
+		jw_string(w, "unsupported", py->unsupported);
+		jw_object_end(w);
+		return;
+	}
+	snprintf(version, sizeof(version), "%u.%u.%u", py->version_hex >> 24,
+		 (py->version_hex >> 16) & 255, (py->version_hex >> 8) & 255);
+	jw_string(w, "version", version);
+	jw_string(w, "module", py->module);
+	jw_uint(w, "walked", py->walked);
+	jw_uint(w, "no_frames", py->no_frames);
+	jw_uint(w, "unreadable", py->unreadable);
+	jw_uint(w, "too_deep", py->too_deep);
+	jw_uint(w, "not_kept", py->not_kept);
+	jw_object_end(w);
+}
+
 static void frame(struct jw *w, const struct lw_frame *f)
 {
 	char addr[24];
@@ -79,8 +109,13 @@ static void frame(struct jw *w, const struct lw_frame *f)
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, f->addr);
 	jw_object(w, NULL);
 	jw_string(w, "addr", addr);
-	jw_string(w, "kind", "native");
-	if (f->module) {
+	jw_string(w, "kind", f->python ? "python" : "native");
+	if (f->python) {
+		/* addr is the code object's */
+		jw_null(w, "module");
+		jw_null(w, "build_id");
+		jw_null(w, "module_offset");
+	} else if (f->module) {
 		jw_string(w, "module", f->module->path);
 		jw_string(w, "build_id", f->module->build_id[0] ? f->module->build_id : NULL);
 		jw_uint(w, "module_offset", f->module_offset);
@@ -93,8 +128,8 @@ static void frame(struct jw *w, const struct lw_frame *f)
 	/* every key is always present; null where it is unknown */
 	if (f->sym && f->sym->function) {
 		jw_string(w, "function", f->sym->function);
-		if (f->sym->caller)
-			jw_null(w, "offset"); /* inlined: no offset of its own */
+		if (f->sym->caller || f->python)
+			jw_null(w, "offset"); /* inlined, or Python: no offset of its own */
 		else
 			jw_uint(w, "offset", f->sym->offset);
 	} else {
@@ -218,6 +253,7 @@ void report_json__print(FILE *f, const struct report *r)
 			if (p->exit_signal)
 				jw_int(&w, "exit_signal", p->exit_signal);
 		}
+		python(&w, &p->python);
 		counts(&w, "totals", &p->counts, r);
 		jw_object_end(&w);
 	}

@@ -108,6 +108,8 @@ static const char *module_base(const struct lw_frame *fr)
 {
 	const char *slash;
 
+	if (fr->python)
+		return "python";
 	if (!fr->module)
 		return fr->mapped_exec ? "[anon exec]" : "[unmapped]";
 	slash = strrchr(fr->module->path, '/');
@@ -119,8 +121,10 @@ static void frame_line(FILE *f, int i, const struct lw_frame *fr)
 	const char *file;
 
 	fprintf(f, "        #%-2d ", i);
-	if (fr->sym && fr->sym->function && fr->sym->caller)
-		fprintf(f, "%s", fr->sym->function); /* inlined: no offset of its own */
+	if (fr->sym && fr->sym->function && (fr->sym->caller || fr->python))
+		fprintf(f, "%s", fr->sym->function); /* inlined or Python: no offset */
+	else if (fr->python)
+		fprintf(f, "<code 0x%" PRIx64 ">", fr->addr);
 	else if (fr->sym && fr->sym->function)
 		fprintf(f, "%s+0x%" PRIx64, fr->sym->function, fr->sym->offset);
 	else if (fr->module)
@@ -173,6 +177,8 @@ void report_text__print(FILE *f, const struct report *r)
 		fprintf(f, "%s\n", ended);
 		if (p->note[0])
 			fprintf(f, "    note: %s\n", p->note);
+		if (p->python.unsupported)
+			fprintf(f, "    python: %s: native frames only\n", p->python.unsupported);
 	}
 	lost_line(f, "  ", &r->totals);
 	if (r->symbolizer.crashes || r->symbolizer.timeouts)
@@ -218,7 +224,7 @@ void report_text__print(FILE *f, const struct report *r)
 			human(s->bytes, a, sizeof(a)), s->allocs, d, c, spark,
 			verdict__name(s->trend.verdict), duration(s->oldest_age_s, e, sizeof(e)),
 			s->pid, s->id,
-			s->category == LW_CAT_MMAP ? " mmap" : "",
+			s->category == LW_CAT_MMAP ? " mmap" : s->category == LW_CAT_PYTHON ? " python" : "",
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)
 			fprintf(f, "        [stack not recorded]\n");

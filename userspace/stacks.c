@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "hashmap.h"
+#include "pystacks.h"
 #include "stacks.h"
 #include "tracer.h"
 
@@ -10,11 +11,17 @@ struct stack_table {
 	struct tracer *tracer;
 	struct hashmap *by_raw;  /* (tgid, BPF stack id) -> site */
 	struct hashmap *by_id;   /* (pid and category, stack id) -> site */
+	struct py_stacks *py;    /* Python frames, merged in when there are */
 };
+
+void stack_table__set_python(struct stack_table *t, struct py_stacks *py)
+{
+	t->py = py;
+}
 
 const char *category_name(enum lw_category c)
 {
-	return c == LW_CAT_MMAP ? "mmap" : "malloc";
+	return c == LW_CAT_MMAP ? "mmap" : c == LW_CAT_PYTHON ? "python" : "malloc";
 }
 
 bool stack_root_function(const char *name)
@@ -49,6 +56,20 @@ uint64_t stack_id_of(const struct lw_frame *frames, int nr)
 		const struct lw_frame *f = &frames[i];
 		uint64_t where = f->module ? f->module_offset : f->addr;
 
+		if (f->python) {
+			/* by name, file and line: code objects move between runs */
+			int line = f->sym ? f->sym->line : 0;
+
+			h = fnv(h, "py", 2);
+			if (f->sym && f->sym->function)
+				h = fnv(h, f->sym->function, strlen(f->sym->function) + 1);
+			if (f->sym && f->sym->file)
+				h = fnv(h, f->sym->file, strlen(f->sym->file) + 1);
+			h = fnv(h, &line, sizeof(line));
+			if (!f->sym) /* not named: its code object stands for it */
+				h = fnv(h, &f->addr, sizeof(f->addr));
+			continue;
+		}
 		if (f->module && f->module->build_id[0])
 			h = fnv(h, f->module->build_id, strlen(f->module->build_id));
 		else if (f->module)
@@ -153,6 +174,9 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, enum lw_catego
 	if (raw_id != LW_STACK_NONE && tracer__read_stack(t->tracer, raw_id, &raw) == 0)
 		nr = stack_resolve(t->sym, pid, raw.ips, raw.nr, frames,
 				   sizeof(frames) / sizeof(frames[0]), &truncated);
+	if (nr && t->py)
+		nr = py_stacks__merge(t->py, pid, raw_id, frames, nr,
+				      sizeof(frames) / sizeof(frames[0]), &truncated);
 	id = nr ? stack_id_of(frames, nr) : 0;
 
 	site = hashmap__get(t->by_id, site_key(pid, category, id));

@@ -64,6 +64,9 @@ struct stack_table;
 struct tracer;
 
 struct stack_table *stack_table__new(struct symbolizer *sym, struct tracer *tracer);
+/* Python frames to merge into the stacks of processes running CPython. */
+struct py_stacks;
+void stack_table__set_python(struct stack_table *t, struct py_stacks *py);
 void stack_table__free(struct stack_table *t);
 /* Starts a round: every site's sums go to zero. */
 void stack_table__begin_round(struct stack_table *t);

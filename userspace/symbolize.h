@@ -46,6 +46,8 @@ struct lw_frame {
 	uint64_t module_offset;         /* file offset within module */
 	const struct lw_sym *sym;       /* NULL when module is NULL */
 	bool mapped_exec;               /* addr lies in executable memory */
+	bool python;                    /* a Python frame: addr is its code object, sym
+					 * its qualname, file and line (pystacks.h) */
 };
 
 struct symbolizer;

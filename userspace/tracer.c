@@ -119,6 +119,7 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		bpf_map__set_max_entries(t->skel->maps.unwind_maps, 1);
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
+	bpf_map__set_max_entries(t->skel->maps.py_stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
 
 	err = leakwatch_bpf__load(t->skel);
@@ -239,6 +240,7 @@ void tracer__forget_process(struct tracer *t, pid_t pid)
 	delete_by_tgid(t->skel->maps.allocs, pid);
 	delete_by_tgid(t->skel->maps.mmaps, pid);
 	delete_by_tgid(t->skel->maps.stats, pid);
+	delete_by_tgid(t->skel->maps.py_procs, pid);
 }
 
 /* One link for the object's return probes, one for its entries. */
@@ -414,5 +416,32 @@ int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out
 		memset(out, 0, sizeof(*out));
 		return errno == ENOENT ? 0 : -errno;
 	}
+	return 0;
+}
+
+int tracer__py_proc(struct tracer *t, pid_t pid, const struct lw_py_proc *proc)
+{
+	__u32 key = pid;
+
+	if (!proc)
+		return bpf_map__delete_elem(t->skel->maps.py_procs, &key, sizeof(key), 0);
+	return bpf_map__update_elem(t->skel->maps.py_procs, &key, sizeof(key), proc,
+				    sizeof(*proc), 0) ? -errno : 0;
+}
+
+int tracer__read_py_proc(struct tracer *t, pid_t pid, struct lw_py_proc *out)
+{
+	__u32 key = pid;
+
+	return bpf_map__lookup_elem(t->skel->maps.py_procs, &key, sizeof(key), out, sizeof(*out), 0) ?
+	       -errno : 0;
+}
+
+int tracer__read_py_stack(struct tracer *t, __u64 id, struct lw_py_stack *out)
+{
+	if (bpf_map__lookup_elem(t->skel->maps.py_stacks, &id, sizeof(id), out, sizeof(*out), 0))
+		return -errno;
+	if (out->nr > LW_PY_MAX_FRAMES)
+		out->nr = LW_PY_MAX_FRAMES;
 	return 0;
 }

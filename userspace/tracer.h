@@ -80,6 +80,12 @@ int tracer__read_proc(struct tracer *t, __u32 tgid, struct lw_proc_counters *out
  * row store, and pid's mapping index (NULL: none any more). 0 or -errno. */
 int tracer__unwind_rows(struct tracer *t, __u32 first, const struct lw_cfi_row *rows, __u32 n);
 int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *proc);
+/* Python frames (leakwatch.h): pid's interpreter for the walker (NULL:
+ * none), its walker's counts, and the Python frames of stack id. 0 or
+ * -errno (-ENOENT: none). */
+int tracer__py_proc(struct tracer *t, pid_t pid, const struct lw_py_proc *proc);
+int tracer__read_py_proc(struct tracer *t, pid_t pid, struct lw_py_proc *out);
+int tracer__read_py_stack(struct tracer *t, __u64 id, struct lw_py_stack *out);
 /* Calls fn for every --verify-stacks record waiting (leakwatch.h). */
 typedef void (*tracer_verify_fn)(const struct lw_verify *v, void *ctx);
 void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx);

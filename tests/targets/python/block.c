@@ -3,6 +3,7 @@
  * Through ctypes.CDLL the caller has released the GIL; through
  * ctypes.PyDLL it still holds it. *entered is set once inside. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 void lw_block(volatile int *entered, unsigned int seconds)
@@ -16,4 +17,11 @@ void lw_block(volatile int *entered, unsigned int seconds)
 unsigned long lw_self(void)
 {
 	return (unsigned long)pthread_self();
+}
+
+/* A C extension's buffer kept alive from Python: n bytes from malloc,
+ * called through ctypes (test_python.py: the GIL released around it). */
+void *lw_leak(size_t n)
+{
+	return malloc(n);
 }

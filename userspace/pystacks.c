@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "hashmap.h"
+#include "messages.h"
+#include "python.h"
+#include "pystacks.h"
+#include "tracer.h"
+
+/* Between looks at a process whose interpreter is not up yet: from the
+ * first delay, doubling, to the last. */
+#define RETRY_FIRST_S 0.05
+#define RETRY_MAX_S 2.0
+
+enum py_state {
+	PY_LOOKING,	/* no interpreter found yet (or not initialized) */
+	PY_ON,		/* walked */
+	PY_UNSUPPORTED,	/* an interpreter this cannot walk: native stacks only */
+};
+
+struct py_proc {
+	pid_t pid;
+	pid_t parent;		/* forked from it: its target names inherited code */
+	enum py_state state;
+	struct py_target *t;
+	double next_s, delay_s;
+	char why[512];
+	bool said;
+};
+
+/* A Python frame's name, shared by every stack that has it. */
+struct py_name {
+	struct lw_sym sym;
+	char *qualname, *file;
+};
+
+struct py_stacks {
+	struct tracer *tracer;
+	int verbose;
+	struct hashmap *procs;	/* pid -> py_proc */
+	struct hashmap *names;	/* (hash of qualname and file, line) -> py_name */
+};
+
+static struct lw_key pid_key(pid_t pid)
+{
+	return (struct lw_key){ (uint32_t)pid, 0 };
+}
+
+struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose)
+{
+	struct py_stacks *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->tracer = tracer;
+	p->verbose = verbose;
+	p->procs = hashmap__new();
+	p->names = hashmap__new();
+	if (!p->procs || !p->names) {
+		py_stacks__free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void py_stacks__free(struct py_stacks *p)
+{
+	struct py_proc *pp;
+	struct py_name *n;
+	size_t pos = 0;
+
+	if (!p)
+		return;
+	while (p->procs && (pp = hashmap__next(p->procs, &pos, NULL))) {
+		py_target__close(pp->t);
+		free(pp);
+	}
+	pos = 0;
+	while (p->names && (n = hashmap__next(p->names, &pos, NULL))) {
+		free(n->qualname);
+		free(n->file);
+		free(n);
+	}
+	hashmap__free(p->procs);
+	hashmap__free(p->names);
+	free(p);
+}
+
+static struct py_proc *proc_of(struct py_stacks *p, pid_t pid, bool create)
+{
+	struct py_proc *pp = hashmap__get(p->procs, pid_key(pid));
+
+	if (pp || !create)
+		return pp;
+	pp = calloc(1, sizeof(*pp));
+	if (!pp)
+		return NULL;
+	pp->pid = pid;
+	pp->delay_s = RETRY_FIRST_S;
+	if (hashmap__set(p->procs, pid_key(pid), pp)) {
+		free(pp);
+		return NULL;
+	}
+	return pp;
+}
+
+/* The walker's numbers from the target's offsets. */
+static void walker_numbers(const struct py_offsets *o, struct lw_py_proc *w)
+{
+	uint32_t last = 0;
+	const uint32_t fields[] = { o->frame_code, o->frame_previous, o->frame_instr,
+				    o->frame_is_entry, o->frame_owner };
+
+	memset(w, 0, sizeof(*w));
+	w->tss_addr = o->tss_addr;
+	w->tss_slot_off = o->tss_slot_off;
+	w->interp_frames = o->interp_frames;
+	w->tstate_frame = o->tstate_frame;
+	w->cframe_current_frame = o->cframe_current_frame;
+	w->frame_code = o->frame_code;
+	w->frame_previous = o->frame_previous;
+	w->frame_instr = o->frame_instr;
+	w->frame_is_entry = o->frame_is_entry;
+	w->frame_owner = o->frame_owner;
+	w->owner_cstack = o->owner_cstack;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (fields[i] != PY_NO_OFFSET && fields[i] > last)
+			last = fields[i];
+	w->frame_bytes = last + 8;
+	w->arena_start = o->arena_alloc_start;
+	w->arena_end = o->arena_alloc_end;
+}
+
+static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
+{
+	struct lw_py_proc w;
+	int err;
+
+	err = py_target__open(pp->pid, &pp->t, pp->why, sizeof(pp->why));
+	if (!err) {
+		const struct py_offsets *o = py_target__offsets(pp->t);
+
+		walker_numbers(o, &w);
+		if (w.frame_bytes > LW_PY_FRAME_BYTES || !o->tss_addr) {
+			snprintf(pp->why, sizeof(pp->why), "Python in %s: its frames do not fit the "
+				 "walker", py_target__module(pp->t));
+			py_target__close(pp->t);
+			pp->t = NULL;
+			err = -ENOTSUP;
+		} else if ((err = tracer__py_proc(p->tracer, pp->pid, &w))) {
+			snprintf(pp->why, sizeof(pp->why), "cannot give the Python walker PID %d: %s",
+				 pp->pid, strerror(-err));
+		} else {
+			pp->state = PY_ON;
+			if (p->verbose)
+				lw_say("PID %d: %s: Python frames are walked", pp->pid, pp->why);
+			return;
+		}
+	}
+	if (err == -ENOTSUP && strstr(pp->why, "unsupported Python")) {
+		/* a version whose layout this does not know: say so once */
+		pp->state = PY_UNSUPPORTED;
+		lw_say("PID %d: %s: its stacks are native only", pp->pid, pp->why);
+		tracer__py_proc(p->tracer, pp->pid, NULL);
+		return;
+	}
+	/* no interpreter yet, or not initialized: look again later */
+	if (p->verbose && !pp->said) {
+		lw_say("PID %d: no Python frames yet: %s", pp->pid, pp->why);
+		pp->said = true;
+	}
+	pp->next_s = now_s + pp->delay_s;
+	pp->delay_s = pp->delay_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : pp->delay_s * 2;
+}
+
+void py_stacks__poll(struct py_stacks *p, pid_t pid, double now_s)
+{
+	struct py_proc *pp = proc_of(p, pid, true);
+
+	if (pp && pp->state == PY_LOOKING && now_s >= pp->next_s)
+		try_open(p, pp, now_s);
+}
+
+void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent)
+{
+	struct py_proc *from = proc_of(p, parent, false), *pp = proc_of(p, child, true);
+	struct lw_py_proc w;
+
+	if (!pp || !from || from->state != PY_ON)
+		return;
+	/* the same image at the same addresses: walk it from its first
+	 * allocation; its own target is opened at the next poll */
+	pp->parent = parent;
+	walker_numbers(py_target__offsets(from->t), &w);
+	tracer__py_proc(p->tracer, child, &w);
+}
+
+void py_stacks__exec(struct py_stacks *p, pid_t pid)
+{
+	struct py_proc *pp = proc_of(p, pid, false);
+
+	if (!pp)
+		return;
+	py_target__close(pp->t);
+	pp->t = NULL;
+	pp->parent = 0;
+	pp->state = PY_LOOKING;
+	pp->next_s = 0;
+	pp->delay_s = RETRY_FIRST_S;
+	pp->said = false;
+	tracer__py_proc(p->tracer, pid, NULL);
+}
+
+bool py_eval_function(const char *name)
+{
+	static const char eval[] = "_PyEval_EvalFrameDefault";
+
+	/* and the compiler's pieces of it: .cold, .part.N, .constprop.N */
+	return name && !strncmp(name, eval, sizeof(eval) - 1) &&
+	       (!name[sizeof(eval) - 1] || name[sizeof(eval) - 1] == '.');
+}
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+/* The shared name of (qualname, file, line). */
+static const struct lw_sym *name_of(struct py_stacks *p, const char *qualname, const char *file,
+				    int line)
+{
+	struct lw_key key = { fnv(fnv(0xcbf29ce484222325ULL, qualname), file), (uint64_t)(int64_t)line };
+	struct py_name *n = hashmap__get(p->names, key);
+
+	if (n)
+		return &n->sym;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->qualname = strdup(qualname);
+	n->file = strdup(file);
+	if (!n->qualname || !n->file || hashmap__set(p->names, key, n)) {
+		free(n->qualname);
+		free(n->file);
+		free(n);
+		return NULL;
+	}
+	n->sym.function = n->qualname;
+	n->sym.file = n->file;
+	n->sym.line = line;
+	n->sym.return_site = true;
+	return &n->sym;
+}
+
+/* The target that names pid's code objects: its own, else (a child not
+ * opened yet) its parent's, whose memory it copied. */
+static struct py_target *target_for(struct py_stacks *p, pid_t pid)
+{
+	struct py_proc *pp = proc_of(p, pid, false), *from;
+
+	if (!pp)
+		return NULL;
+	if (pp->t)
+		return pp->t;
+	from = pp->parent ? proc_of(p, pp->parent, false) : NULL;
+	return from ? from->t : NULL;
+}
+
+int py_stacks__merge(struct py_stacks *p, pid_t pid, __u64 raw_id, struct lw_frame *frames,
+		     int nr, int max, bool *truncated)
+{
+	static struct lw_py_stack raw;
+	struct lw_frame py[LW_PY_MAX_FRAMES], *out;
+	struct py_target *t = target_for(p, pid);
+	int starts[LW_PY_MAX_FRAMES + 1], groups = 0, next = 0, n = 0;
+
+	if (!p || tracer__read_py_stack(p->tracer, raw_id, &raw) || !raw.nr)
+		return nr;
+	/* name every Python frame, and cut them into eval-loop calls */
+	starts[0] = 0;
+	for (__u32 i = 0; i < raw.nr; i++) {
+		struct py_symbol s;
+
+		memset(&py[i], 0, sizeof(py[i]));
+		py[i].addr = raw.frames[i].code;
+		py[i].python = true;
+		if (t && !py_target__symbolize(t, raw.frames[i].code, raw.frames[i].instr, &s))
+			py[i].sym = name_of(p, s.qualname, s.filename, s.line);
+		if (raw.entries & (1u << i))
+			starts[++groups] = i + 1;
+	}
+	if (starts[groups] < (int)raw.nr)
+		starts[++groups] = raw.nr; /* the walk's last call, cut short */
+	if (raw.truncated)
+		*truncated = true;
+
+	out = malloc(max * sizeof(*out));
+	if (!out)
+		return nr;
+	for (int i = 0; i < nr && n < max; i++) {
+		const struct lw_sym *sym = frames[i].sym;
+		bool eval = sym && py_eval_function(sym->function);
+
+		if (!eval || next >= groups) {
+			out[n++] = frames[i];
+			continue;
+		}
+		/* this eval-loop call's Python frames stand for it */
+		for (int k = starts[next]; k < starts[next + 1] && n < max; k++)
+			out[n++] = py[k];
+		next++;
+	}
+	/* the native stack ended first (frame pointers through code without
+	 * them): the rest of the Python stack follows what there is */
+	for (; next < groups; next++)
+		for (int k = starts[next]; k < starts[next + 1] && n < max; k++)
+			out[n++] = py[k];
+	memcpy(frames, out, n * sizeof(*out));
+	free(out);
+	return n;
+}
+
+void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out)
+{
+	struct py_proc *pp = p ? proc_of(p, pid, false) : NULL;
+	struct py_target *t;
+	struct lw_py_proc w;
+
+	memset(out, 0, sizeof(*out));
+	if (!pp)
+		return;
+	if (pp->state == PY_UNSUPPORTED) {
+		out->unsupported = pp->why;
+		return;
+	}
+	t = target_for(p, pid);
+	if (!t || tracer__read_py_proc(p->tracer, pid, &w)) {
+		/* an interpreter not up yet, or one whose frames did not check out */
+		if (pp->state == PY_LOOKING && strstr(pp->why, "Python"))
+			out->pending = pp->why;
+		return;
+	}
+	out->present = true;
+	out->version_hex = py_target__offsets(t)->version_hex;
+	out->module = py_target__module(t);
+	out->walked = w.walked;
+	out->no_frames = w.no_frames;
+	out->unreadable = w.unreadable;
+	out->too_deep = w.too_deep;
+	out->not_kept = w.not_kept;
+}
