@@ -70,6 +70,11 @@ int rollup__build(struct lw_site *const *sites, int nr_sites, const struct repor
 	int n = 0, cap = 0, kept = 0;
 
 	*out = NULL;
+	if (nr_procs < 2) {
+		/* nothing to roll up */
+		hashmap__free(index);
+		return 0;
+	}
 	if (!index)
 		return -ENOMEM;
 	for (int i = 0; i < nr_sites; i++) {
@@ -113,7 +118,12 @@ int rollup__build(struct lw_site *const *sites, int nr_sites, const struct repor
 		r->nr_procs++;
 		r->bytes += s->bytes;
 		r->allocs += s->allocs;
-		add_series(&r->series, &s->series);
+		/* series are summed only for stacks of several processes: most
+		 * stacks have one, and summing costs the whole window */
+		if (r->nr_procs == 2)
+			add_series(&r->series, &r->example->series);
+		if (r->nr_procs >= 2)
+			add_series(&r->series, &s->series);
 	}
 	/* several processes of one program only */
 	for (int i = 0; i < n; i++)
