@@ -42,6 +42,7 @@ struct py_name {
 struct py_stacks {
 	struct tracer *tracer;
 	int verbose;
+	bool off;		/* --no-python: no interpreter is looked for */
 	struct hashmap *procs;	/* pid -> py_proc */
 	struct hashmap *names;	/* (hash of qualname and file, line) -> py_name */
 };
@@ -51,7 +52,7 @@ static struct lw_key pid_key(pid_t pid)
 	return (struct lw_key){ (uint32_t)pid, 0 };
 }
 
-struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose)
+struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off)
 {
 	struct py_stacks *p = calloc(1, sizeof(*p));
 
@@ -59,6 +60,7 @@ struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose)
 		return NULL;
 	p->tracer = tracer;
 	p->verbose = verbose;
+	p->off = off;
 	p->procs = hashmap__new();
 	p->names = hashmap__new();
 	if (!p->procs || !p->names) {
@@ -206,7 +208,7 @@ static void check_walked(struct py_stacks *p, struct py_proc *pp, double now_s)
 
 void py_stacks__poll(struct py_stacks *p, pid_t pid, double now_s)
 {
-	struct py_proc *pp = proc_of(p, pid, true);
+	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, true);
 
 	if (!pp || now_s < pp->next_s)
 		return;
