@@ -3,10 +3,11 @@ Python frames, for the cost of walking them.
 
 Usage: python3 py_alloc.py DEPTH OPS
 DEPTH Python frames (4 or more: the module's, main, nest's and work's, nest
-recursing for the rest) lead to a loop that makes OPS bytes objects of SIZE bytes and drops each at once:
-one calloc and one free each (larger than pymalloc's 512 bytes). Speaks
-alloc_storm's protocol: prints "ready", waits for "go" on stdin, prints
-"ops=N cpu_ns=T wall_ns=W" for the loop alone, then exits.
+recursing for the rest) lead to a loop that makes OPS bytes objects of SIZE
+bytes and drops each at once: one calloc and one free each (larger than
+pymalloc's 512 bytes). Speaks alloc_storm's protocol: prints "ready",
+waits for "go" on stdin, prints "ops=N cpu_ns=T wall_ns=W" for the loop
+alone, then exits.
 """
 import sys
 import time
