@@ -70,6 +70,7 @@ enum {
 	OPT_UNWIND,
 	OPT_VERIFY_STACKS,
 	OPT_UNWIND_ROWS,
+	OPT_NO_PYTHON,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -123,6 +124,8 @@ static const struct argp_option options[] = {
 	  "CFI where a module lacks frame pointers (default), or CFI wherever a module has it", 2 },
 	{ "verify-stacks", OPT_VERIFY_STACKS, "N", 0, "Every Nth allocation, also unwind a copy of "
 	  "the stack with libdw and report how often it agrees", 2 },
+	{ "no-python", OPT_NO_PYTHON, NULL, 0, "Do not walk CPython frames: native stacks only, "
+	  "and pymalloc arenas count as mmap", 2 },
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 5 },
 	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 5 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 5 },
@@ -293,6 +296,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	}
 	case 'v':
 		env->verbose++;
+		break;
+	case OPT_NO_PYTHON:
+		env->no_python = true;
 		break;
 	case OPT_NO_FOLLOW_FORKS:
 		env->no_follow_forks = true;

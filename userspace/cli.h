@@ -42,6 +42,7 @@ struct env {
 	enum unwind_mode unwind;    /* --unwind, default UNWIND_AUTO */
 	unsigned int unwind_rows;   /* --unwind-rows, the BPF row store (default 1 << 20) */
 	unsigned int verify_every;  /* --verify-stacks N: 0 = off */
+	bool no_python;             /* --no-python: CPython frames are not walked */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

@@ -199,7 +199,8 @@ static int attach_all(struct session *s)
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
 	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
 					      s->env.verify_every > 0, s->env.verbose) : NULL;
-	s->py = s->unwind ? py_stacks__new(s->tracer, s->env.verbose) : NULL;
+	s->py = s->unwind ? py_stacks__new(s->tracer, s->env.verbose,
+						      s->env.no_python) : NULL;
 	if (!s->py) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;

@@ -13,6 +13,8 @@
  * first delay, doubling, to the last. */
 #define RETRY_FIRST_S 0.05
 #define RETRY_MAX_S 2.0
+/* Between checks that a walked process still has its walker in BPF. */
+#define CHECK_S 1.0
 
 enum py_state {
 	PY_LOOKING,	/* no interpreter found yet (or not initialized) */
@@ -26,8 +28,9 @@ struct py_proc {
 	enum py_state state;
 	struct py_target *t;
 	double next_s, delay_s;
+	bool found;		/* an interpreter (or a file that may hold one) is there */
 	char why[512];
-	bool said;
+	char said[512];		/* the reason -v gave last */
 };
 
 /* A Python frame's name, shared by every stack that has it. */
@@ -39,6 +42,7 @@ struct py_name {
 struct py_stacks {
 	struct tracer *tracer;
 	int verbose;
+	bool off;		/* --no-python: no interpreter is looked for */
 	struct hashmap *procs;	/* pid -> py_proc */
 	struct hashmap *names;	/* (hash of qualname and file, line) -> py_name */
 };
@@ -48,7 +52,7 @@ static struct lw_key pid_key(pid_t pid)
 	return (struct lw_key){ (uint32_t)pid, 0 };
 }
 
-struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose)
+struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off)
 {
 	struct py_stacks *p = calloc(1, sizeof(*p));
 
@@ -56,6 +60,7 @@ struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose)
 		return NULL;
 	p->tracer = tracer;
 	p->verbose = verbose;
+	p->off = off;
 	p->procs = hashmap__new();
 	p->names = hashmap__new();
 	if (!p->procs || !p->names) {
@@ -154,11 +159,14 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 				 pp->pid, strerror(-err));
 		} else {
 			pp->state = PY_ON;
+			pp->found = true;
+			pp->next_s = now_s + CHECK_S;
 			if (p->verbose)
 				lw_say("PID %d: %s: Python frames are walked", pp->pid, pp->why);
 			return;
 		}
 	}
+	pp->found = err != -ENOENT;
 	if (err == -ENOTSUP && strstr(pp->why, "unsupported Python")) {
 		/* a version whose layout this does not know: say so once */
 		pp->state = PY_UNSUPPORTED;
@@ -166,21 +174,48 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 		tracer__py_proc(p->tracer, pp->pid, NULL);
 		return;
 	}
-	/* no interpreter yet, or not initialized: look again later */
-	if (p->verbose && !pp->said) {
+	/* no interpreter yet, or not initialized: look again later; -v
+	 * says each new reason once */
+	if (p->verbose && strcmp(pp->said, pp->why)) {
 		lw_say("PID %d: no Python frames yet: %s", pp->pid, pp->why);
-		pp->said = true;
+		snprintf(pp->said, sizeof(pp->said), "%s", pp->why);
 	}
 	pp->next_s = now_s + pp->delay_s;
 	pp->delay_s = pp->delay_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : pp->delay_s * 2;
 }
 
+/* A walked process lost its walker (its entry went with an exec that
+ * could not be followed): look for its interpreter again rather than
+ * report it walked while nothing is. */
+static void check_walked(struct py_stacks *p, struct py_proc *pp, double now_s)
+{
+	struct lw_py_proc w;
+
+	pp->next_s = now_s + CHECK_S;
+	if (!tracer__read_py_proc(p->tracer, pp->pid, &w))
+		return;
+	snprintf(pp->why, sizeof(pp->why), "PID %d's Python walker was dropped: looking again",
+		 pp->pid);
+	if (p->verbose)
+		lw_say("%s", pp->why);
+	py_target__close(pp->t);
+	pp->t = NULL;
+	pp->parent = 0;
+	pp->state = PY_LOOKING;
+	pp->delay_s = RETRY_FIRST_S;
+	try_open(p, pp, now_s);
+}
+
 void py_stacks__poll(struct py_stacks *p, pid_t pid, double now_s)
 {
-	struct py_proc *pp = proc_of(p, pid, true);
+	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, true);
 
-	if (pp && pp->state == PY_LOOKING && now_s >= pp->next_s)
+	if (!pp || now_s < pp->next_s)
+		return;
+	if (pp->state == PY_LOOKING)
 		try_open(p, pp, now_s);
+	else if (pp->state == PY_ON)
+		check_walked(p, pp, now_s);
 }
 
 void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent)
@@ -209,7 +244,8 @@ void py_stacks__exec(struct py_stacks *p, pid_t pid)
 	pp->state = PY_LOOKING;
 	pp->next_s = 0;
 	pp->delay_s = RETRY_FIRST_S;
-	pp->said = false;
+	pp->found = false;
+	pp->said[0] = 0;
 	tracer__py_proc(p->tracer, pid, NULL);
 }
 
@@ -339,9 +375,12 @@ void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out)
 	}
 	t = target_for(p, pid);
 	if (!t || tracer__read_py_proc(p->tracer, pid, &w)) {
-		/* an interpreter not up yet, or one whose frames did not check out */
-		if (pp->state == PY_LOOKING && strstr(pp->why, "Python"))
+		/* an interpreter not up yet, or one whose frames did not check
+		 * out; a process with none has no python object */
+		if (pp->state == PY_LOOKING && pp->found)
 			out->pending = pp->why;
+		else if (pp->state == PY_ON)
+			out->pending = "the Python walker is gone: looking again";
 		return;
 	}
 	out->present = true;

@@ -19,7 +19,8 @@
 struct py_stacks;
 struct tracer;
 
-struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose);
+/* off: no interpreter is looked for (--no-python), every call a no-op. */
+struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off);
 void py_stacks__free(struct py_stacks *p);
 /* Looks for pid's interpreter until found (or found unsupported); cheap
  * when there is nothing to do: call it at every tick. */

@@ -1081,12 +1081,14 @@ static int check_walk(struct py_target *t)
 {
 	struct py_thread threads[64];
 	struct py_raw_frame frames[MAX_WALK];
+	int states = 0;
 
 	for (int attempt = 0; attempt < 5; attempt++) {
 		int nt = read_tstates(t, threads, 64), checked = 0, bad = 0;
 
 		if (nt <= 0)
 			continue;
+		states = nt;
 		for (int i = 0; i < nt; i++) {
 			int nf = py_target__walk(t, threads[i].tstate, frames, MAX_WALK);
 
@@ -1106,6 +1108,11 @@ static int check_walk(struct py_target *t)
 			return 0;
 		}
 	}
+	if (!states) {
+		/* no interpreter or thread state yet: it is starting up */
+		note(t, "frame walk: no thread state yet");
+		return -EAGAIN;
+	}
 	note(t, "frame walk: frames that are not code objects: the frame offsets are wrong");
 	return -ENOTSUP;
 }
@@ -1118,13 +1125,30 @@ static int find_interpreter(struct py_target *t, const struct lw_maps *maps, cha
 	uint32_t hex = 0;
 	int err = -ENOENT;
 
+	char unread[PATH_MAX + 64] = "";
+
 	for (size_t i = 0; i < maps->n && err; i++) {
-		if (!maybe_python(maps, i) || module_open(t->pid, maps, i, &m))
+		int oerr;
+
+		if (!maybe_python(maps, i))
 			continue;
+		oerr = module_open(t->pid, maps, i, &m);
+		if (oerr) {
+			/* a libpython that cannot be read must not pass for no
+			 * interpreter: say which, and why */
+			if (oerr != -ENOEXEC && !unread[0])
+				snprintf(unread, sizeof(unread), "%s: %s", maps->v[i].path,
+					 strerror(-oerr));
+			continue;
+		}
 		if (!module_object(&m, "_PyRuntime", &t->o.runtime_addr))
 			err = 0;
 		else
 			module_close(&m);
+	}
+	if (err && unread[0]) {
+		snprintf(why, len, "cannot read a Python candidate, %s", unread);
+		return -EIO;
 	}
 	if (err) {
 		snprintf(why, len, "no CPython interpreter (_PyRuntime) in process %d", t->pid);
@@ -1167,10 +1191,11 @@ static int find_interpreter(struct py_target *t, const struct lw_maps *maps, cha
 	find_tls(t, &m);
 	find_tsd_slot(t, maps);
 	find_arena(t, &m);
-	if (check_walk(t)) {
-		snprintf(why, len, "Python %u.%u in %s: its frames do not read as expected",
+	err = check_walk(t);
+	if (err) {
+		snprintf(why, len, err == -EAGAIN ? "Python %u.%u in %s: not initialized yet" :
+			 "Python %u.%u in %s: its frames do not read as expected",
 			 hex >> 24, (hex >> 16) & 255, m.path);
-		err = -ENOTSUP;
 		goto out;
 	}
 	snprintf(why, len, "Python %u.%u.%u in %s, _PyRuntime at %#" PRIx64, hex >> 24,

@@ -115,10 +115,12 @@ struct py_target;
 
 /*
  * Finds the interpreter in pid and works out its offsets. 0 when supported;
- * -ENOENT: no CPython in the process; -ENOTSUP: CPython of a version this
- * does not handle (why says "unsupported Python X.Y"), or its offsets did
- * not check out; other negative errno values for /proc errors. why receives
- * one line in every case.
+ * -ENOENT: no CPython in the process; -EIO: a candidate for it (the
+ * executable, a file named *python*) could not be read; -EAGAIN: an
+ * interpreter not initialized yet (no thread state); -ENOTSUP: CPython of
+ * a version this does not handle (why says "unsupported Python X.Y"), or
+ * its offsets did not check out; other negative errno values for /proc
+ * errors. why receives one line in every case.
  */
 int py_target__open(pid_t pid, struct py_target **out, char *why, size_t why_len);
 void py_target__close(struct py_target *t);

@@ -265,3 +265,14 @@ def test_unsupported_version_keeps_native_stacks(run):
     # the memory is still seen, under native stacks
     held = sum(st["outstanding_bytes"] for st in summary["stacks"] if st["pid"] == s.pid)
     assert held >= done["rounds"] * (done["record"] + BYTES_HEADER), summary["stacks"]
+
+
+def test_no_python_keeps_native_stacks(run):
+    """--no-python: the walker is off, the memory is still seen, natively."""
+    s = Script(run, interpreter(DEBIAN), "plain", rounds=10, period=0.05)
+    lw, (done,) = watch_scripts(run, [s], "--no-python")
+    summary = finish(lw)
+    assert "python" not in process(summary, s.pid), process(summary, s.pid)
+    assert not [st for st in summary["stacks"] if python_frames(st)], summary["stacks"]
+    held = sum(st["outstanding_bytes"] for st in summary["stacks"] if st["pid"] == s.pid)
+    assert held >= done["rounds"] * (done["record"] + BYTES_HEADER), summary["stacks"]

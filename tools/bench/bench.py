@@ -18,6 +18,11 @@ floor at leakwatch's points, leakwatch --unwind fp on a build with frame
 pointers, --unwind auto on the same build (CFI only for glibc), and
 --unwind cfi on a build without frame pointers.
 
+Then Python (Debian's python3.11, tools/bench/py_alloc.py): one calloc and
+free per bytes object made at a fixed depth of Python frames, alone, under
+leakwatch, and under leakwatch --no-python; the walk's cost per Python frame
+is the difference between depths of what walking adds.
+
 Uprobes belong to a file, not a process: anybody's uprobe on libc slows
 every process, baseline included. A run during which a uprobe that this
 benchmark did not create was present is repeated (up to 3 times) and
@@ -59,6 +64,11 @@ UNWINDERS = [
 UNWIND_DEPTHS = [0, 100]
 # call sites of the large binary (Makefile: big_binary.py's first argument)
 BIG_SITES = 3000
+# The Python workload: the interpreter, its Python frames at the allocation
+# (shallow, and as deep as the walker keeps), and the conditions
+PYTHON = "/usr/bin/python3.11"
+PY_DEPTHS = [4, 32]
+PY_CONDITIONS = [("alone", None), ("leakwatch", []), ("--no-python", ["--no-python"])]
 # leakwatch reports this often during runs, as a user watching closely would
 POLL_S = 0.2
 # the baseline runs this many times more operations, so it lasts long
@@ -320,6 +330,58 @@ def bystander_cost(build, reps, ops, out):
               file=out)
 
 
+def python_run(build, depth, ops, observer):
+    """One run of py_alloc.py at depth, alone (observer None) or under
+    leakwatch with those arguments: CPU ns per allocation (and free)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py_alloc.py")
+    py = subprocess.Popen([PYTHON, script, str(depth), str(ops)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+    lw = None
+    try:
+        read_line(py.stdout, r"^ready", 10)
+        if observer is not None:
+            lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(py.pid), *observer,
+                                   str(POLL_S)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            read_line(lw.stderr, r"^leakwatch: watching", 30)
+        py.stdin.write("go\n")
+        py.stdin.flush()
+        line, _ = read_line(py.stdout, r"^ops=", 120)
+        fields = dict(kv.split("=") for kv in line.split())
+        return int(fields["cpu_ns"]) / int(fields["ops"])
+    finally:
+        for p in (lw, py):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def python_cost(build, reps, ops, out):
+    """What walking Python frames costs an allocation: a Python loop making
+    one bytes object at a time (a calloc and a free) at PY_DEPTHS frames,
+    conditions alternated; per frame, the growth with depth of what walking
+    adds (leakwatch against --no-python)."""
+    ns = {(d, c): [] for d in PY_DEPTHS for c, _ in PY_CONDITIONS}
+    for rep in range(reps):
+        for d in PY_DEPTHS:
+            for c, observer in PY_CONDITIONS:
+                ns[(d, c)].append(python_run(build, d, ops, observer))
+    print("\nPython: %s, a bytes object made and dropped (calloc + free) at a fixed depth "
+          "of Python frames, %d per run, %d repetitions:" % (PYTHON, ops, reps), file=out)
+    print("  %-8s %-14s %-30s %s" % ("frames", "condition", "cpu ns per op (median [min..max])",
+                                     "walking adds (ns)"), file=out)
+    walk = {}
+    for d in PY_DEPTHS:
+        walk[d] = [a - b for a, b in zip(ns[(d, "leakwatch")], ns[(d, "--no-python")])]
+        for c, _ in PY_CONDITIONS:
+            print("  %-8d %-14s %-30s %s" % (d, c, fmt(ns[(d, c)]),
+                                             fmt(walk[d]) if c == "leakwatch" else ""), file=out)
+    lo, hi = PY_DEPTHS[0], PY_DEPTHS[-1]
+    per_frame = [(b - a) / (hi - lo) for a, b in zip(walk[lo], walk[hi])]
+    print("  per Python frame walked: %s ns (walking adds at %d frames less at %d, over %d)" % (
+        fmt(per_frame), hi, lo, hi - lo), file=out)
+
+
 def own_cost(build, stacks, ops, out):
     """leakwatch's CPU per report while a workload allocates through
     `stacks` distinct stacks: reading the per-stack map is batched, so the
@@ -429,6 +491,9 @@ def main():
         sys.stdout.flush()
     unwinder_cost(opts.build, reps, ops, UNWIND_DEPTHS, sys.stdout)
     sys.stdout.flush()
+    if not opts.quick and os.path.exists(PYTHON):
+        python_cost(opts.build, 3, 300000, sys.stdout)
+        sys.stdout.flush()
     if not opts.quick:
         print("\nleakwatch's own CPU per report, by distinct stacks:")
         for stacks in (10, 3000):

@@ -1,0 +1,123 @@
+"""Python stacks wherever the interpreter lives: in a private mount namespace
+and root (a container: the interpreter, its libraries and its standard
+library exist only there, read through /proc/PID), and in an application
+that embeds libpython3.11.so. leakwatch must name each leak's Python
+function, file and line, with exact bytes.
+"""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BUILD, TARGET_SOURCES, process
+from test_python import (BYTES_HEADER, DEBIAN, Script, finish, interpreter, marker,
+                         python_frames, the_stack, watch_scripts)
+
+EMBED = BUILD / "tests" / "targets" / "python" / "embed"
+SVC = TARGET_SOURCES / "python" / "svc.py"
+# where the interpreter sits in the private root: nowhere on the host
+PREFIX = "/opt/py"
+
+
+def svc_marker(text):
+    for n, line in enumerate(SVC.read_text().splitlines(), 1):
+        if line.rstrip().endswith("# " + text):
+            return n
+    raise LookupError(text)
+
+
+def test_private_mount_namespace(run):
+    """Debian's python3.11 copied into a root on a tmpfs mounted only in the
+    process's own mount namespace, at a path the host does not have: the
+    interpreter is found and read through /proc/PID, and its frames named."""
+    python = interpreter(DEBIAN)
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) is not installed")
+    stage, root = run.artdir / "stage", run.artdir / "root"
+    for d in (stage, root):
+        if d.exists():
+            shutil.rmtree(d)
+    # the interpreter, its libraries, and the part of the standard library
+    # start-up reads (its landmark os.py, encodings); the script imports
+    # nothing more
+    lib = stage / PREFIX.lstrip("/") / "lib/python3.11"
+    (stage / PREFIX.lstrip("/") / "bin").mkdir(parents=True)
+    shutil.copy(python, stage / PREFIX.lstrip("/") / "bin/python3.11")
+    lib.mkdir(parents=True)
+    shutil.copy("/usr/lib/python3.11/os.py", lib / "os.py")
+    shutil.copytree("/usr/lib/python3.11/encodings", lib / "encodings",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (stage / "app").mkdir()
+    shutil.copy(SVC, stage / "app/svc.py")
+    libs = subprocess.run(["ldd", python], capture_output=True, text=True, check=True).stdout
+    for word in libs.split():
+        if word.startswith("/") and os.path.exists(word):
+            dest = root / word.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(word, dest)
+    for d in ("opt", "app"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    script = ("mount -t tmpfs none {r}/opt && mount -t tmpfs none {r}/app && "
+              "cp -a {s}/opt/. {r}/opt/ && cp -a {s}/app/. {r}/app/ && "
+              "exec chroot {r} {p}/bin/python3.11 -S -I /app/svc.py").format(
+                  r=root, s=stage, p=PREFIX)
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        # nothing of it on the host's paths
+        assert not (root / PREFIX.lstrip("/")).joinpath("bin/python3.11").exists()
+        assert not os.path.exists(PREFIX + "/bin/python3.11")
+        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", "0.2")
+        lw.wait_ready()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        done = dict(kv.split("=") for kv in proc.stdout.readline().split()[1:])
+        summary = finish(lw)
+    finally:
+        proc.kill()
+        proc.wait()
+    rounds, record = int(done["rounds"]), int(done["record"])
+    leaks = [s for s in summary["stacks"] if s["pid"] == proc.pid and python_frames(s) and
+             python_frames(s)[0] == ("keep", "/app/svc.py", svc_marker("leak: keep"))]
+    assert len(leaks) == 1, [(s["outstanding_bytes"], python_frames(s)) for s in
+                             summary["stacks"] if s["pid"] == proc.pid]
+    leak = leaks[0]
+    assert leak["outstanding_bytes"] == rounds * (record + BYTES_HEADER), leak
+    assert leak["outstanding_allocs"] == rounds, leak
+    assert python_frames(leak) == [("keep", "/app/svc.py", svc_marker("leak: keep")),
+                                   ("serve", "/app/svc.py", svc_marker("leak: serve")),
+                                   ("main", "/app/svc.py", svc_marker("leak: main")),
+                                   ("<module>", "/app/svc.py", svc_marker("leak: module"))], leak
+    p = process(summary, proc.pid)
+    assert p["python"]["version"].startswith("3.11."), p
+    # the interpreter as the process's mappings name it
+    assert p["python"]["module"].endswith(PREFIX + "/bin/python3.11"), p
+    assert p["python"]["unreadable"] == 0, p
+
+
+def test_embedding_application(run):
+    """An application linked with libpython3.11.so (tests/targets/python/
+    embed.c) running leaks.py: the interpreter is found in the shared
+    library, and the leaking lines are named under the application."""
+    interpreter(DEBIAN)
+    if not EMBED.exists():
+        pytest.fail("not built: run `make targets`", pytrace=False)
+    s = Script(run, str(EMBED), "plain", rounds=15, period=0.05)
+    lw, (done,) = watch_scripts(run, [s])
+    summary = finish(lw)
+    leak = the_stack(summary, "make_record", marker("leak: record"), s.pid)
+    assert leak["outstanding_bytes"] == done["rounds"] * (done["record"] + BYTES_HEADER), leak
+    assert leak["outstanding_allocs"] == done["rounds"], leak
+    assert [f[0] for f in python_frames(leak)] == [
+        "make_record", "handle_request", "serve", "run", "main", "<module>"], leak
+    assert python_frames(leak)[1][2] == marker("leak: request"), leak
+    cache = the_stack(summary, "remember", marker("cache: fill"), s.pid)
+    assert cache["outstanding_bytes"] == done["slots"] * (done["cached"] + BYTES_HEADER), cache
+    assert cache["verdict"] == "steady", cache
+    p = process(summary, s.pid)
+    assert p["comm"] == "embed", p
+    assert p["python"]["version"].startswith("3.11."), p
+    assert os.path.basename(p["python"]["module"]).startswith("libpython3.11.so"), p
+    assert p["python"]["unreadable"] == 0, p
