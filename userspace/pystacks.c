@@ -10,9 +10,12 @@
 #include "tracer.h"
 
 /* Between looks at a process whose interpreter is not up yet: from the
- * first delay, doubling, to the last. */
+ * first delay, doubling, to the last; an interpreter found but still
+ * starting is looked at often (its first frames are being missed), a
+ * process with none rarely (one may be dlopen'ed, but seldom is). */
 #define RETRY_FIRST_S 0.05
-#define RETRY_MAX_S 2.0
+#define RETRY_STARTING_MAX_S 0.2
+#define RETRY_MAX_S 5.0
 /* Between checks that a walked process still has its walker in BPF. */
 #define CHECK_S 1.0
 
@@ -181,7 +184,9 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 		snprintf(pp->said, sizeof(pp->said), "%s", pp->why);
 	}
 	pp->next_s = now_s + pp->delay_s;
-	pp->delay_s = pp->delay_s * 2 > RETRY_MAX_S ? RETRY_MAX_S : pp->delay_s * 2;
+	pp->delay_s *= 2;
+	if (pp->delay_s > (pp->found ? RETRY_STARTING_MAX_S : RETRY_MAX_S))
+		pp->delay_s = pp->found ? RETRY_STARTING_MAX_S : RETRY_MAX_S;
 }
 
 /* A walked process lost its walker (its entry went with an exec that
