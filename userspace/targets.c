@@ -87,6 +87,10 @@ int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool 
 		return LW_EXIT_FAILURE;
 	}
 	err = allocator__plan(t->pid, t->plan, why, len);
+	/* its modules read (and their unwind tables loaded) before the probes
+	 * go in: no allocation finds its code without a table */
+	if (!err)
+		before_run(t->pid, false);
 	if (!err)
 		err = tracer__attach(tracer, t->pid, t->plan, why, len);
 	if (err) {
