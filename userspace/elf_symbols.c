@@ -72,48 +72,11 @@ static int vaddr_to_offset(Elf *elf, uint64_t vaddr, uint64_t *off)
 	return -ENOENT;
 }
 
-/* The defined symbol name of the given type (STT_FUNC or STT_OBJECT). */
-static int find_symbol(const struct elf_symbols *es, const char *name, int want, uint64_t *value,
-		       uint64_t *size)
-{
-	for (int t = 0; t < 2; t++) {
-		Elf_Scn *scn = es->tables[t];
-		Elf_Data *data;
-		GElf_Shdr sh;
-		GElf_Sym sym;
+typedef int (*symbol_fn)(const char *name, uint64_t vaddr, uint64_t size, void *ctx);
 
-		if (!scn || !gelf_getshdr(scn, &sh) || !(data = elf_getdata(scn, NULL)))
-			continue;
-		for (size_t i = 0; sh.sh_entsize && i < sh.sh_size / sh.sh_entsize; i++) {
-			const char *s;
-
-			/* an IFUNC's address is its resolver: never probed */
-			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value ||
-			    GELF_ST_TYPE(sym.st_info) != want)
-				continue;
-			s = elf_strptr(es->elf, sh.sh_link, sym.st_name);
-			if (s && !strcmp(s, name)) {
-				*value = sym.st_value;
-				if (size)
-					*size = sym.st_size;
-				return 0;
-			}
-		}
-	}
-	return -ENOENT;
-}
-
-int elf_symbols__func(const struct elf_symbols *es, const char *name, uint64_t *off, uint64_t *size)
-{
-	uint64_t vaddr;
-	int err = find_symbol(es, name, STT_FUNC, &vaddr, size);
-
-	return err ? err : vaddr_to_offset(es->elf, vaddr, off);
-}
-
-int elf_symbols__each_func(const struct elf_symbols *es,
-			   int (*fn)(const char *name, uint64_t vaddr, uint64_t size, void *ctx),
-			   void *ctx)
+/* fn for each defined symbol of the given type (STT_FUNC or STT_OBJECT) in
+ * .symtab, then .dynsym, until it returns non-zero (returned). */
+static int each_symbol(const struct elf_symbols *es, int want, symbol_fn fn, void *ctx)
 {
 	for (int t = 0; t < 2; t++) {
 		Elf_Scn *scn = es->tables[t];
@@ -127,8 +90,9 @@ int elf_symbols__each_func(const struct elf_symbols *es,
 			const char *s;
 			int ret;
 
+			/* an IFUNC's address is its resolver: never probed */
 			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value ||
-			    GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+			    GELF_ST_TYPE(sym.st_info) != want)
 				continue;
 			s = elf_strptr(es->elf, sh.sh_link, sym.st_name);
 			if (s && *s && (ret = fn(s, sym.st_value, sym.st_size, ctx)))
@@ -136,6 +100,49 @@ int elf_symbols__each_func(const struct elf_symbols *es,
 		}
 	}
 	return 0;
+}
+
+struct wanted {
+	const char *name;
+	uint64_t value, size;
+};
+
+static int is_wanted(const char *name, uint64_t vaddr, uint64_t size, void *ctx)
+{
+	struct wanted *w = ctx;
+
+	if (strcmp(name, w->name))
+		return 0;
+	w->value = vaddr;
+	w->size = size;
+	return 1;
+}
+
+/* The defined symbol name of the given type. */
+static int find_symbol(const struct elf_symbols *es, const char *name, int want, uint64_t *value,
+		       uint64_t *size)
+{
+	struct wanted w = { .name = name };
+
+	if (!each_symbol(es, want, is_wanted, &w))
+		return -ENOENT;
+	*value = w.value;
+	if (size)
+		*size = w.size;
+	return 0;
+}
+
+int elf_symbols__func(const struct elf_symbols *es, const char *name, uint64_t *off, uint64_t *size)
+{
+	uint64_t vaddr;
+	int err = find_symbol(es, name, STT_FUNC, &vaddr, size);
+
+	return err ? err : vaddr_to_offset(es->elf, vaddr, off);
+}
+
+int elf_symbols__each_func(const struct elf_symbols *es, symbol_fn fn, void *ctx)
+{
+	return each_symbol(es, STT_FUNC, fn, ctx);
 }
 
 int elf_symbols__vaddr_to_offset(const struct elf_symbols *es, uint64_t vaddr, uint64_t *off)

@@ -176,33 +176,6 @@ static void history(struct jw *w, const struct html *h)
 	jw_object_end(w);
 }
 
-/* The members of a frame both the table and the flame graph show. */
-static void frame_members(struct jw *w, const struct lw_frame *f)
-{
-	char addr[24];
-
-	snprintf(addr, sizeof(addr), "0x%" PRIx64, f->addr);
-	jw_string(w, "addr", addr);
-	jw_string(w, "module", f->module ? f->module->path : NULL);
-	if (f->module)
-		jw_uint(w, "module_offset", f->module_offset);
-	else
-		jw_null(w, "module_offset");
-	jw_string(w, "function", f->sym ? f->sym->function : NULL);
-	if (f->sym && f->sym->function && !f->sym->caller)
-		jw_uint(w, "offset", f->sym->offset);
-	else
-		jw_null(w, "offset");
-	jw_string(w, "file", f->sym ? f->sym->file : NULL);
-	if (f->sym && f->sym->file)
-		jw_int(w, "line", f->sym->line);
-	else
-		jw_null(w, "line");
-	jw_bool(w, "inlined", f->sym && f->sym->caller);
-	jw_bool(w, "stripped", f->sym && f->sym->stripped);
-	jw_bool(w, "jit", !f->module && f->mapped_exec);
-}
-
 static void stack_id(const struct lw_site *s, char *buf, size_t len)
 {
 	snprintf(buf, len, "%016" PRIx64, s->id);
@@ -211,34 +184,13 @@ static void stack_id(const struct lw_site *s, char *buf, size_t len)
 /* The stacks of the report, as the text and JSON reports show them. */
 static void stacks(struct jw *w, const struct report *r)
 {
-	char id[20];
-
 	jw_array(w, "stacks");
 	for (int i = 0; i < r->nr_stacks; i++) {
 		const struct lw_site *s = r->stacks[i];
 
-		stack_id(s, id, sizeof(id));
+		/* what the JSON lines say of it, and its history for the chart */
 		jw_object(w, NULL);
-		jw_string(w, "id", id);
-		jw_int(w, "pid", s->pid);
-		jw_string(w, "category", category_name(s->category));
-		jw_int(w, "outstanding_bytes", s->bytes);
-		jw_int(w, "outstanding_allocs", s->allocs);
-		jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
-		jw_double(w, "growth_bytes_per_s", s->trend.rate);
-		jw_string(w, "verdict", verdict__name(s->trend.verdict));
-		if (s->oldest_age_s >= 0)
-			jw_double(w, "oldest_age_s", s->oldest_age_s);
-		else
-			jw_null(w, "oldest_age_s");
-		jw_bool(w, "truncated", s->truncated);
-		jw_array(w, "frames");
-		for (int j = 0; j < s->nr_frames; j++) {
-			jw_object(w, NULL);
-			frame_members(w, &s->frames[j]);
-			jw_object_end(w);
-		}
-		jw_array_end(w);
+		report_json__stack_members(w, s, r);
 		if (i < HTML_CHART_STACKS) {
 			jw_object(w, "series");
 			jw_array(w, "t");
@@ -315,7 +267,7 @@ static int flame(struct jw *w, const struct report *r)
 	jw_array(w, "frames");
 	for (size_t i = 0; i < nr; i++) {
 		jw_object(w, NULL);
-		frame_members(w, table[i]);
+		report_json__frame_members(w, table[i]);
 		jw_object_end(w);
 	}
 	jw_array_end(w);

@@ -98,8 +98,9 @@ const struct lw_map *maps__find(const struct lw_maps *maps, uint64_t addr)
 	return NULL;
 }
 
-/* Field 9 (flags) of /proc/PID/stat; the comm in field 2 may hold spaces. */
-static int read_stat(pid_t pid, char *state, unsigned long *flags)
+/* Fields 3 (state), 4 (ppid) and 9 (flags) of /proc/PID/stat; the comm in
+ * field 2 may hold spaces. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, unsigned long *flags)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
@@ -115,7 +116,7 @@ static int read_stat(pid_t pid, char *state, unsigned long *flags)
 		return -EIO;
 	buf[n] = 0;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+	if (!p || sscanf(p + 1, " %c %d %*d %*d %*d %*d %lu", state, ppid, flags) != 3)
 		return -EIO;
 	return 0;
 }
@@ -123,10 +124,11 @@ static int read_stat(pid_t pid, char *state, unsigned long *flags)
 int proc__check_target(pid_t pid, char *why, size_t len)
 {
 	unsigned long flags;
+	pid_t ppid;
 	char state;
 	int err;
 
-	err = read_stat(pid, &state, &flags);
+	err = read_stat(pid, &state, &ppid, &flags);
 	if (err == -ENOENT) {
 		snprintf(why, len, "no process with PID %d: check the PID (ps -p %d)", pid, pid);
 		return LW_EXIT_TARGET;
@@ -195,24 +197,12 @@ pid_t proc__ns_pid(pid_t pid)
 
 pid_t proc__ppid(pid_t pid)
 {
-	char path[64], buf[1024], *p;
+	unsigned long flags;
 	pid_t ppid;
-	ssize_t n;
-	int fd;
+	char state;
+	int err = read_stat(pid, &state, &ppid, &flags);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -EIO;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return -EIO;
-	return ppid;
+	return err ? err : ppid;
 }
 
 void proc__comm(pid_t pid, char *buf, size_t len)
@@ -255,17 +245,19 @@ long long proc__rss_bytes(pid_t pid)
 bool proc__alive(pid_t pid)
 {
 	unsigned long flags;
+	pid_t ppid;
 	char state;
 
-	return read_stat(pid, &state, &flags) == 0 && state != 'Z' && state != 'X';
+	return read_stat(pid, &state, &ppid, &flags) == 0 && state != 'Z' && state != 'X';
 }
 
 char proc__state(pid_t pid)
 {
 	unsigned long flags;
+	pid_t ppid;
 	char state;
 
-	return read_stat(pid, &state, &flags) == 0 ? state : 0;
+	return read_stat(pid, &state, &ppid, &flags) == 0 ? state : 0;
 }
 
 void proc__mapped_path(pid_t pid, const struct lw_map *m, char *buf, size_t len)

@@ -102,12 +102,11 @@ static void python(struct jw *w, const struct py_report *py)
 	jw_object_end(w);
 }
 
-static void frame(struct jw *w, const struct lw_frame *f)
+void report_json__frame_members(struct jw *w, const struct lw_frame *f)
 {
 	char addr[24];
 
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, f->addr);
-	jw_object(w, NULL);
 	jw_string(w, "addr", addr);
 	jw_string(w, "kind", f->python ? "python" : "native");
 	if (f->python) {
@@ -146,15 +145,20 @@ static void frame(struct jw *w, const struct lw_frame *f)
 	jw_bool(w, "inlined", f->sym && f->sym->caller);
 	if (f->sym && f->sym->stripped)
 		jw_bool(w, "stripped", true);
+}
+
+static void frame(struct jw *w, const struct lw_frame *f)
+{
+	jw_object(w, NULL);
+	report_json__frame_members(w, f);
 	jw_object_end(w);
 }
 
-static void stack(struct jw *w, const struct lw_site *s, const struct report *r)
+void report_json__stack_members(struct jw *w, const struct lw_site *s, const struct report *r)
 {
 	char id[20];
 
 	snprintf(id, sizeof(id), "%016" PRIx64, s->id);
-	jw_object(w, NULL);
 	jw_string(w, "id", id);
 	jw_int(w, "pid", s->pid);
 	jw_string(w, "category", category_name(s->category));
@@ -176,7 +180,6 @@ static void stack(struct jw *w, const struct lw_site *s, const struct report *r)
 	for (int i = 0; i < s->nr_frames; i++)
 		frame(w, &s->frames[i]);
 	jw_array_end(w);
-	jw_object_end(w);
 }
 
 static void rollup(struct jw *w, const struct rollup *u)
@@ -267,8 +270,11 @@ void report_json__print(FILE *f, const struct report *r)
 	if (r->unwind.mode)
 		unwind(&w, &r->unwind);
 	jw_array(&w, "stacks");
-	for (int i = 0; i < r->nr_stacks; i++)
-		stack(&w, r->stacks[i], r);
+	for (int i = 0; i < r->nr_stacks; i++) {
+		jw_object(&w, NULL);
+		report_json__stack_members(&w, r->stacks[i], r);
+		jw_object_end(&w);
+	}
 	jw_array_end(&w);
 	jw_array(&w, "rollups");
 	for (int i = 0; i < r->nr_rollups; i++)

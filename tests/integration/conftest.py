@@ -898,3 +898,57 @@ def unused_pid():
         if not Path("/proc/%d" % pid).exists():
             return pid
     pytest.skip("no unused PID found")
+
+
+# --------------------------------------------------------------------------
+# Roots for targets that live in a container of their own
+
+
+def fresh_dirs(*dirs):
+    """Empty directories, made anew (a rerun's leftovers removed)."""
+    for d in dirs:
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+
+
+def copy_libraries(binary, root):
+    """Copies the shared libraries binary loads (ldd) to the same paths under
+    root, so it runs chrooted there."""
+    libs = subprocess.run(["ldd", str(binary)], capture_output=True, text=True,
+                          check=True).stdout
+    for word in libs.split():
+        if word.startswith("/") and os.path.exists(word):
+            dest = Path(root) / word.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(word, dest)
+
+
+def split_debug(obj, debug_root):
+    """Moves obj's debug info to debug_root/.build-id/XX/REST.debug, where
+    debuggers look by build-id, and strips obj; returns the build-id."""
+    build_id = Elf(obj).build_id
+    assert build_id, "%s has no build-id" % obj
+    debug = Path(debug_root) / ".build-id" / build_id[:2] / (build_id[2:] + ".debug")
+    debug.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["objcopy", "--only-keep-debug", str(obj), str(debug)], check=True)
+    subprocess.run(["strip", "--strip-all", str(obj)], check=True)
+    return build_id
+
+
+def start_in_private_mounts(root, stage, mounts, argv):
+    """Starts argv chrooted in root, in a mount namespace of its own where
+    each (stage subdirectory, root subdirectory) of mounts is copied onto a
+    tmpfs mounted there only: on the host those paths stay empty. The
+    process keeps its PID (sh execs chroot, which execs argv)."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) is not installed")
+    steps = []
+    for src, dst in mounts:
+        (Path(root) / dst).mkdir(parents=True, exist_ok=True)
+        steps.append("mount -t tmpfs none {r}/{d} && cp -a {s}/{src}/. {r}/{d}/".format(
+            r=root, d=dst, s=stage, src=src))
+    script = " && ".join(steps + ["exec chroot %s %s" % (root, " ".join(argv))])
+    return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+

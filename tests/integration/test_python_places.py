@@ -6,11 +6,11 @@ function, file and line, with exact bytes.
 """
 import os
 import shutil
-import subprocess
 
 import pytest
 
-from conftest import BUILD, TARGET_SOURCES, process
+from conftest import (BUILD, TARGET_SOURCES, copy_libraries, fresh_dirs, process,
+                      start_in_private_mounts)
 from test_python import (BYTES_HEADER, DEBIAN, Script, finish, interpreter, marker,
                          python_frames, the_stack, watch_scripts)
 
@@ -32,38 +32,22 @@ def test_private_mount_namespace(run):
     process's own mount namespace, at a path the host does not have: the
     interpreter is found and read through /proc/PID, and its frames named."""
     python = interpreter(DEBIAN)
-    if not shutil.which("unshare"):
-        pytest.skip("unshare (util-linux) is not installed")
     stage, root = run.artdir / "stage", run.artdir / "root"
-    for d in (stage, root):
-        if d.exists():
-            shutil.rmtree(d)
+    prefix = stage / PREFIX.lstrip("/")
+    fresh_dirs(stage, root)
+    for d in (prefix / "bin", prefix / "lib/python3.11", stage / "app"):
+        d.mkdir(parents=True)
     # the interpreter, its libraries, and the part of the standard library
     # start-up reads (its landmark os.py, encodings); the script imports
     # nothing more
-    lib = stage / PREFIX.lstrip("/") / "lib/python3.11"
-    (stage / PREFIX.lstrip("/") / "bin").mkdir(parents=True)
-    shutil.copy(python, stage / PREFIX.lstrip("/") / "bin/python3.11")
-    lib.mkdir(parents=True)
-    shutil.copy("/usr/lib/python3.11/os.py", lib / "os.py")
-    shutil.copytree("/usr/lib/python3.11/encodings", lib / "encodings",
+    shutil.copy(python, prefix / "bin/python3.11")
+    shutil.copy("/usr/lib/python3.11/os.py", prefix / "lib/python3.11/os.py")
+    shutil.copytree("/usr/lib/python3.11/encodings", prefix / "lib/python3.11/encodings",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (stage / "app").mkdir()
     shutil.copy(SVC, stage / "app/svc.py")
-    libs = subprocess.run(["ldd", python], capture_output=True, text=True, check=True).stdout
-    for word in libs.split():
-        if word.startswith("/") and os.path.exists(word):
-            dest = root / word.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(word, dest)
-    for d in ("opt", "app"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    script = ("mount -t tmpfs none {r}/opt && mount -t tmpfs none {r}/app && "
-              "cp -a {s}/opt/. {r}/opt/ && cp -a {s}/app/. {r}/app/ && "
-              "exec chroot {r} {p}/bin/python3.11 -S -I /app/svc.py").format(
-                  r=root, s=stage, p=PREFIX)
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    copy_libraries(python, root)
+    proc = start_in_private_mounts(root, stage, [("opt", "opt"), ("app", "app")],
+                                   [PREFIX + "/bin/python3.11", "-S", "-I", "/app/svc.py"])
     try:
         assert proc.stdout.readline().strip() == "ready"
         # nothing of it on the host's paths

@@ -7,9 +7,8 @@ import os
 import shutil
 import subprocess
 
-import pytest
-
-from conftest import REPO, TARGETS, watch
+from conftest import (REPO, TARGETS, copy_libraries, fresh_dirs, split_debug,
+                      start_in_private_mounts, watch)
 
 SOURCE = REPO / "tests" / "targets" / "symbols.c"
 
@@ -134,25 +133,12 @@ def build_root(root):
     """A minimal root for the symbols target: the binary stripped of every
     symbol, its debug info only inside the root (by build-id under its
     /usr/lib/debug), and copies of the libraries it needs."""
-    if root.exists():
-        shutil.rmtree(root)
-    (root / "bin").mkdir(parents=True)
+    fresh_dirs(root)
+    (root / "bin").mkdir()
     exe = root / "bin" / "symbols"
     shutil.copy(TARGETS / "symbols", exe)
-    notes = subprocess.run(["readelf", "-n", str(exe)], capture_output=True, text=True,
-                           check=True).stdout
-    build_id = notes.split("Build ID:")[1].split()[0]
-    debug = root / "usr/lib/debug/.build-id" / build_id[:2] / (build_id[2:] + ".debug")
-    debug.parent.mkdir(parents=True)
-    subprocess.run(["objcopy", "--only-keep-debug", str(exe), str(debug)], check=True)
-    subprocess.run(["strip", "--strip-all", str(exe)], check=True)
-    libs = subprocess.run(["ldd", str(TARGETS / "symbols")], capture_output=True, text=True,
-                          check=True).stdout
-    for word in libs.split():
-        if word.startswith("/") and os.path.exists(word):
-            dest = root / word.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(word, dest)
+    split_debug(exe, root / "usr/lib/debug")
+    copy_libraries(TARGETS / "symbols", root)
 
 
 def test_container_debug_info(run):
@@ -201,45 +187,22 @@ def test_private_mount_namespace(run):
     debug info live on a tmpfs mounted only in that namespace: invisible on
     the host's paths, read through /proc/PID/map_files and /proc/PID/root,
     and fully symbolized (lines, the inlined helper)."""
-    if not shutil.which("unshare"):
-        pytest.skip("unshare (util-linux) is not installed")
-    stage = run.artdir / "stage"
-    root = run.artdir / "root"
-    for d in (stage, root):
-        if d.exists():
-            shutil.rmtree(d)
+    stage, root = run.artdir / "stage", run.artdir / "root"
+    fresh_dirs(stage, root)
     (stage / "opt/lib").mkdir(parents=True)
+    (root / "bin").mkdir()
     flags = ["-O2", "-g", "-fno-omit-frame-pointer"]
     lib = stage / "opt/lib/libleakc.so"
     subprocess.run(["cc", *flags, "-shared", "-fPIC", str(CONTAINER / "libleakc.c"), "-o", str(lib)],
                    check=True)
-    (root / "bin").mkdir(parents=True)
     app = root / "bin/app"
     subprocess.run(["cc", *flags, str(CONTAINER / "app.c"), "-L" + str(lib.parent), "-lleakc",
                     "-Wl,-rpath,/opt/lib", "-o", str(app)], check=True)
-    # the library's debug info by build-id, beside it on the same tmpfs; the
-    # library itself stripped
-    notes = subprocess.run(["readelf", "-n", str(lib)], capture_output=True, text=True,
-                           check=True).stdout
-    build_id = notes.split("Build ID:")[1].split()[0]
-    debug = stage / "debug/.build-id" / build_id[:2] / (build_id[2:] + ".debug")
-    debug.parent.mkdir(parents=True)
-    subprocess.run(["objcopy", "--only-keep-debug", str(lib), str(debug)], check=True)
-    subprocess.run(["strip", "--strip-all", str(lib)], check=True)
-    libs = subprocess.run(["ldd", str(TARGETS / "symbols")], capture_output=True, text=True,
-                          check=True).stdout
-    for word in libs.split():
-        if word.startswith("/") and os.path.exists(word):
-            dest = root / word.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(word, dest)
-    for d in ("opt", "usr/lib/debug"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    script = ("mount -t tmpfs none {r}/opt && mount -t tmpfs none {r}/usr/lib/debug && "
-              "cp -a {s}/opt/. {r}/opt/ && cp -a {s}/debug/. {r}/usr/lib/debug/ && "
-              "exec chroot {r} /bin/app").format(r=root, s=stage)
-    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # the library stripped, its debug info by build-id on a tmpfs of its own
+    build_id = split_debug(lib, stage / "debug")
+    copy_libraries(TARGETS / "symbols", root)
+    proc = start_in_private_mounts(root, stage, [("opt", "opt"), ("debug", "usr/lib/debug")],
+                                   ["/bin/app"])
     try:
         assert proc.stdout.readline().strip() == "ready"
         # nothing of it on the host's paths
