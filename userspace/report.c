@@ -14,6 +14,15 @@ const char *const lw_lost_names[LW_LOST_NR] = {
 	[LW_LOST_UNWIND_PENDING] = "unwind_pending",
 };
 
+void report__time(const struct report *r, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&r->when.tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, r->when.tv_nsec / 1000000);
+}
+
 uint64_t report_counts__lost(const struct report_counts *c)
 {
 	uint64_t sum = 0;

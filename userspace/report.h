@@ -102,6 +102,9 @@ double report_counts__sample_rate(const struct report_counts *c, const struct re
  */
 void report__memory_note(const struct trend *rss, const struct trend *heap, char *note, size_t len);
 
+/* When r's maps were read, as JSON's "time" says it (UTC, milliseconds). */
+void report__time(const struct report *r, char *buf, size_t len);
+
 /* JSON names of enum lw_lost, in order. */
 extern const char *const lw_lost_names[LW_LOST_NR];
 uint64_t report_counts__lost(const struct report_counts *c);

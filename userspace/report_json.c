@@ -211,13 +211,10 @@ static void rollup(struct jw *w, const struct rollup *u)
 
 void report_json__print(FILE *f, const struct report *r)
 {
-	struct tm tm;
-	char when[96];
+	char when[32];
 	struct jw w;
 
-	gmtime_r(&r->when.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, r->when.tv_nsec / 1000000);
+	report__time(r, when, sizeof(when));
 
 	jw_init(&w, f);
 	jw_object(&w, NULL);

@@ -952,3 +952,26 @@ def start_in_private_mounts(root, stage, mounts, argv):
     return subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
+
+def watch_started(run, proc, before=None):
+    """The common scenario for a target started by the test itself (in a
+    root or namespace of its own, so not through run.target): "ready",
+    then before() if given, leakwatch on it, "go", its "done ..." line, two
+    more reports, the summary. The target is killed however this ends.
+    Returns (summary, the done line)."""
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        if before:
+            before()
+        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", INTERVAL)
+        lw.wait_ready()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        done = proc.stdout.readline().strip()
+        lw.wait_intervals(2)
+        assert lw.stop() == EXIT_OK, lw.describe()
+        return lw.summary(), done
+    finally:
+        proc.kill()
+        proc.wait()
+

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from conftest import (BUILD, TARGET_SOURCES, copy_libraries, fresh_dirs, process,
-                      start_in_private_mounts)
+                      start_in_private_mounts, watch_started)
 from test_python import (BYTES_HEADER, DEBIAN, Script, finish, interpreter, marker,
                          python_frames, the_stack, watch_scripts)
 
@@ -48,20 +48,13 @@ def test_private_mount_namespace(run):
     copy_libraries(python, root)
     proc = start_in_private_mounts(root, stage, [("opt", "opt"), ("app", "app")],
                                    [PREFIX + "/bin/python3.11", "-S", "-I", "/app/svc.py"])
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        # nothing of it on the host's paths
+
+    def invisible_on_the_host():
         assert not (root / PREFIX.lstrip("/")).joinpath("bin/python3.11").exists()
         assert not os.path.exists(PREFIX + "/bin/python3.11")
-        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", "0.2")
-        lw.wait_ready()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        done = dict(kv.split("=") for kv in proc.stdout.readline().split()[1:])
-        summary = finish(lw)
-    finally:
-        proc.kill()
-        proc.wait()
+
+    summary, line = watch_started(run, proc, invisible_on_the_host)
+    done = dict(kv.split("=") for kv in line.split()[1:])
     rounds, record = int(done["rounds"]), int(done["record"])
     leaks = [s for s in summary["stacks"] if s["pid"] == proc.pid and python_frames(s) and
              python_frames(s)[0] == ("keep", "/app/svc.py", svc_marker("leak: keep"))]

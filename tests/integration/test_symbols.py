@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 from conftest import (REPO, TARGETS, copy_libraries, fresh_dirs, split_debug,
-                      start_in_private_mounts, watch)
+                      start_in_private_mounts, watch, watch_started)
 
 SOURCE = REPO / "tests" / "targets" / "symbols.c"
 
@@ -149,19 +149,8 @@ def test_container_debug_info(run):
     build_root(root)
     proc = subprocess.Popen(["chroot", str(root), "/bin/symbols"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", "0.2")
-        lw.wait_ready()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "done"
-        lw.wait_intervals(2)
-        assert lw.stop() == 0, lw.describe()
-        summary = lw.summary()
-    finally:
-        proc.kill()
-        proc.wait()
+    summary, done = watch_started(run, proc)
+    assert done == "done", done
     stored = stack_of(summary, proc.pid, "store_records")
     assert (stored["outstanding_bytes"], stored["outstanding_allocs"]) == (2560, 4)
     inner, outer = stored["frames"][0], stored["frames"][1]
@@ -203,21 +192,12 @@ def test_private_mount_namespace(run):
     copy_libraries(TARGETS / "symbols", root)
     proc = start_in_private_mounts(root, stage, [("opt", "opt"), ("debug", "usr/lib/debug")],
                                    ["/bin/app"])
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        # nothing of it on the host's paths
+
+    def invisible_on_the_host():
         assert not (root / "opt/lib/libleakc.so").exists()
-        lw = run.leakwatch("-p", proc.pid, "--json", "-", "-T", "100", "0.2")
-        lw.wait_ready()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "done bytes=21210"
-        lw.wait_intervals(2)
-        assert lw.stop() == 0, lw.describe()
-        summary = lw.summary()
-    finally:
-        proc.kill()
-        proc.wait()
+
+    summary, done = watch_started(run, proc, invisible_on_the_host)
+    assert done == "done bytes=21210", done
     stacks = [s for s in summary["stacks"] if s["pid"] == proc.pid]
     assert len(stacks) == 1, stacks
     s = stacks[0]
