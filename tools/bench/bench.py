@@ -139,6 +139,24 @@ def tree_cpu_s(pid):
     return total
 
 
+def start_leakwatch(build, pid, args):
+    """leakwatch watching pid with args, once it says it is watching."""
+    lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(pid), *args, str(POLL_S)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    read_line(lw.stderr, r"^leakwatch: watching", 30)
+    return lw
+
+
+def timed_go(proc, timeout):
+    """Sends a workload "go" and reads its "ops=N ... cpu_ns=C" line: CPU
+    ns per operation."""
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    line, _ = read_line(proc.stdout, r"^ops=", timeout)
+    fields = dict(kv.split("=") for kv in line.split())
+    return int(fields["cpu_ns"]) / int(fields["ops"])
+
+
 def read_line(stream, pattern, timeout):
     deadline = time.monotonic() + timeout
     lines = []
@@ -308,15 +326,8 @@ def bystander_cost(build, reps, ops, out):
                 read_line(idle.stdout, r"^ready", 10)
                 read_line(storm.stdout, r"^ready", 10)
                 if args is not None:
-                    lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(idle.pid),
-                                           *args, str(POLL_S)], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, text=True)
-                    read_line(lw.stderr, r"^leakwatch: watching", 30)
-                storm.stdin.write("go\n")
-                storm.stdin.flush()
-                line, _ = read_line(storm.stdout, r"^ops=", 600)
-                fields = dict(kv.split("=") for kv in line.split())
-                ns[name].append(int(fields["cpu_ns"]) / int(fields["ops"]))
+                    lw = start_leakwatch(build, idle.pid, args)
+                ns[name].append(timed_go(storm, 600))
             finally:
                 for p in (lw, storm, idle):
                     if p and p.poll() is None:
@@ -340,15 +351,8 @@ def python_run(build, depth, ops, observer):
     try:
         read_line(py.stdout, r"^ready", 10)
         if observer is not None:
-            lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(py.pid), *observer,
-                                   str(POLL_S)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
-            read_line(lw.stderr, r"^leakwatch: watching", 30)
-        py.stdin.write("go\n")
-        py.stdin.flush()
-        line, _ = read_line(py.stdout, r"^ops=", 120)
-        fields = dict(kv.split("=") for kv in line.split())
-        return int(fields["cpu_ns"]) / int(fields["ops"])
+            lw = start_leakwatch(build, py.pid, observer)
+        return timed_go(py, 120)
     finally:
         for p in (lw, py):
             if p and p.poll() is None:
