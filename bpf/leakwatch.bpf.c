@@ -59,7 +59,8 @@ struct inflight {
 	__u32 sampled;     /* the new block is to be recorded */
 	__u32 countdown;   /* sample_every: calls until the next recorded one */
 	__u32 verify_countdown; /* verify_every: recorded calls until the next verified */
-	__u32 category;    /* mmap: LW_CAT_MMAP, or LW_CAT_PYTHON for a pymalloc arena */
+	__u32 category;    /* LW_CAT_MALLOC; mmap: LW_CAT_MMAP, or LW_CAT_PYTHON for a
+			    * pymalloc arena; a pymalloc function: LW_CAT_PYTHON */
 	__u32 pad;
 	struct lw_alloc old_rec;
 	struct lw_stack stack; /* scratch for the stack walk: per thread, so no
@@ -224,7 +225,7 @@ static __always_inline void account(__u32 tgid, __u32 category, __u64 stack_id,
 /* Take a live allocation off its stack's outstanding totals. */
 static __always_inline void release(__u32 tgid, const struct lw_alloc *rec)
 {
-	account(tgid, LW_CAT_MALLOC, rec->stack_id, -weight_bytes(rec->size),
+	account(tgid, rec->category, rec->stack_id, -weight_bytes(rec->size),
 		-weight_allocs(rec->size), 1, rec->time_ns);
 }
 
@@ -246,15 +247,15 @@ static __always_inline bool take(__u32 tgid, __u64 addr, struct lw_alloc *out)
 }
 
 static __always_inline void record(__u32 tgid, __u64 addr, __u64 size, __u64 stack_id,
-				   struct lw_proc_counters *c)
+				   __u32 category, struct lw_proc_counters *c)
 {
 	struct lw_alloc_key key = { .tgid = tgid, .addr = addr };
-	struct lw_alloc rec = { .size = size, .stack_id = stack_id };
+	struct lw_alloc rec = { .size = size, .stack_id = stack_id, .category = category };
 	struct lw_alloc *stale;
 	struct lw_stats *s;
 	long err;
 
-	s = stats_of(tgid, LW_CAT_MALLOC, stack_id);
+	s = stats_of(tgid, category, stack_id);
 	if (!s) {
 		count_lost(c, LW_LOST_STATS_MAP_FULL);
 		return;
@@ -897,9 +898,8 @@ static __always_inline bool nested(const struct inflight *st, __u64 sp)
 }
 
 static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task, __u32 tgid,
-				   bool is_delete)
+				   __u64 addr, bool is_delete)
 {
-	__u64 addr = PT_REGS_PARM1(ctx);
 	struct lw_proc_counters *c;
 	struct inflight *st;
 	struct lw_alloc rec;
@@ -985,12 +985,21 @@ int alloc_enter(struct pt_regs *ctx)
 	 * loads at offsets clang merges across branches */
 	__u64 arg1 = PT_REGS_PARM1(ctx), arg2 = PT_REGS_PARM2(ctx);
 	__u64 arg3 = PT_REGS_PARM3(ctx), arg4 = PT_REGS_PARM4(ctx);
+	__u32 category = LW_CAT_MALLOC;
 	struct inflight *st;
 
+	if (cookie & LW_COOKIE_PYMALLOC) {
+		/* (ctx, the rest): ctx is the allocator table's */
+		arg1 = arg2;
+		arg2 = arg3;
+		arg3 = arg4;
+		category = LW_CAT_PYTHON;
+	}
 	switch (func) {
 	case LW_FUNC_FREE:
 	case LW_FUNC_DELETE:
-		return on_free(ctx, task, tgid, func == LW_FUNC_DELETE);
+		/* pymalloc's free hands large blocks on to free(): a delete */
+		return on_free(ctx, task, tgid, arg1, func == LW_FUNC_DELETE || category);
 	case LW_FUNC_MUNMAP:
 		return on_munmap(ctx, task, tgid);
 	}
@@ -1011,6 +1020,7 @@ int alloc_enter(struct pt_regs *ctx)
 	st->entry_sp = sp;
 	st->old_addr = 0;
 	st->old_found = 0;
+	st->category = category;
 	switch (func) {
 	case LW_FUNC_MALLOC:
 		st->size = arg1;
@@ -1094,7 +1104,7 @@ static __always_inline void exit_realloc(struct inflight *st, __u32 tgid, __u64 
 {
 	if (!st->old_addr) {
 		if (ret && st->sampled)
-			record(tgid, ret, st->size, st->stack_id, c);
+			record(tgid, ret, st->size, st->stack_id, st->category, c);
 		return;
 	}
 	if (!ret && st->size) {
@@ -1113,7 +1123,7 @@ static __always_inline void exit_realloc(struct inflight *st, __u32 tgid, __u64 
 	else if (!sample_every && !sample_bytes)
 		count_lost(c, LW_LOST_UNKNOWN_FREES);
 	if (ret && st->sampled)
-		record(tgid, ret, st->size, st->stack_id, c);
+		record(tgid, ret, st->size, st->stack_id, st->category, c);
 }
 
 SEC("uretprobe.multi")
@@ -1183,7 +1193,7 @@ int alloc_exit(struct pt_regs *ctx)
 	if (c)
 		__sync_fetch_and_add(&c->alloc_calls, 1);
 	if (st->sampled)
-		record(tgid, ret, st->size, st->stack_id, c);
+		record(tgid, ret, st->size, st->stack_id, st->category, c);
 	return 0;
 }
 

@@ -35,23 +35,28 @@ enum lw_func {
 };
 
 /*
- * A cookie is the lw_func in its low byte; for LW_FUNC_NEW the function's
- * size in bytes above it. Operator new may throw, and an exception cannot
+ * A cookie is the lw_func in its low byte, LW_COOKIE_PYMALLOC or 0 in the
+ * next, and for LW_FUNC_NEW the function's size in bytes above them. Operator new may throw, and an exception cannot
  * unwind through a return probe (the unwinder finds no frame info for the
  * trampoline and terminates the program), so libstdc++'s operator new gets
  * no return probe: its entry notes the size and the caller's stack, and the
  * malloc (or aligned_alloc) it calls from within its own body returns the
  * block on its behalf.
  */
-#define LW_COOKIE(func, size) ((__u64)(func) | (__u64)(size) << 8)
+#define LW_COOKIE(func, size) ((__u64)(func) | (__u64)(size) << 16)
 #define LW_COOKIE_FUNC(c) ((__u32)((c) & 0xff))
-#define LW_COOKIE_SIZE(c) ((__u64)(c) >> 8)
+#define LW_COOKIE_SIZE(c) ((__u64)(c) >> 16)
+/* One of CPython's object allocator functions (pymalloc's, found through
+ * the interpreter's allocator table): its first argument is the table's
+ * context, the rest are malloc's, calloc's, realloc's or free's; what it
+ * hands out is counted in LW_CAT_PYTHON. */
+#define LW_COOKIE_PYMALLOC ((__u64)1 << 8)
 
 /* What kind of memory a stack holds; part of the per-stack key. */
 enum lw_category {
 	LW_CAT_MALLOC = 0, /* the C and C++ allocators */
 	LW_CAT_MMAP = 1,   /* anonymous mappings the program made itself */
-	LW_CAT_PYTHON = 2, /* CPython's allocator: pymalloc's arenas */
+	LW_CAT_PYTHON = 2, /* CPython's allocator: its objects, or pymalloc's arenas */
 	LW_CAT_NR,
 };
 
@@ -106,6 +111,8 @@ struct lw_alloc {
 	__u64 size;      /* bytes the program asked for */
 	__u64 stack_id;  /* key into stacks, or LW_STACK_NONE */
 	__u64 time_ns;   /* CLOCK_MONOTONIC at allocation */
+	__u32 category;  /* enum lw_category: LW_CAT_MALLOC, or LW_CAT_PYTHON */
+	__u32 pad;
 };
 
 struct lw_region {

@@ -335,7 +335,8 @@ static void add_probe(struct lw_plan *plan, pid_t pid, const struct scope_entry 
 	len = got > 0 ? (size_t)got : 0;
 	if (size && size < len)
 		len = size;
-	at = insn_probe_point(code, len, p->placement, sizeof(p->placement));
+	/* all six: what alloc_enter reads differs by function and allocator */
+	at = insn_probe_point(code, len, 6, p->placement, sizeof(p->placement));
 	p->offset = offset + at;
 	p->single_step = !insn_emulated(code + at, len - at, p->first_insn, sizeof(p->first_insn));
 	/* libstdc++'s operator delete only jumps on to free (or to another
@@ -577,6 +578,18 @@ const struct lw_object *allocator__main_object(const struct lw_plan *plan)
 			    !strcmp(plan->objects[i].probes[j].symbol, "malloc"))
 				return &plan->objects[i];
 	return &plan->objects[0];
+}
+
+void allocator__describe_object(const struct lw_object *o, FILE *f)
+{
+	fprintf(f, "leakwatch:   %s (via %s):\n", o->module, o->attach_path);
+	for (int j = 0; j < o->nr_probes; j++) {
+		const struct lw_probe *p = &o->probes[j];
+
+		fprintf(f, "leakwatch:     %-36s 0x%-8lx %-28s %s%s\n", p->symbol,
+			(unsigned long)p->offset, p->skipped ? "-" : p->first_insn, p->placement,
+			!p->skipped && p->single_step ? "; single-stepped: a second trap per call" : "");
+	}
 }
 
 void allocator__describe(const struct lw_plan *plan, FILE *f)

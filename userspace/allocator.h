@@ -29,6 +29,7 @@ struct lw_probe {
 	char placement[128];   /* why the probe sits where it does */
 	bool single_step;      /* the kernel cannot emulate it: a second trap per call */
 	bool skipped;          /* not attached: a thunk into a probed function */
+	bool pymalloc;         /* CPython's object allocator (LW_COOKIE_PYMALLOC) */
 	char chosen[112];      /* why this object's definition: "LD_PRELOAD, before libc.so.6" */
 };
 
@@ -62,5 +63,7 @@ const struct lw_object *allocator__main_object(const struct lw_plan *plan);
  * "leakwatch:   malloc: libtcmalloc_minimal.so.4.5.10 (LD_PRELOAD, before
  * libc.so.6)". */
 void allocator__describe(const struct lw_plan *plan, FILE *f);
+/* One object's probes: where each sits and why (-v). */
+void allocator__describe_object(const struct lw_object *o, FILE *f);
 
 #endif

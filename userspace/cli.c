@@ -71,6 +71,7 @@ enum {
 	OPT_VERIFY_STACKS,
 	OPT_UNWIND_ROWS,
 	OPT_NO_PYTHON,
+	OPT_PYTHON_OBJECTS,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -126,6 +127,9 @@ static const struct argp_option options[] = {
 	  "the stack with libdw and report how often it agrees", 2 },
 	{ "no-python", OPT_NO_PYTHON, NULL, 0, "Do not walk CPython frames: native stacks only, "
 	  "and pymalloc arenas count as mmap", 2 },
+	{ "python-objects", OPT_PYTHON_OBJECTS, NULL, 0, "Count each Python object at the "
+	  "interpreter's allocator, where its build allows, instead of pymalloc's arenas "
+	  "(exact bytes, at a cost per object)", 2 },
 	{ NULL, 0, NULL, 0, "Limits (kernel memory is taken only as entries are used):", 5 },
 	{ "max-allocs", OPT_MAX_ALLOCS, "N", 0, "Live allocations tracked (default 1048576)", 5 },
 	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct stacks kept (default 32768)", 5 },
@@ -300,6 +304,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_NO_PYTHON:
 		env->no_python = true;
 		break;
+	case OPT_PYTHON_OBJECTS:
+		env->python_objects = true;
+		break;
 	case OPT_NO_FOLLOW_FORKS:
 		env->no_follow_forks = true;
 		break;
@@ -431,6 +438,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--summary-keep needs --summary-every and --summary-dir");
 		if (sampling_options == 3)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
+		if (env->python_objects && env->no_python)
+			usage_error("--python-objects needs the Python walker: drop --no-python");
 		if (!env->nr_pids && !env->command && !env->cgroup_arg && !env->container_arg)
 			usage_error("nothing to watch: give -p PID, -C CGROUP, --container ID, -c CMD "
 				    "or -- CMD (see leakwatch --help)");

@@ -43,6 +43,7 @@ struct env {
 	unsigned int unwind_rows;   /* --unwind-rows, the BPF row store (default 1 << 20) */
 	unsigned int verify_every;  /* --verify-stacks N: 0 = off */
 	bool no_python;             /* --no-python: CPython frames are not walked */
+	bool python_objects;        /* --python-objects: objects counted, not arenas */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

@@ -53,11 +53,12 @@ bool insn_emulated(const uint8_t *code, size_t len, char *text, size_t text_len)
 }
 
 /* Registers a moved probe must find as they were at entry: the argument
- * registers, and the stack and frame pointers the stack walk starts from. */
-static const x86_reg kept_regs[] = {
+ * registers the function takes (the first nargs of them), and the stack
+ * and frame pointers the stack walk starts from. */
+static const x86_reg arg_regs[] = {
 	X86_REG_RDI, X86_REG_RSI, X86_REG_RDX, X86_REG_RCX, X86_REG_R8, X86_REG_R9,
-	X86_REG_RSP, X86_REG_RBP,
 };
+static const x86_reg frame_regs[] = { X86_REG_RSP, X86_REG_RBP };
 
 /* The 64-bit register a register is part of (edi, di, dil: rdi). */
 static x86_reg full_reg(x86_reg r)
@@ -84,17 +85,23 @@ static x86_reg full_reg(x86_reg r)
 	return r;
 }
 
-static bool writes_kept_reg(csh cs, const cs_insn *insn)
+static bool writes_kept_reg(csh cs, const cs_insn *insn, unsigned int nargs)
 {
 	cs_regs reads, writes;
 	uint8_t nr_reads, nr_writes;
 
 	if (cs_regs_access(cs, insn, reads, &nr_reads, writes, &nr_writes))
 		return true;
-	for (int i = 0; i < nr_writes; i++)
-		for (size_t k = 0; k < sizeof(kept_regs) / sizeof(kept_regs[0]); k++)
-			if (full_reg(writes[i]) == kept_regs[k])
+	for (int i = 0; i < nr_writes; i++) {
+		x86_reg r = full_reg(writes[i]);
+
+		for (size_t k = 0; k < nargs && k < sizeof(arg_regs) / sizeof(arg_regs[0]); k++)
+			if (r == arg_regs[k])
 				return true;
+		for (size_t k = 0; k < sizeof(frame_regs) / sizeof(frame_regs[0]); k++)
+			if (r == frame_regs[k])
+				return true;
+	}
 	return false;
 }
 
@@ -136,7 +143,8 @@ static bool plain_return(csh cs, const uint8_t *code, size_t len, uint64_t targe
 	return ok;
 }
 
-size_t insn_probe_point(const uint8_t *code, size_t len, char *why, size_t why_len)
+size_t insn_probe_point(const uint8_t *code, size_t len, unsigned int nargs, char *why,
+			size_t why_len)
 {
 	csh cs = handle();
 	cs_insn *insn;
@@ -164,7 +172,7 @@ size_t insn_probe_point(const uint8_t *code, size_t len, char *why, size_t why_l
 		    plain_return(cs, code, len, in->detail->x86.operands[0].imm))
 			continue; /* an early return that does no work */
 		if (cs_insn_group(cs, in, X86_GRP_JUMP) || cs_insn_group(cs, in, X86_GRP_CALL) ||
-		    cs_insn_group(cs, in, X86_GRP_RET) || writes_memory(in) || writes_kept_reg(cs, in)) {
+		    cs_insn_group(cs, in, X86_GRP_RET) || writes_memory(in) || writes_kept_reg(cs, in, nargs)) {
 			snprintf(why, why_len, "entry: no emulated instruction before %s %s", in->mnemonic,
 				 in->op_str);
 			break;

@@ -19,14 +19,16 @@ bool insn_emulated(const uint8_t *code, size_t len, char *text, size_t text_len)
 /*
  * Where a uprobe on the function whose first bytes are code can sit: the
  * first instruction the kernel emulates, if every path that can allocate or
- * free reaches it with the stack pointer, the frame pointer and the argument
- * registers as they were at entry; otherwise the entry. Instructions before
+ * free reaches it with the stack pointer, the frame pointer and the
+ * function's nargs argument registers as they were at entry; otherwise the
+ * entry. Instructions before
  * it may only set flags or other registers (test, cmp, mov to a scratch
  * register, endbr64), and a conditional branch must lead to a plain return
  * (free(NULL)'s "test %rdi,%rdi; je ret"). Returns the offset from the
  * function's start; why receives one line saying what was decided.
  */
-size_t insn_probe_point(const uint8_t *code, size_t len, char *why, size_t why_len);
+size_t insn_probe_point(const uint8_t *code, size_t len, unsigned int nargs, char *why,
+			size_t why_len);
 
 /* Whether the function is a thunk: (endbr64 and) a jump elsewhere. */
 bool insn_is_thunk(const uint8_t *code, size_t len);

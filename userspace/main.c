@@ -147,6 +147,7 @@ static void on_event(const struct lw_event *e, void *ctx)
 	/* before the child is let go: its first allocation has Python frames */
 	py_stacks__fork(s->py, e->pid, e->parent);
 	if (target__adopt_child(t, e->pid, parent, s->tracer, why, sizeof(why))) {
+		tracer__detach_pid(s->tracer, e->pid); /* the Python allocator's, if any */
 		if (s->env.verbose)
 			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
 		return;
@@ -199,8 +200,8 @@ static int attach_all(struct session *s)
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
 	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
 					      s->env.verify_every > 0, s->env.verbose) : NULL;
-	s->py = s->unwind ? py_stacks__new(s->tracer, s->env.verbose,
-						      s->env.no_python) : NULL;
+	s->py = s->unwind ? py_stacks__new(s->tracer, s->env.verbose, s->env.no_python,
+					   s->env.python_objects) : NULL;
 	if (!s->py) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;

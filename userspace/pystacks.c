@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "allocator.h"
 #include "hashmap.h"
 #include "messages.h"
 #include "python.h"
@@ -34,6 +35,10 @@ struct py_proc {
 	bool found;		/* an interpreter (or a file that may hold one) is there */
 	char why[512];
 	char said[512];		/* the reason -v gave last */
+	/* --python-objects: the allocator's probes, attached; else NULL and
+	 * alloc_why says why arenas are counted instead */
+	struct lw_object *alloc;
+	char alloc_why[512];
 };
 
 /* A Python frame's name, shared by every stack that has it. */
@@ -46,6 +51,7 @@ struct py_stacks {
 	struct tracer *tracer;
 	int verbose;
 	bool off;		/* --no-python: no interpreter is looked for */
+	bool objects;		/* --python-objects: count objects at the allocator */
 	struct hashmap *procs;	/* pid -> py_proc */
 	struct hashmap *names;	/* (hash of qualname and file, line) -> py_name */
 };
@@ -55,7 +61,7 @@ static struct lw_key pid_key(pid_t pid)
 	return (struct lw_key){ (uint32_t)pid, 0 };
 }
 
-struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off)
+struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off, bool objects)
 {
 	struct py_stacks *p = calloc(1, sizeof(*p));
 
@@ -64,6 +70,7 @@ struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off)
 	p->tracer = tracer;
 	p->verbose = verbose;
 	p->off = off;
+	p->objects = objects;
 	p->procs = hashmap__new();
 	p->names = hashmap__new();
 	if (!p->procs || !p->names) {
@@ -83,6 +90,7 @@ void py_stacks__free(struct py_stacks *p)
 		return;
 	while (p->procs && (pp = hashmap__next(p->procs, &pos, NULL))) {
 		py_target__close(pp->t);
+		free(pp->alloc);
 		free(pp);
 	}
 	pos = 0;
@@ -141,6 +149,45 @@ static void walker_numbers(const struct py_offsets *o, struct lw_py_proc *w)
 	w->arena_end = o->arena_alloc_end;
 }
 
+/*
+ * --python-objects: probes on the interpreter's allocator functions, which
+ * count each object in the python category (their arena mmaps, nested in
+ * them, are then not counted again). from: a parent's, for a child forked
+ * from it (the same image). Refused where the allocator is not understood
+ * or is inlined into its callers: arenas are counted there, and stderr
+ * says so once.
+ */
+static void count_objects(struct py_stacks *p, struct py_proc *pp, const struct lw_object *from)
+{
+	char why[512];
+	int err;
+
+	if (!p->objects || pp->alloc || (!from && pp->alloc_why[0]))
+		return; /* off, on, or refused already */
+	pp->alloc = malloc(sizeof(*pp->alloc));
+	if (!pp->alloc) {
+		snprintf(pp->alloc_why, sizeof(pp->alloc_why), "out of memory");
+		return;
+	}
+	if (from) {
+		memcpy(pp->alloc, from, sizeof(*from));
+		err = 0;
+	} else {
+		err = py_target__allocator(pp->t, pp->alloc, pp->alloc_why, sizeof(pp->alloc_why));
+	}
+	if (!err && (err = tracer__attach_object(p->tracer, pp->pid, pp->alloc, why, sizeof(why))))
+		snprintf(pp->alloc_why, sizeof(pp->alloc_why), "%s", why);
+	if (err) {
+		free(pp->alloc);
+		pp->alloc = NULL;
+		lw_say("PID %d: Python objects not counted one by one, pymalloc's arenas are: %s",
+		       pp->pid, pp->alloc_why);
+	} else if (p->verbose && !from) {
+		lw_say("PID %d: %s:", pp->pid, pp->alloc_why);
+		allocator__describe_object(pp->alloc, stderr);
+	}
+}
+
 static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 {
 	struct lw_py_proc w;
@@ -151,6 +198,10 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 		const struct py_offsets *o = py_target__offsets(pp->t);
 
 		walker_numbers(o, &w);
+		if (w.frame_bytes <= LW_PY_FRAME_BYTES && o->tss_addr)
+			count_objects(p, pp, NULL);
+		if (pp->alloc)
+			w.arena_start = w.arena_end = 0; /* their mmaps are inside its calls */
 		if (w.frame_bytes > LW_PY_FRAME_BYTES || !o->tss_addr) {
 			snprintf(pp->why, sizeof(pp->why), "Python in %s: its frames do not fit the "
 				 "walker", py_target__module(pp->t));
@@ -234,6 +285,11 @@ void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent)
 	 * allocation; its own target is opened at the next poll */
 	pp->parent = parent;
 	walker_numbers(py_target__offsets(from->t), &w);
+	if (from->alloc) {
+		count_objects(p, pp, from->alloc);
+		if (pp->alloc)
+			w.arena_start = w.arena_end = 0;
+	}
 	tracer__py_proc(p->tracer, child, &w);
 }
 
@@ -245,6 +301,10 @@ void py_stacks__exec(struct py_stacks *p, pid_t pid)
 		return;
 	py_target__close(pp->t);
 	pp->t = NULL;
+	/* its probes went with the old image */
+	free(pp->alloc);
+	pp->alloc = NULL;
+	pp->alloc_why[0] = 0;
 	pp->parent = 0;
 	pp->state = PY_LOOKING;
 	pp->next_s = 0;
@@ -389,6 +449,8 @@ void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out)
 		return;
 	}
 	out->present = true;
+	out->pymalloc = pp->alloc ? "objects" : w.arena_start ? "arenas" : NULL;
+	out->pymalloc_why = pp->alloc_why[0] ? pp->alloc_why : NULL;
 	out->version_hex = py_target__offsets(t)->version_hex;
 	out->module = py_target__module(t);
 	out->walked = w.walked;

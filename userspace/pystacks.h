@@ -19,8 +19,10 @@
 struct py_stacks;
 struct tracer;
 
-/* off: no interpreter is looked for (--no-python), every call a no-op. */
-struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off);
+/* off: no interpreter is looked for (--no-python), every call a no-op.
+ * objects (--python-objects): objects are counted at the interpreter's
+ * allocator functions where it has them (see python.h), not its arenas. */
+struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off, bool objects);
 void py_stacks__free(struct py_stacks *p);
 /* Looks for pid's interpreter until found (or found unsupported); cheap
  * when there is nothing to do: call it at every tick. */
@@ -49,6 +51,10 @@ struct py_report {
 	const char *module;    /* the object holding it */
 	const char *unsupported; /* set instead when it cannot be walked: why */
 	const char *pending;   /* an interpreter found but not walked yet: why */
+	/* what its python category counts: "objects" (each object, at the
+	 * allocator's functions), "arenas" (pymalloc's arenas), or NULL */
+	const char *pymalloc;
+	const char *pymalloc_why; /* with --python-objects: what was found */
 	/* the walker's counts (leakwatch.h, struct lw_py_proc) */
 	uint64_t walked, no_frames, unreadable, too_deep, not_kept;
 };

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "allocator.h"
 #include "elf_symbols.h"
 #include "hashmap.h"
+#include "insn.h"
 #include "proc.h"
 #include "python.h"
 
@@ -1035,6 +1037,249 @@ static void find_arena(struct py_target *t, const struct module *m)
 	}
 	note(t, "arenas: allocated by the code at %#" PRIx64 "-%#" PRIx64, t->o.arena_alloc_start,
 	     t->o.arena_alloc_end);
+}
+
+/* ---- the object allocator ---- */
+
+/* Whether addr is code of the object that holds the interpreter. */
+static const struct lw_map *module_code(const struct py_target *t, const struct lw_maps *maps,
+					uint64_t addr)
+{
+	const struct lw_map *m = maps__find(maps, addr);
+
+	return m && m->exec && m->path && !strcmp(m->path, t->module) ? m : NULL;
+}
+
+/*
+ * The slot of an allocator table that a thin entry point jumps through:
+ * PyObject_Malloc is "ctx = table.ctx; jump to table.malloc" (the table a
+ * static, or in _PyRuntime from 3.12, reached through the GOT). The slot is
+ * the first word the code reads that holds code of the interpreter's
+ * object; the table starts 8 bytes before it. 0 when not found.
+ */
+static uint64_t jump_slot(struct py_target *t, const struct lw_maps *maps, uint64_t addr)
+{
+	uint64_t regs[X86_REG_ENDING] = { 0 }, slot = 0;
+	uint8_t code[96];
+	cs_insn *insn = NULL;
+	csh cs = capstone();
+	size_t count;
+
+	if (!cs || mem_read(t, addr, code, sizeof(code)))
+		return 0;
+	count = cs_disasm(cs, code, sizeof(code), addr, 24, &insn);
+	for (size_t i = 0; i < count && !slot; i++) {
+		const cs_x86 *x = &insn[i].detail->x86;
+		uint64_t where, word;
+
+		if (insn[i].id == X86_INS_RET)
+			break;
+		for (int k = 0; k < x->op_count && !slot; k++) {
+			const cs_x86_op *op = &x->operands[k];
+
+			if (op->type != X86_OP_MEM || op->size != 8 || op->mem.index != X86_REG_INVALID)
+				continue;
+			if (op->mem.base == X86_REG_RIP)
+				where = insn[i].address + insn[i].size + op->mem.disp;
+			else if (op->mem.base != X86_REG_INVALID && regs[reg64(op->mem.base)])
+				where = regs[reg64(op->mem.base)] + op->mem.disp;
+			else
+				continue;
+			if (read_u64(t, where, &word))
+				continue;
+			if (module_code(t, maps, word))
+				slot = where;
+			else if (insn[i].id == X86_INS_MOV && x->op_count == 2 && k == 1 &&
+				 x->operands[0].type == X86_OP_REG)
+				regs[reg64(x->operands[0].reg)] = word; /* a GOT entry */
+		}
+	}
+	if (insn)
+		cs_free(insn, count);
+	return slot;
+}
+
+/*
+ * Call sites that compare a function pointer with pymalloc's malloc and run
+ * an inlined copy of it when equal: what profile-guided builds make of the
+ * hot indirect calls (Debian's python3.11 has 191). Allocations there
+ * never reach the function, so probing it would miss most objects. Counted
+ * over the object's code: "cmp $malloc, reg", or a cmp of a register that
+ * "lea malloc(%rip)" set in the same block. A build without them still
+ * compares a few times, to ask whether pymalloc is in use
+ * (_PyObject_DebugMallocStats: 2 in pyenv's 3.11): INLINED_SITES_MAX.
+ */
+#define INLINED_SITES_MAX 8
+
+static long inlined_sites(struct py_target *t, const struct lw_maps *maps, uint64_t malloc_addr)
+{
+	csh cs = capstone();
+	cs_insn *insn;
+	long sites = 0;
+
+	if (!cs || !(insn = cs_malloc(cs)))
+		return -1;
+	for (size_t i = 0; i < maps->n && sites >= 0; i++) {
+		const struct lw_map *m = &maps->v[i];
+		uint64_t lea[X86_REG_ENDING] = { 0 }, addr = m->start;
+		size_t size = m->end - m->start;
+		const uint8_t *code;
+		uint8_t *buf;
+
+		if (!m->exec || !m->path || strcmp(m->path, t->module) || size > (256u << 20))
+			continue;
+		buf = malloc(size);
+		if (!buf || mem_read(t, m->start, buf, size)) {
+			free(buf);
+			sites = -1;
+			break;
+		}
+		code = buf;
+		while (size) {
+			const cs_x86 *x;
+
+			if (!cs_disasm_iter(cs, &code, &size, &addr, insn)) {
+				code++, size--, addr++; /* data between functions */
+				continue;
+			}
+			x = &insn->detail->x86;
+			if (insn->id == X86_INS_LEA && x->operands[1].mem.base == X86_REG_RIP) {
+				lea[reg64(x->operands[0].reg)] =
+					insn->address + insn->size + x->operands[1].mem.disp;
+				continue;
+			}
+			if (insn->id == X86_INS_CMP) {
+				for (int k = 0; k < x->op_count; k++) {
+					const cs_x86_op *op = &x->operands[k];
+
+					if ((op->type == X86_OP_IMM && (uint64_t)op->imm == malloc_addr) ||
+					    (op->type == X86_OP_REG && lea[reg64(op->reg)] == malloc_addr)) {
+						sites++;
+						break;
+					}
+				}
+				continue;
+			}
+			if (cs_insn_group(cs, insn, CS_GRP_JUMP) || cs_insn_group(cs, insn, CS_GRP_CALL) ||
+			    cs_insn_group(cs, insn, CS_GRP_RET))
+				memset(lea, 0, sizeof(lea));
+		}
+		free(buf);
+	}
+	cs_free(insn, 1);
+	return sites;
+}
+
+/* A probe on the allocator function at addr, as the tracer wants it. */
+static void add_allocator_probe(struct py_target *t, const struct lw_maps *maps,
+				struct lw_object *o, enum lw_func func, uint64_t addr,
+				const char *what)
+{
+	/* (ctx, ptr) or (ctx, size); (ctx, n, size) or (ctx, ptr, size) */
+	unsigned int nargs = func == LW_FUNC_CALLOC || func == LW_FUNC_REALLOC ? 3 : 2;
+	const struct lw_map *m = module_code(t, maps, addr);
+	struct lw_probe *p;
+	uint8_t code[512]; /* an early return's ret may be some way in */
+	size_t at, len = sizeof(code);
+
+	for (int i = 0; i < o->nr_probes; i++)
+		if (o->probes[i].entry_offset == addr - m->start + m->pgoff)
+			return; /* both tables hold it */
+	while (len >= 64 && mem_read(t, addr, code, len))
+		len /= 2; /* near the end of the mapping */
+	if (o->nr_probes == LW_MAX_PROBES || len < 64)
+		return;
+	p = &o->probes[o->nr_probes++];
+	memset(p, 0, sizeof(*p));
+	p->func = func;
+	p->symbol = what;
+	p->pymalloc = true;
+	p->entry_offset = addr - m->start + m->pgoff;
+	at = insn_probe_point(code, len, nargs, p->placement, sizeof(p->placement));
+	p->offset = p->entry_offset + at;
+	p->single_step = !insn_emulated(code + at, len - at, p->first_insn,
+					 sizeof(p->first_insn));
+	snprintf(p->chosen, sizeof(p->chosen), "the interpreter's allocator table");
+}
+
+int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, size_t len)
+{
+	/* the two tables' entry points: the object domain (PyObject_*) and
+	 * the memory domain (PyMem_*), which share pymalloc by default */
+	static const struct {
+		const char *entry, *names[4];
+	} domains[] = {
+		{ "PyObject_Malloc", { "PyObject_Malloc's malloc", "PyObject_Calloc's calloc",
+				       "PyObject_Realloc's realloc", "PyObject_Free's free" } },
+		{ "PyMem_Malloc", { "PyMem_Malloc's malloc", "PyMem_Calloc's calloc",
+				    "PyMem_Realloc's realloc", "PyMem_Free's free" } },
+	};
+	static const enum lw_func funcs[4] = { LW_FUNC_MALLOC, LW_FUNC_CALLOC, LW_FUNC_REALLOC,
+					       LW_FUNC_FREE };
+	struct module m = { .fd = -1 };
+	uint64_t table[2][5], entry, slot;
+	struct lw_maps maps;
+	long sites;
+	int err;
+
+	memset(o, 0, sizeof(*o));
+	err = maps__read(t->pid, &maps);
+	if (err) {
+		snprintf(why, len, "cannot read /proc/%d/maps: %s", t->pid, strerror(-err));
+		return err;
+	}
+	err = -ENOENT;
+	for (size_t i = 0; i < maps.n; i++)
+		if (maps.v[i].path && !strcmp(maps.v[i].path, t->module)) {
+			err = module_open(t->pid, &maps, i, &m);
+			if (!err) {
+				snprintf(o->module, sizeof(o->module), "%s", t->module);
+				proc__mapped_path(t->pid, &maps.v[i], o->attach_path,
+						  sizeof(o->attach_path));
+			}
+			break;
+		}
+	if (err) {
+		snprintf(why, len, "cannot read %s: %s", t->module, strerror(-err));
+		goto out;
+	}
+	for (int d = 0; d < 2; d++) {
+		if (module_func(&m, domains[d].entry, &entry) ||
+		    !(slot = jump_slot(t, &maps, entry)) ||
+		    mem_read(t, slot - 8, table[d], sizeof(table[d]))) {
+			snprintf(why, len, "%s: %s's allocator table not found", t->module,
+				 domains[d].entry);
+			err = -ENOTSUP;
+			goto out;
+		}
+		for (int f = 0; f < 4; f++) {
+			if (!module_code(t, &maps, table[d][f + 1])) {
+				snprintf(why, len, "%s: %s's allocator is not the interpreter's own",
+					 t->module, domains[d].entry);
+				err = -ENOTSUP;
+				goto out;
+			}
+		}
+	}
+	sites = inlined_sites(t, &maps, table[0][1]);
+	if (sites < 0 || sites > INLINED_SITES_MAX) {
+		snprintf(why, len, sites < 0 ? "%s: its code could not be read" :
+			 "%s: its object allocator is inlined at %ld call sites (a profile-guided "
+			 "build): objects are not all seen at its functions", t->module, sites);
+		err = -ENOTSUP;
+		goto out;
+	}
+	for (int d = 0; d < 2; d++)
+		for (int f = 0; f < 4; f++)
+			add_allocator_probe(t, &maps, o, funcs[f], table[d][f + 1],
+					    domains[d].names[f]);
+	snprintf(why, len, "%s: objects counted at its allocator's %d functions", t->module,
+		 o->nr_probes);
+	err = 0;
+out:
+	module_close(&m);
+	maps__free(&maps);
+	return err;
 }
 
 static int read_tstates(struct py_target *t, struct py_thread *out, int max)

@@ -130,6 +130,19 @@ const char *py_target__module(const struct py_target *t);
 /* What was derived from where and checked against what, one line each. */
 const char *py_target__checks(const struct py_target *t);
 
+struct lw_object;
+/*
+ * CPython's object allocator as probes (allocator.h): the functions its
+ * object and memory domains' tables hold (PyObject_* and PyMem_* jump
+ * through them; pymalloc's by default), read from the live tables, so
+ * PYTHONMALLOC and debug hooks are followed. -ENOTSUP, with why, when a
+ * table is not understood or points elsewhere, or when the build has
+ * inlined copies of pymalloc at its call sites (profile-guided builds):
+ * probes there would see only some objects, and arenas are counted
+ * instead. 0 with o filled, and why saying how many functions.
+ */
+int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, size_t len);
+
 struct py_thread {
 	uint64_t tstate;
 	uint64_t thread_id;	/* pthread_self() of the thread: its thread pointer */

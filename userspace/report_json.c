@@ -94,6 +94,10 @@ static void python(struct jw *w, const struct py_report *py)
 		 (py->version_hex >> 16) & 255, (py->version_hex >> 8) & 255);
 	jw_string(w, "version", version);
 	jw_string(w, "module", py->module);
+	if (py->pymalloc)
+		jw_string(w, "pymalloc", py->pymalloc);
+	if (py->pymalloc_why)
+		jw_string(w, "pymalloc_why", py->pymalloc_why);
 	jw_uint(w, "walked", py->walked);
 	jw_uint(w, "no_frames", py->no_frames);
 	jw_uint(w, "unreadable", py->unreadable);

@@ -179,6 +179,10 @@ void report_text__print(FILE *f, const struct report *r)
 			fprintf(f, "    note: %s\n", p->note);
 		if (p->python.unsupported)
 			fprintf(f, "    python: %s: native frames only\n", p->python.unsupported);
+		if (p->python.pymalloc_why)
+			fprintf(f, "    python: %s counted: %s\n",
+				p->python.pymalloc ? p->python.pymalloc : "nothing",
+				p->python.pymalloc_why);
 	}
 	lost_line(f, "  ", &r->totals);
 	if (r->symbolizer.crashes || r->symbolizer.timeouts)

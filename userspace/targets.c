@@ -338,18 +338,7 @@ void target__describe(const struct target *t, FILE *f)
 {
 	fprintf(f, "leakwatch: PID %d (%s): allocator functions in %s order:\n", t->pid, t->comm,
 		t->plan->link_order ? "the dynamic linker's lookup" : "executable-first (no linker list)");
-	for (int i = 0; i < t->plan->nr_objects; i++) {
-		const struct lw_object *o = &t->plan->objects[i];
-
-		fprintf(f, "leakwatch:   %s (via %s):\n", o->module, o->attach_path);
-		for (int j = 0; j < o->nr_probes; j++) {
-			const struct lw_probe *p = &o->probes[j];
-
-			fprintf(f, "leakwatch:     %-36s 0x%-8lx %-28s %s%s\n", p->symbol,
-				(unsigned long)p->offset, p->skipped ? "-" : p->first_insn, p->placement,
-				!p->skipped && p->single_step ?
-				"; single-stepped: a second trap per call" : "");
-		}
-	}
+	for (int i = 0; i < t->plan->nr_objects; i++)
+		allocator__describe_object(&t->plan->objects[i], f);
 	allocator__describe(t->plan, f);
 }

@@ -244,7 +244,8 @@ void tracer__forget_process(struct tracer *t, pid_t pid)
 }
 
 /* One link for the object's return probes, one for its entries. */
-static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why, size_t len)
+int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why,
+			  size_t len)
 {
 	unsigned long offsets[LW_MAX_PROBES];
 	__u64 cookies[LW_MAX_PROBES];
@@ -277,7 +278,8 @@ static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o,
 			offsets[opts.cnt] = at_entry ? p->entry_offset : p->offset;
 			/* operator new's extent, from the probe point on */
 			cookies[opts.cnt] = LW_COOKIE(f, f == LW_FUNC_NEW ?
-						      p->size - (p->offset - p->entry_offset) : 0);
+						      p->size - (p->offset - p->entry_offset) : 0) |
+					    (p->pymalloc ? LW_COOKIE_PYMALLOC : 0);
 			opts.cnt++;
 		}
 		if (!opts.cnt)
@@ -308,7 +310,7 @@ static int attach_object(struct tracer *t, pid_t pid, const struct lw_object *o,
 int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len)
 {
 	for (int i = 0; i < plan->nr_objects; i++) {
-		int err = attach_object(t, pid, &plan->objects[i], why, len);
+		int err = tracer__attach_object(t, pid, &plan->objects[i], why, len);
 
 		if (err)
 			return err;

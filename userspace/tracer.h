@@ -42,6 +42,9 @@ struct tracer_opts {
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
 /* Attaches every probe of plan to pid. 0, or an exit code with why set. */
 int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len);
+/* The same for one object: its probes for pid, two links. */
+int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why,
+			  size_t len);
 /* Stops pid (SIGSTOP, from the kernel) each time it runs the function at
  * offset in path: the dynamic linker's hook, to hold a command started by
  * leakwatch once its libraries are mapped. Returns a handle for

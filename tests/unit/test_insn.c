@@ -20,7 +20,7 @@
 static void check_point(const char *what, const uint8_t *code, size_t len, size_t want, ...)
 {
 	char why[256] = UNSET;
-	size_t got = insn_probe_point(code, len, why, sizeof(why));
+	size_t got = insn_probe_point(code, len, 6, why, sizeof(why));
 	const char *part;
 	va_list ap;
 
@@ -73,6 +73,38 @@ static void test_point_glibc_free(void **state)
 {
 	check_point("glibc free", glibc_free, sizeof(glibc_free), 9,
 		    "moved to +9", "push rbp", "test", NULL);
+}
+
+/*
+ * pymalloc's free (pyenv's CPython 3.11, _PyObject_Free(ctx, p)), its
+ * early return moved in reach:
+ *    0: 48 85 f6              test rsi, rsi
+ *    3: 74 0f                 je +20
+ *    5: 48 89 f1              mov rcx, rsi
+ *    8: 48 8d 15 00 00 00 00  lea rdx, [rip]
+ *   15: 53                    push rbx     <- emulated; rcx and rdx are no
+ *   16..19: nop                               arguments of a 2-argument call
+ *   20: c3                    ret
+ * With two arguments the probe moves to the push; counting six, the mov
+ * writes an argument register and it stays at the entry.
+ */
+static void test_point_two_arguments(void **state)
+{
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xf6,
+		0x74, 0x0f,
+		0x48, 0x89, 0xf1,
+		0x48, 0x8d, 0x15, 0x00, 0x00, 0x00, 0x00,
+		0x53,
+		0x90, 0x90, 0x90, 0x90,
+		0xc3,
+	};
+	char why[256] = UNSET;
+
+	assert_int_equal(insn_probe_point(code, sizeof(code), 2, why, sizeof(why)), 15);
+	assert_non_null(strstr(why, "push rbx"));
+	assert_int_equal(insn_probe_point(code, sizeof(code), 6, why, sizeof(why)), 0);
+	assert_non_null(strstr(why, "mov rcx, rsi"));
 }
 
 /* The same prologue, the early return setting the result first (what a
@@ -397,6 +429,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_point_glibc_free),
+		cmocka_unit_test(test_point_two_arguments),
 		cmocka_unit_test(test_point_early_return_sets_result),
 		cmocka_unit_test(test_point_je_to_work),
 		cmocka_unit_test(test_point_je_to_call),

@@ -23,6 +23,13 @@ free per bytes object made at a fixed depth of Python frames, alone, under
 leakwatch, and under leakwatch --no-python; the walk's cost per Python frame
 is the difference between depths of what walking adds.
 
+Then Python objects (a pyenv build, whose libpython lets its allocator be
+probed): a bytes object of 100 bytes, from pymalloc, made and dropped at 4
+frames (with the loop's int, two objects made and freed per operation),
+alone, under leakwatch (pymalloc's arenas counted), under --python-objects
+(each object counted: two traps and a stack walk to make it, one trap to
+free it), and the same sampled.
+
 Uprobes belong to a file, not a process: anybody's uprobe on libc slows
 every process, baseline included. A run during which a uprobe that this
 benchmark did not create was present is repeated (up to 3 times) and
@@ -69,6 +76,12 @@ BIG_SITES = 3000
 PYTHON = "/usr/bin/python3.11"
 PY_DEPTHS = [4, 32]
 PY_CONDITIONS = [("alone", None), ("leakwatch", []), ("--no-python", ["--no-python"])]
+PYENV = os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions")
+PY_SHARED = ["3.11.7/bin/python3", "3.12.1/bin/python3", "3.13.0/bin/python3",
+             "3.10.13/bin/python3"]
+PY_OBJECT_CONDITIONS = [("alone", None), ("leakwatch", []),
+                        ("--python-objects", ["--python-objects", "-v"]),
+                        ("objects, sampled", ["--python-objects", "-v", "--sample-bytes", "512K"])]
 # leakwatch reports this often during runs, as a user watching closely would
 POLL_S = 0.2
 # the baseline runs this many times more operations, so it lasts long
@@ -139,11 +152,12 @@ def tree_cpu_s(pid):
     return total
 
 
-def start_leakwatch(build, pid, args):
-    """leakwatch watching pid with args, once it says it is watching."""
+def start_leakwatch(build, pid, args, ready=r"^leakwatch: watching"):
+    """leakwatch watching pid with args, once it says it is watching (or
+    prints another line matching ready)."""
     lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-p", str(pid), *args, str(POLL_S)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    read_line(lw.stderr, r"^leakwatch: watching", 30)
+    read_line(lw.stderr, ready, 30)
     return lw
 
 
@@ -341,17 +355,19 @@ def bystander_cost(build, reps, ops, out):
               file=out)
 
 
-def python_run(build, depth, ops, observer):
+def python_run(build, depth, ops, observer, python=PYTHON, size=1000):
     """One run of py_alloc.py at depth, alone (observer None) or under
     leakwatch with those arguments: CPU ns per allocation (and free)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py_alloc.py")
-    py = subprocess.Popen([PYTHON, script, str(depth), str(ops)], stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, text=True)
+    py = subprocess.Popen([python, script, str(depth), str(ops), str(size)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     lw = None
     try:
         read_line(py.stdout, r"^ready", 10)
         if observer is not None:
-            lw = start_leakwatch(build, py.pid, observer)
+            # --python-objects -v: once the allocator's probes are in
+            ready = "objects counted at" if "--python-objects" in observer else "^leakwatch: watching"
+            lw = start_leakwatch(build, py.pid, observer, ready)
         return timed_go(py, 120)
     finally:
         for p in (lw, py):
@@ -384,6 +400,31 @@ def python_cost(build, reps, ops, out):
     per_frame = [(b - a) / (hi - lo) for a, b in zip(walk[lo], walk[hi])]
     print("  per Python frame walked: %s ns (walking adds at %d frames less at %d, over %d)" % (
         fmt(per_frame), hi, lo, hi - lo), file=out)
+
+
+def python_objects_cost(build, reps, ops, out):
+    """What counting each Python object costs: a pymalloc object made and
+    dropped at 4 frames by a shared-libpython build, conditions
+    alternated."""
+    python = next((os.path.join(PYENV, p) for p in PY_SHARED
+                   if os.path.exists(os.path.join(PYENV, p))), None)
+    if not python:
+        print("\nPython objects: skipped, no pyenv build with a shared libpython under %s"
+              % PYENV, file=out)
+        return
+    ns = {c: [] for c, _ in PY_OBJECT_CONDITIONS}
+    for rep in range(reps):
+        for c, observer in PY_OBJECT_CONDITIONS:
+            ns[c].append(python_run(build, 4, ops, observer, python, 100))
+    print("\nPython objects: %s, a 133-byte bytes object (pymalloc) and the loop's int made "
+          "and dropped at 4 Python frames, %d per run, %d repetitions:" % (python, ops, reps),
+          file=out)
+    print("  %-18s %-30s %s" % ("condition", "cpu ns per op (median [min..max])",
+                                "ratio to alone"), file=out)
+    for c, _ in PY_OBJECT_CONDITIONS:
+        rs = [a / b for a, b in zip(ns[c], ns["alone"]) if b]
+        print("  %-18s %-30s %s" % (c, fmt(ns[c]), fmt(rs, "x") if c != "alone" else "1"),
+              file=out)
 
 
 def own_cost(build, stacks, ops, out):
@@ -497,6 +538,9 @@ def main():
     sys.stdout.flush()
     if not opts.quick and os.path.exists(PYTHON):
         python_cost(opts.build, 3, 300000, sys.stdout)
+        sys.stdout.flush()
+    if not opts.quick:
+        python_objects_cost(opts.build, 3, 100000, sys.stdout)
         sys.stdout.flush()
     if not opts.quick:
         print("\nleakwatch's own CPU per report, by distinct stacks:")
