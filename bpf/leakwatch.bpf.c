@@ -49,6 +49,10 @@ struct inflight {
 	__u64 out_ptr;     /* posix_memalign: where the new pointer is stored */
 	__u64 flags;       /* mmap: its flags */
 	__u64 last_free;   /* operator delete: the block it freed, for the free it runs */
+	/* the last free entered, which has no return probe: its sp and the
+	 * return address there, to tell the allocator's own mmaps inside it
+	 * (glibc makes a thread's arena in its first free) from the program's */
+	__u64 free_sp, free_ret;
 	/* LW_FUNC_NEW pending: the code of the operator new in flight, and of
 	 * the innermost new it called (nothrow new[] calls new[], which jumps
 	 * to new); an allocation called from either is taken over */
@@ -906,9 +910,14 @@ static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task
 
 	if (!addr)
 		return 0;
-	st = bpf_task_storage_get(&inflight, task, 0, is_delete ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	st = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (nested(st, PT_REGS_SP(ctx)))
 		return 0; /* inside realloc: the outer call accounts for it */
+	if (st) {
+		st->free_sp = PT_REGS_SP(ctx);
+		if (bpf_probe_read_user(&st->free_ret, sizeof(st->free_ret), (void *)st->free_sp))
+			st->free_sp = 0;
+	}
 	c = proc_counters(tgid);
 	if (take(tgid, addr, &rec)) {
 		release(tgid, &rec);
@@ -939,6 +948,20 @@ static __always_inline int on_munmap(struct pt_regs *ctx, struct task_struct *ta
 	if (unmap_range(tgid, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), c) && c)
 		__sync_fetch_and_add(&c->free_calls, 1);
 	return 0;
+}
+
+/* An mmap (or mremap) made inside the last free entered: deeper on the
+ * stack, with free's return address still in place where free found it.
+ * The free is over once another allocator call is entered (free_sp is
+ * cleared then), so a stale slot can mislead at most until then. */
+static __always_inline bool inside_free(struct inflight *st, __u64 sp)
+{
+	__u64 ret;
+
+	if (!st->free_sp || sp >= st->free_sp ||
+	    bpf_probe_read_user(&ret, sizeof(ret), (void *)st->free_sp))
+		return false;
+	return ret == st->free_ret;
 }
 
 /* A call made while libstdc++'s operator new is pending: the allocation it
@@ -1014,6 +1037,9 @@ int alloc_enter(struct pt_regs *ctx)
 			return 0;
 		/* the pending new allocated nothing seen: start afresh */
 	}
+	if ((func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP) && inside_free(st, sp))
+		return 0; /* the allocator's own heap, not the program's mapping */
+	st->free_sp = 0;
 
 	st->active = 1;
 	st->func = func;
