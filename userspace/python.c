@@ -970,6 +970,22 @@ static void find_tls(struct py_target *t, const struct module *m)
 		note(t, "_Py_tss_tstate: thread pointer %+" PRId64, t->o.tls_offset);
 }
 
+/* The address a memory operand names: rip-relative, or off a register whose
+ * value was followed (regs, 0 when unknown); no index register. */
+static bool mem_operand(const cs_insn *in, const cs_x86_op *op, const uint64_t *regs,
+			uint64_t *where)
+{
+	if (op->mem.index != X86_REG_INVALID)
+		return false;
+	if (op->mem.base == X86_REG_RIP)
+		*where = in->address + in->size + op->mem.disp;
+	else if (op->mem.base != X86_REG_INVALID && regs[reg64(op->mem.base)])
+		*where = regs[reg64(op->mem.base)] + op->mem.disp;
+	else
+		return false;
+	return true;
+}
+
 /* pymalloc's arena allocator: PyObject_GetArenaAllocator copies the
  * PyObjectArenaAllocator {ctx, alloc, free} (a static, or in _PyRuntime
  * from 3.12, reached through the GOT in a shared libpython); the default
@@ -995,15 +1011,8 @@ static void find_arena(struct py_target *t, const struct module *m)
 		const cs_x86_op *d = &x->operands[0], *src = &x->operands[1];
 		uint64_t where, word;
 
-		if (x->op_count != 2 || src->type != X86_OP_MEM || d->type != X86_OP_REG)
-			continue;
-		if (src->mem.base == X86_REG_RIP)
-			where = insn[i].address + insn[i].size + src->mem.disp;
-		else if (src->mem.base != X86_REG_INVALID && regs[reg64(src->mem.base)])
-			where = regs[reg64(src->mem.base)] + src->mem.disp;
-		else
-			continue;
-		if (src->mem.index != X86_REG_INVALID)
+		if (x->op_count != 2 || src->type != X86_OP_MEM || d->type != X86_OP_REG ||
+		    !mem_operand(&insn[i], src, regs, &where))
 			continue;
 		if (src->size == 8 && insn[i].id == X86_INS_MOV && !read_u64(t, where, &word)) {
 			regs[reg64(d->reg)] = word; /* a GOT entry, or a field */
@@ -1077,15 +1086,8 @@ static uint64_t jump_slot(struct py_target *t, const struct lw_maps *maps, uint6
 		for (int k = 0; k < x->op_count && !slot; k++) {
 			const cs_x86_op *op = &x->operands[k];
 
-			if (op->type != X86_OP_MEM || op->size != 8 || op->mem.index != X86_REG_INVALID)
-				continue;
-			if (op->mem.base == X86_REG_RIP)
-				where = insn[i].address + insn[i].size + op->mem.disp;
-			else if (op->mem.base != X86_REG_INVALID && regs[reg64(op->mem.base)])
-				where = regs[reg64(op->mem.base)] + op->mem.disp;
-			else
-				continue;
-			if (read_u64(t, where, &word))
+			if (op->type != X86_OP_MEM || op->size != 8 ||
+			    !mem_operand(&insn[i], op, regs, &where) || read_u64(t, where, &word))
 				continue;
 			if (module_code(t, maps, word))
 				slot = where;
