@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "exitcodes.h"
 #include "exports.h"
+#include "guardian.h"
 #include "memory.h"
 #include "messages.h"
 #include "proc.h"
@@ -39,6 +40,7 @@ struct session {
 	pid_t *unwatchable;     /* cgroup members that could not be attached */
 	size_t nr_unwatchable;
 	struct tracer *tracer;
+	struct guardian guardian; /* continues held processes if leakwatch dies */
 	struct symbolizer *sym;
 	struct stack_table *stacks;
 	struct unwinder *unwind;
@@ -196,6 +198,11 @@ static int attach_all(struct session *s)
 		lw_say("%s", why);
 		return err;
 	}
+	/* before any process is held */
+	err = guardian__start(&s->guardian, tracer__exec_watch_fd(s->tracer));
+	if (err)
+		lw_say("warning: no guardian process (%s): should leakwatch be killed while it "
+		       "holds a process at fork or exec, that process stays stopped", strerror(-err));
 	s->sym = symbolizer__new();
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
 	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
@@ -649,7 +656,7 @@ static int run(struct session *s)
 
 int main(int argc, char **argv)
 {
-	struct session s = {};
+	struct session s = { .guardian = { .fd = -1 } };
 	/* SA_RESTART: a signal during a blocked write must not fail the write */
 	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
 	double t0;
@@ -693,6 +700,8 @@ int main(int argc, char **argv)
 	tracer__free(s.tracer);
 	if (s.env.verbose)
 		lw_say("detached in %.1f ms", (now_s(CLOCK_MONOTONIC) - t0) * 1e3);
+	/* what was held is continued (tracer__free): a clean end */
+	guardian__stand_down(&s.guardian);
 	exports__close(s.exports);
 	stack_table__free(s.stacks);
 	py_stacks__free(s.py);

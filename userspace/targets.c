@@ -207,8 +207,10 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 		target__release(t);
 		return err;
 	}
+	tracer__may_hold(tracer, cmd.pid);
 	hold = tracer__stop_at(tracer, cmd.pid, cmd.hold_path, cmd.hold_offset, why, len);
 	if (!hold) {
+		tracer__unwatch(tracer, cmd.pid);
 		command__abort(&cmd);
 		target__release(t);
 		return LW_EXIT_FAILURE;
@@ -221,6 +223,7 @@ int target__start_command(struct target *t, char *const argv[], struct tracer *t
 		       cmd.pid);
 	t->follow_forks = follow_forks;
 	if (err) {
+		tracer__unwatch(tracer, cmd.pid);
 		if (t->exit_status || t->exit_signal)
 			cmd.pid = 0; /* already reaped */
 		command__abort(&cmd);

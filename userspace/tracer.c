@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -193,6 +194,19 @@ int tracer__watch_exec(struct tracer *t, pid_t pid, bool follow_forks)
 	return bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0);
 }
 
+int tracer__may_hold(struct tracer *t, pid_t pid)
+{
+	__u32 key = pid, val = 0;
+
+	return bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val),
+				    BPF_NOEXIST);
+}
+
+int tracer__exec_watch_fd(const struct tracer *t)
+{
+	return bpf_map__fd(t->skel->maps.exec_watch);
+}
+
 void tracer__unwatch(struct tracer *t, pid_t pid)
 {
 	__u32 key = pid;
@@ -336,17 +350,31 @@ void tracer__release_stop(struct tracer *t, struct bpf_link *link)
 	bpf_link__destroy(link);
 }
 
+/* A process the fork or exec program stopped, whose event was not handled:
+ * continued, as nobody will attach to it now. */
+static void continue_held(const struct lw_event *e, void *ctx)
+{
+	if (e->held && (e->kind == LW_EVENT_FORK || e->kind == LW_EVENT_EXEC))
+		kill(e->pid, SIGCONT);
+}
+
 void tracer__free(struct tracer *t)
 {
 	if (!t)
 		return;
+	/* no process is held from here on; then those held already go on */
+	bpf_link__destroy(t->fork_link);
+	bpf_link__destroy(t->exec_link);
+	t->fork_link = t->exec_link = NULL;
+	if (t->events) {
+		t->event_fn = continue_held;
+		ring_buffer__consume(t->events);
+	}
 	for (size_t i = 0; i < t->nr_links; i++)
 		bpf_link__destroy(t->links[i].link);
 	free(t->links);
 	ring_buffer__free(t->events);
 	ring_buffer__free(t->verify);
-	bpf_link__destroy(t->fork_link);
-	bpf_link__destroy(t->exec_link);
 	leakwatch_bpf__destroy(t->skel);
 	free(t);
 }

@@ -2,7 +2,11 @@
 fork on, with no window (tests/targets/forker.c: workers leak right after
 fork), and an exec in a watched process is followed into the new program."""
 
-from conftest import TARGETS, process, site, watch
+import os
+import signal
+import time
+
+from conftest import INTERVAL, TARGETS, parse_kv, process, site, watch
 
 
 def parse_pids(value):
@@ -100,3 +104,46 @@ def test_workers_leaking_alike_roll_up_into_one_growing_stack(run):
     assert abs(rollup["growth_bytes_per_s"] - 3 * per) < 1e-6 * rollup["growth_bytes_per_s"] + 1
     # the rolled-up line comes first in the summary: it grows fastest
     assert summary["rollups"][0]["id"] == rollup["id"]
+
+
+def children_of(pid):
+    """{child pid: state letter} of pid's children, from /proc."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out[int(entry)] = fields[0]
+    return out
+
+
+def test_killed_while_holding_children(run):
+    """leakwatch is SIGKILLed while the workers it holds at fork wait for
+    their probes (it is stopped first, so it cannot attach them): its
+    guardian process continues them, they run to the end, and stderr says
+    which were continued. Without it they would stay stopped for good."""
+    parent = run.target("forker", "fork", 2)
+    lw = run.leakwatch("-p", str(parent.pid), "--json", "-", INTERVAL)
+    lw.wait_ready()
+    lw.proc.send_signal(signal.SIGSTOP)
+    parent.send("go")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        held = [p for p, state in children_of(parent.pid).items() if state == "T"]
+        if held:
+            break
+        time.sleep(0.02)
+    assert held, "no worker held stopped at its fork: %r" % children_of(parent.pid)
+    lw.proc.kill()
+    assert lw.wait_exit(5.0) == -9
+    done = parse_kv(parent.expect("done", 10))
+    assert len(parse_pids(done["workers"])) == 2, done
+    assert lw.err.wait_for(lambda l: "continued it" in l, 5.0) is not None, lw.err.snapshot()
+    said = [l for l in lw.err.snapshot() if "continued it" in l]
+    assert {int(l.split("PID ")[1].split()[0]) for l in said} >= set(held), said
+    lw.assert_no_probes_left()
