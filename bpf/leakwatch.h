@@ -261,10 +261,12 @@ struct lw_verify {
 #define LW_PY_MAX_FRAMES 32
 #define LW_PY_NONE 0xffffffffu /* no such field in this version */
 #define LW_PY_FRAME_BYTES 128  /* a frame's fields all lie in its first bytes */
+#define LW_PY_TSD_KEYS 1024    /* glibc's PTHREAD_KEYS_MAX */
 
 struct lw_py_proc {
 	__u64 tss_addr;             /* _PyRuntime's autoTSSkey: Py_tss_t {int init; u32 key} */
-	__u32 tss_slot_off;         /* thread pointer + this + 16 * key: the thread's tstate */
+	__u32 tss_slot_off;         /* thread pointer + this + 16 * key: the thread's tstate
+				     * (key < 32; above, glibc's second level) */
 	__u32 interp_frames;        /* 1: _PyInterpreterFrame (3.11+) */
 	__u32 tstate_frame;
 	__u32 cframe_current_frame; /* LW_PY_NONE: tstate_frame is the frame */

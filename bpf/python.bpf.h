@@ -118,7 +118,7 @@ static __always_inline struct py_scratch *py_walk(__u32 tgid, __u64 *h, __u32 *c
 	struct py_walk w = {};
 	struct lw_py_proc *p;
 	__u32 tss[2];
-	__u64 tp, tstate, frame;
+	__u64 tp, slot, tstate, frame;
 
 	p = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (!p)
@@ -126,9 +126,20 @@ static __always_inline struct py_scratch *py_walk(__u32 tgid, __u64 *h, __u32 *c
 	w.proc = p;
 	tp = task->thread.fsbase;
 	/* the key as the process has it now: a forked child makes it anew */
-	if (bpf_probe_read_user(tss, sizeof(tss), (void *)p->tss_addr) || tss[0] != 1 || tss[1] >= 32 ||
-	    bpf_probe_read_user(&tstate, sizeof(tstate),
-				(void *)(tp + p->tss_slot_off + 16 * (__u64)tss[1])) || !tstate ||
+	if (bpf_probe_read_user(tss, sizeof(tss), (void *)p->tss_addr) || tss[0] != 1 ||
+	    tss[1] >= LW_PY_TSD_KEYS)
+		goto none;
+	slot = tp + p->tss_slot_off + 16 * (__u64)tss[1];
+	if (tss[1] >= 32) {
+		/* glibc's second level: specific[key / 32][key % 32], the
+		 * array of pointers right after the first block of 32 */
+		if (bpf_probe_read_user(&slot, sizeof(slot),
+					(void *)(tp + p->tss_slot_off - 8 + 32 * 16 + 8 * (tss[1] / 32))) ||
+		    !slot)
+			goto none;
+		slot += 16 * (__u64)(tss[1] % 32) + 8;
+	}
+	if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)slot) || !tstate ||
 	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(tstate + p->tstate_frame)))
 		goto none;
 	if (frame && p->cframe_current_frame != LW_PY_NONE &&

@@ -188,6 +188,19 @@ static void count_objects(struct py_stacks *p, struct py_proc *pp, const struct 
 	}
 }
 
+/* -v: what was derived from where and checked, one line each. */
+static void say_checks(const struct py_target *t)
+{
+	const char *line = py_target__checks(t);
+
+	while (*line) {
+		size_t n = strcspn(line, "\n");
+
+		lw_say("  %.*s", (int)n, line);
+		line += n + (line[n] == '\n');
+	}
+}
+
 static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 {
 	struct lw_py_proc w;
@@ -215,8 +228,10 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 			pp->state = PY_ON;
 			pp->found = true;
 			pp->next_s = now_s + CHECK_S;
-			if (p->verbose)
+			if (p->verbose) {
 				lw_say("PID %d: %s: Python frames are walked", pp->pid, pp->why);
+				say_checks(pp->t);
+			}
 			return;
 		}
 	}

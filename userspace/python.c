@@ -945,7 +945,7 @@ static void find_tss_key(struct py_target *t, const struct module *m, const stru
 	}
 	t->o.tss_key = tss[1];
 	note(t, "autoTSSkey: pthread key %d%s", tss[1],
-	     tss[1] >= 32 ? " (>= 32: second-level TSD, not on the fast path)" : "");
+	     tss[1] >= 32 ? " (32 or more: in glibc's second-level array)" : "");
 }
 
 static void find_tls(struct py_target *t, const struct module *m)
@@ -1525,9 +1525,20 @@ const char *py_target__checks(const struct py_target *t)
 
 int py_target__tss_tstate(struct py_target *t, uint64_t tp, uint64_t *tstate)
 {
-	if (t->o.tss_key < 0 || t->o.tss_key >= 32)
+	uint64_t key = (uint64_t)t->o.tss_key, level2;
+
+	if (t->o.tss_key < 0 || key >= LW_PY_TSD_KEYS)
 		return -ENOTSUP;
-	return read_u64(t, tp + t->o.tss_slot_off + 16 * (uint64_t)t->o.tss_key, tstate);
+	if (key < 32)
+		return read_u64(t, tp + t->o.tss_slot_off + 16 * key, tstate);
+	/* glibc's second level (bpf/python.bpf.h does the same) */
+	if (read_u64(t, tp + t->o.tss_slot_off - 8 + 32 * 16 + 8 * (key / 32), &level2))
+		return -EIO;
+	if (!level2) {
+		*tstate = 0;
+		return 0;
+	}
+	return read_u64(t, level2 + 16 * (key % 32) + 8, tstate);
 }
 
 int py_target__tls_tstate(struct py_target *t, uint64_t tp, uint64_t *tstate)

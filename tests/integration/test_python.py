@@ -48,7 +48,7 @@ def marker(text):
 class Script(Target):
     """leaks.py under an interpreter, driven like the other targets."""
 
-    def __init__(self, run, python, mode, rounds=40, period=0.1):
+    def __init__(self, run, python, mode, rounds=40, period=0.1, extra_env=None):
         self.name = "leaks.py"
         self.path = SCRIPT
         argv = [python, str(SCRIPT), mode, str(LIBBLOCK)]
@@ -57,7 +57,7 @@ class Script(Target):
         self._stderr = open(run.artdir / (tag + ".stderr"), "wb")
         # the interpreter's own libpython, whatever the caller's environment
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LD_"))}
-        env.update(LW_ROUNDS=str(rounds), LW_PERIOD=str(period))
+        env.update(LW_ROUNDS=str(rounds), LW_PERIOD=str(period), **(extra_env or {}))
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._stderr, env=env)
         self.pid = self.proc.pid

@@ -98,3 +98,23 @@ def test_embedding_application(run):
     assert p["python"]["version"].startswith("3.11."), p
     assert os.path.basename(p["python"]["module"]).startswith("libpython3.11.so"), p
     assert p["python"]["unreadable"] == 0, p
+
+
+def test_interpreter_key_in_the_second_level(run):
+    """The embedding application makes 40 pthread keys before starting the
+    interpreter, so the interpreter's thread-state key is 40 or more and
+    lives in glibc's second-level array: its threads are still found and
+    their Python lines named, exactly."""
+    interpreter(DEBIAN)
+    if not EMBED.exists():
+        pytest.fail("not built: run `make targets`", pytrace=False)
+    s = Script(run, str(EMBED), "plain", rounds=10, period=0.05,
+               extra_env={"LW_EMBED_KEYS": "40"})
+    lw, (done,) = watch_scripts(run, [s], "-v")
+    summary = finish(lw)
+    keys = [l for l in lw.err.snapshot() if "autoTSSkey: pthread key" in l]
+    assert keys and "second-level" in keys[0], keys or lw.err.snapshot()[-20:]
+    leak = the_stack(summary, "make_record", marker("leak: record"), s.pid)
+    assert leak["outstanding_bytes"] == done["rounds"] * (done["record"] + BYTES_HEADER), leak
+    assert [f[0] for f in python_frames(leak)][:3] == [
+        "make_record", "handle_request", "serve"], leak
