@@ -451,6 +451,31 @@ struct {
 /* A process's index before the loader has made one (never written). */
 static struct lw_cfi_proc empty_proc;
 
+/*
+ * Direct-mapped by call address: the mapping and row a walk last found for
+ * it. Servers' stacks, Python's above all, pass through the same few
+ * hundred call sites again and again, and each hit saves both binary
+ * searches (some 25 bpf_loop steps, most of a frame's cost). Shared by all
+ * CPUs without locks, so a slot may be stale or half written: it is used
+ * only if the process's index has that mapping now, with that table, and
+ * the row and the next one bound the address, which is what a search would
+ * find. Anything else is a miss.
+ */
+#define UNWIND_CACHE_SLOTS 4096
+
+struct unwind_hit {
+	__u64 call;       /* return address - 1 */
+	__u32 map_idx;    /* into the process's maps */
+	__u32 row;        /* into cfi_rows */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_hit);
+	__uint(max_entries, UNWIND_CACHE_SLOTS);
+} unwind_cache SEC(".maps");
+
 enum walk_status {
 	WALK_ON = 0,
 	WALK_DONE,    /* the outermost frame, or the walk cannot go on */
@@ -472,6 +497,7 @@ struct walk {
 	struct lw_cfi_map *map;
 	struct lw_cfi_row *row;
 	__u64 row_lo, row_hi;  /* file offsets the row covers, in map */
+	__u32 map_idx;         /* map's index in proc->maps */
 };
 
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
@@ -560,7 +586,8 @@ static long row_search_step(__u32 i, void *ctx)
 /* The row of the module table [first, first + nr) holding at file offset
  * off: the last one starting at or before it. *hi: where the next row
  * starts (the row holds up to there). */
-static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off, __u64 *hi)
+static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 off, __u64 *hi,
+						   __u32 *row)
 {
 	struct search q = { .key = off, .first = first, .hi = nr };
 	struct lw_cfi_row *next;
@@ -573,11 +600,12 @@ static __always_inline struct lw_cfi_row *find_row(__u32 first, __u32 nr, __u64 
 	next = q.lo < nr ? bpf_map_lookup_elem(&cfi_rows, &idx) : NULL;
 	*hi = next ? next->off : off + 1;
 	idx--;
+	*row = idx;
 	return bpf_map_lookup_elem(&cfi_rows, &idx);
 }
 
-/* The mapping holding pc, or NULL. */
-static __always_inline struct lw_cfi_map *find_map(struct lw_cfi_proc *proc, __u64 pc)
+/* The mapping holding pc, or NULL; *idx: its index. */
+static __always_inline struct lw_cfi_map *find_map(struct lw_cfi_proc *proc, __u64 pc, __u32 *idx)
 {
 	struct search q = { .proc = proc, .key = pc, .hi = proc->nr };
 	struct lw_cfi_map *m;
@@ -587,8 +615,79 @@ static __always_inline struct lw_cfi_map *find_map(struct lw_cfi_proc *proc, __u
 	bpf_loop(LW_CFI_MAP_STEPS + 1, map_search_step, &q, 0);
 	if (!q.lo || q.lo < q.hi)
 		return NULL;
-	m = &proc->maps[(q.lo - 1) & (LW_CFI_MAX_MAPS - 1)];
+	*idx = (q.lo - 1) & (LW_CFI_MAX_MAPS - 1);
+	m = &proc->maps[*idx];
 	return pc < m->end ? m : NULL;
+}
+
+static __always_inline struct unwind_hit *cache_slot(__u64 call)
+{
+	__u32 key = (__u32)((call * HASH_MUL) >> 52) & (UNWIND_CACHE_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&unwind_cache, &key);
+}
+
+/* A cached mapping and row for call, checked against the index now: sets
+ * the walk's last ones, as the searches would have. */
+static __always_inline bool cache_get(struct walk *w, struct unwind_hit *hit, __u64 call)
+{
+	struct lw_cfi_row *r, *next;
+	struct lw_cfi_map *m;
+	__u32 row, idx;
+	__u64 off;
+
+	if (!hit || hit->call != call || hit->map_idx >= w->proc->nr)
+		return false;
+	idx = hit->map_idx & (LW_CFI_MAX_MAPS - 1);
+	row = hit->row;
+	m = &w->proc->maps[idx];
+	if (call < m->start || call >= m->end || m->kind != LW_UNWIND_CFI ||
+	    row < m->first_row || row - m->first_row >= m->nr_rows)
+		return false;
+	off = call - m->start + m->pgoff;
+	r = bpf_map_lookup_elem(&cfi_rows, &row);
+	if (!r || r->off > off)
+		return false;
+	row++;
+	next = row - m->first_row < m->nr_rows ? bpf_map_lookup_elem(&cfi_rows, &row) : NULL;
+	if (next && next->off <= off)
+		return false;
+	w->map = m;
+	w->map_idx = idx;
+	w->row = r;
+	w->row_lo = r->off;
+	w->row_hi = next ? next->off : off + 1;
+	return true;
+}
+
+/* The mapping and row holding call, from the cache, else by searching (a
+ * find then remembered): set as the walk's last ones. keep: call lies in
+ * the last frame's mapping, whose row does not hold it. Not inlined: the
+ * frame-by-frame path in walk_step stays short. */
+static __noinline int locate(struct walk *w, __u64 call, int keep)
+{
+	struct unwind_hit *hit = cache_slot(call);
+	struct lw_cfi_row *r;
+	struct lw_cfi_map *m;
+	__u32 row_idx = 0;
+
+	if (cache_get(w, hit, call))
+		return 0;
+	w->row = NULL;
+	if (!keep)
+		w->map = find_map(w->proc, call, &w->map_idx);
+	m = w->map;
+	if (!m || m->kind != LW_UNWIND_CFI)
+		return 0;
+	r = find_row(m->first_row, m->nr_rows, call - m->start + m->pgoff, &w->row_hi, &row_idx);
+	w->row = r;
+	w->row_lo = r ? r->off : 0;
+	if (r && hit) {
+		hit->call = call;
+		hit->map_idx = w->map_idx;
+		hit->row = row_idx;
+	}
+	return 0;
 }
 
 /* One frame: from the return address pc and the registers the callee left
@@ -596,19 +695,21 @@ static __always_inline struct lw_cfi_map *find_map(struct lw_cfi_proc *proc, __u
 static long walk_step(__u32 i, void *ctx)
 {
 	struct walk *w = ctx;
-	struct lw_cfi_proc *proc = w->proc;
 	struct lw_cfi_row *r;
 	struct lw_cfi_map *m;
 	__u64 call = w->pc - 1, cfa, ret, bp, off;
 
-	if (!proc || w->status != WALK_ON)
+	if (!w->proc || w->status != WALK_ON)
 		return 1;
 	m = w->map;
 	if (!m || call < m->start || call >= m->end) {
-		m = find_map(proc, call);
-		w->map = m;
-		w->row = NULL;
+		locate(w, call, 0);
+	} else if (m->kind == LW_UNWIND_CFI) {
+		off = call - m->start + m->pgoff;
+		if (!w->row || off < w->row_lo || off >= w->row_hi)
+			locate(w, call, 1);
 	}
+	m = w->map;
 	if (!m) {
 		/* where frame pointers led, an unmapped address is their
 		 * garbage; after a CFI step, code mapped since (dlopen) */
@@ -623,13 +724,7 @@ static long walk_step(__u32 i, void *ctx)
 		fp_step(w);
 		return w->status != WALK_ON;
 	}
-	off = call - m->start + m->pgoff;
 	r = w->row;
-	if (!r || off < w->row_lo || off >= w->row_hi) {
-		r = find_row(m->first_row, m->nr_rows, off, &w->row_hi);
-		w->row = r;
-		w->row_lo = r ? r->off : 0;
-	}
 	if (!r || r->cfa == LW_CFA_NONE) {
 		fp_step(w); /* code the CFI does not describe */
 		return w->status != WALK_ON;
