@@ -1119,7 +1119,8 @@ int alloc_enter(struct pt_regs *ctx)
 	case LW_FUNC_FREE:
 	case LW_FUNC_DELETE:
 		/* pymalloc's free hands large blocks on to free(): a delete */
-		return on_free(ctx, task, tgid, arg1, func == LW_FUNC_DELETE || category);
+		return on_free(ctx, task, tgid, arg1,
+			       func == LW_FUNC_DELETE || category == LW_CAT_PYTHON);
 	case LW_FUNC_MUNMAP:
 		return on_munmap(ctx, task, tgid);
 	}
