@@ -498,6 +498,8 @@ struct walk {
 	struct lw_cfi_row *row;
 	__u64 row_lo, row_hi;  /* file offsets the row covers, in map */
 	__u32 map_idx;         /* map's index in proc->maps */
+	__u32 watched;         /* a frame's return address was read at watch */
+	__u64 watch;           /* a stack slot to look out for, or 0 */
 };
 
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
@@ -527,6 +529,8 @@ static __always_inline void fp_step(struct walk *w)
 		w->status = WALK_DONE;
 		return;
 	}
+	if (w->bp + 8 == w->watch)
+		w->watched = 1;
 	w->sp = w->bp + 16;
 	w->bp = frame.next;
 	w->pc = frame.ret;
@@ -744,6 +748,8 @@ static long walk_step(__u32 i, void *ctx)
 		w->status = WALK_DONE;
 		return 1;
 	}
+	if (cfa - 8 == w->watch)
+		w->watched = 1;
 	if (r->rbp == LW_RBP_LOST)
 		w->bp_known = 0;
 	w->bp = bp;
@@ -901,9 +907,11 @@ static __always_inline void verify_send(struct pt_regs *ctx, const struct lw_sta
  * loader validates each return address and marks such stacks truncated.
  */
 static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack *s,
-					   struct lw_proc_counters *c, __u32 tgid)
+					   struct lw_proc_counters *c, __u32 tgid, __u64 watch,
+					   __u32 *watched)
 {
 	struct walk w = {
+		.watch = watch,
 		.s = s,
 		.sp = PT_REGS_SP(ctx),
 		.bp = PT_REGS_FP(ctx),
@@ -952,6 +960,7 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 				break;
 		}
 	}
+	*watched = w.watched;
 	py = py_walk(tgid, &w.h, &w.chk); /* Python frames are part of the stack */
 	s->nr = w.n;
 	s->check = w.chk;
@@ -977,11 +986,12 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 }
 
 /* capture_stack, and every verify_every'th time, the copy for the loader's
- * check. */
+ * check. watch, watched: capture_stack's. */
 static __always_inline __u64 take_stack(struct pt_regs *ctx, struct inflight *st,
-					struct lw_proc_counters *c, __u32 tgid)
+					struct lw_proc_counters *c, __u32 tgid, __u64 watch,
+					__u32 *watched)
 {
-	__u64 id = capture_stack(ctx, &st->stack, c, tgid);
+	__u64 id = capture_stack(ctx, &st->stack, c, tgid, watch, watched);
 
 	if (verify_every && id != LW_STACK_NONE && ++st->verify_countdown >= verify_every) {
 		st->verify_countdown = 0;
@@ -1047,16 +1057,16 @@ static __always_inline int on_munmap(struct pt_regs *ctx, struct task_struct *ta
 	return 0;
 }
 
-/* An mmap (or mremap) made inside the last free entered: deeper on the
- * stack, with free's return address still in place where free found it.
- * The free is over once another allocator call is entered (free_sp is
- * cleared then), so a stale slot can mislead at most until then. */
-static __always_inline bool inside_free(struct inflight *st, __u64 sp)
+/* An mmap (or mremap) made inside the last free entered: its stack walk
+ * (watched) went through a frame whose return address sits where free's
+ * did, and that address is still free's. Both are needed: the slot alone
+ * may keep free's address after free has returned, in a frame that does
+ * not write over it. */
+static __always_inline bool inside_free(struct inflight *st, __u32 watched)
 {
 	__u64 ret;
 
-	if (!st->free_sp || sp >= st->free_sp ||
-	    bpf_probe_read_user(&ret, sizeof(ret), (void *)st->free_sp))
+	if (!watched || bpf_probe_read_user(&ret, sizeof(ret), (void *)st->free_sp))
 		return false;
 	return ret == st->free_ret;
 }
@@ -1105,7 +1115,8 @@ int alloc_enter(struct pt_regs *ctx)
 	 * loads at offsets clang merges across branches */
 	__u64 arg1 = PT_REGS_PARM1(ctx), arg2 = PT_REGS_PARM2(ctx);
 	__u64 arg3 = PT_REGS_PARM3(ctx), arg4 = PT_REGS_PARM4(ctx);
-	__u32 category = LW_CAT_MALLOC;
+	__u32 category = LW_CAT_MALLOC, watched = 0;
+	__u64 watch = 0;
 	struct inflight *st;
 
 	if (cookie & LW_COOKIE_PYMALLOC) {
@@ -1135,9 +1146,12 @@ int alloc_enter(struct pt_regs *ctx)
 			return 0;
 		/* the pending new allocated nothing seen: start afresh */
 	}
-	if ((func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP) && inside_free(st, sp))
-		return 0; /* the allocator's own heap, not the program's mapping */
-	st->free_sp = 0;
+	/* a mapping deeper than the last free entered may be the allocator's,
+	 * made inside that free: its stack says (below) */
+	if ((func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP) && st->free_sp && sp < st->free_sp)
+		watch = st->free_sp;
+	else
+		st->free_sp = 0; /* another allocator call: that free is over */
 
 	st->active = 1;
 	st->func = func;
@@ -1211,11 +1225,24 @@ int alloc_enter(struct pt_regs *ctx)
 	/* the walk is most of the work: only for blocks that will be recorded */
 	if (func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP)
 		st->sampled = 1;
-	else if (st->old_addr && !st->size)
-		st->sampled = 0; /* realloc(p, 0) frees: not an allocation to sample */
+	else if (st->old_addr && !st->size && category != LW_CAT_PYTHON)
+		st->sampled = 0; /* realloc(p, 0) frees: not an allocation to sample
+				  * (pymalloc's returns a block) */
 	else
 		st->sampled = sample(st, st->size);
-	st->stack_id = st->sampled ? take_stack(ctx, st, proc_counters(tgid), tgid) : LW_STACK_NONE;
+	st->stack_id = st->sampled ? take_stack(ctx, st, proc_counters(tgid), tgid, watch,
+						&watched) : LW_STACK_NONE;
+	if (watch) {
+		if (inside_free(st, watched)) {
+			/* glibc's own heap (a thread's arena, made in its
+			 * first free), not the program's mapping; its return
+			 * is taken as done */
+			st->active = 0;
+			st->done_sp = sp;
+			return 0;
+		}
+		st->free_sp = 0;
+	}
 	return 0;
 }
 
@@ -1404,6 +1431,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (!state || !(*state & LW_FOLLOW_FORKS))
 		return 0;
 	flags = LW_EXEC_WATCHED | LW_FOLLOW_FORKS;
+	if (child->mm != parent->mm)
+		flags |= LW_EXEC_HELD; /* until the loader continues it */
 	if (bpf_map_update_elem(&exec_watch, &ctgid, &flags, BPF_ANY)) {
 		count_lost(proc_counters(ctgid), LW_LOST_UNATTACHED_WINDOW);
 		return 0;

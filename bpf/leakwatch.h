@@ -80,6 +80,9 @@ enum lw_lost {
 #define LW_EXEC_WATCHED 1  /* stop it when it execs */
 #define LW_EXEC_SEEN 2     /* it exec'd and is stopped for the loader */
 #define LW_FOLLOW_FORKS 4  /* its children are watched too, with these flags */
+#define LW_EXEC_HELD 8     /* stopped by leakwatch (at fork, or a command at its
+			    * start) and not continued yet: with LW_EXEC_SEEN,
+			    * what is continued if leakwatch ends first */
 
 /* What the loader must act on at once, through the events ring buffer. */
 enum lw_event_kind {

@@ -13,6 +13,7 @@
 #ifndef LW_GUARDIAN_H
 #define LW_GUARDIAN_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct guardian {
@@ -25,5 +26,10 @@ struct guardian {
 int guardian__start(struct guardian *g, int exec_watch_fd);
 /* leakwatch ends cleanly: the guardian exits without touching anything. */
 void guardian__stand_down(struct guardian *g);
+/* Continues every process exec_watch lists as held (LW_EXEC_HELD, or
+ * LW_EXEC_SEEN) that is stopped: the guardian's work, and leakwatch's own
+ * on a clean end, once its fork and exec programs are detached. say: one
+ * line on stderr for each. Returns how many. */
+int guardian__continue_held(int exec_watch_fd, bool say);
 
 #endif

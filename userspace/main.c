@@ -141,6 +141,7 @@ static void on_event(const struct lw_event *e, void *ctx)
 			       "run unwatched", MAX_TARGETS, e->pid);
 			s->said_too_many = true;
 		}
+		tracer__unwatch(s->tracer, e->pid); /* not at its exec either */
 		kill(e->pid, SIGCONT);
 		return;
 	}
@@ -149,7 +150,9 @@ static void on_event(const struct lw_event *e, void *ctx)
 	/* before the child is let go: its first allocation has Python frames */
 	py_stacks__fork(s->py, e->pid, e->parent);
 	if (target__adopt_child(t, e->pid, parent, s->tracer, why, sizeof(why))) {
-		tracer__detach_pid(s->tracer, e->pid); /* the Python allocator's, if any */
+		/* the Python allocator's probes, if any; and not held at exec */
+		tracer__detach_pid(s->tracer, e->pid);
+		tracer__unwatch(s->tracer, e->pid);
 		if (s->env.verbose)
 			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
 		return;

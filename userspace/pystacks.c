@@ -258,6 +258,24 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 /* A walked process lost its walker (its entry went with an exec that
  * could not be followed): look for its interpreter again rather than
  * report it walked while nothing is. */
+/* A process looked at anew: a new image (exec), or a new process under a
+ * pid seen before (fork, pid reuse). */
+static void reset_proc(struct py_proc *pp)
+{
+	py_target__close(pp->t);
+	pp->t = NULL;
+	/* its allocator's probes, if any, went with the image or the process */
+	free(pp->alloc);
+	pp->alloc = NULL;
+	pp->alloc_why[0] = 0;
+	pp->parent = 0;
+	pp->state = PY_LOOKING;
+	pp->next_s = 0;
+	pp->delay_s = RETRY_FIRST_S;
+	pp->found = false;
+	pp->said[0] = 0;
+}
+
 static void check_walked(struct py_stacks *p, struct py_proc *pp, double now_s)
 {
 	struct lw_py_proc w;
@@ -269,11 +287,7 @@ static void check_walked(struct py_stacks *p, struct py_proc *pp, double now_s)
 		 pp->pid);
 	if (p->verbose)
 		lw_say("%s", pp->why);
-	py_target__close(pp->t);
-	pp->t = NULL;
-	pp->parent = 0;
-	pp->state = PY_LOOKING;
-	pp->delay_s = RETRY_FIRST_S;
+	reset_proc(pp); /* its exec was not followed, or the pid is another's now */
 	try_open(p, pp, now_s);
 }
 
@@ -294,12 +308,16 @@ void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent)
 	struct py_proc *from = proc_of(p, parent, false), *pp = proc_of(p, child, true);
 	struct lw_py_proc w;
 
+	if (pp)
+		reset_proc(pp); /* a pid seen before belonged to another process */
 	if (!pp || !from || from->state != PY_ON)
 		return;
 	/* the same image at the same addresses: walk it from its first
 	 * allocation; its own target is opened at the next poll */
 	pp->parent = parent;
 	walker_numbers(py_target__offsets(from->t), &w);
+	if (!from->alloc && from->alloc_why[0]) /* refused there: so here */
+		snprintf(pp->alloc_why, sizeof(pp->alloc_why), "%s", from->alloc_why);
 	if (from->alloc) {
 		count_objects(p, pp, from->alloc);
 		if (pp->alloc)
@@ -314,20 +332,10 @@ void py_stacks__exec(struct py_stacks *p, pid_t pid)
 
 	if (!pp)
 		return;
-	py_target__close(pp->t);
-	pp->t = NULL;
-	/* its probes went with the old image */
-	free(pp->alloc);
-	pp->alloc = NULL;
-	pp->alloc_why[0] = 0;
-	pp->parent = 0;
-	pp->state = PY_LOOKING;
-	pp->next_s = 0;
-	pp->delay_s = RETRY_FIRST_S;
-	pp->found = false;
-	pp->said[0] = 0;
+	reset_proc(pp);
 	tracer__py_proc(p->tracer, pid, NULL);
 }
+
 
 bool py_eval_function(const char *name)
 {

@@ -123,7 +123,7 @@ int target__adopt_child(struct target *t, pid_t pid, const struct target *parent
 	if (!err)
 		before_run(pid, false);
 	/* never left stopped, whatever happened */
-	kill(pid, SIGCONT);
+	tracer__continue(tracer, pid);
 	return err;
 }
 

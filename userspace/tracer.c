@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "exitcodes.h"
+#include "guardian.h"
 #include "leakwatch.skel.h"
 #include "tracer.h"
 
@@ -196,10 +197,23 @@ int tracer__watch_exec(struct tracer *t, pid_t pid, bool follow_forks)
 
 int tracer__may_hold(struct tracer *t, pid_t pid)
 {
-	__u32 key = pid, val = 0;
+	__u32 key = pid, val = LW_EXEC_HELD;
 
 	return bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val),
 				    BPF_NOEXIST);
+}
+
+void tracer__continue(struct tracer *t, pid_t pid)
+{
+	__u32 key = pid, val;
+
+	if (!bpf_map__lookup_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val), 0)
+	    && (val & LW_EXEC_HELD)) {
+		val &= ~LW_EXEC_HELD;
+		bpf_map__update_elem(t->skel->maps.exec_watch, &key, sizeof(key), &val, sizeof(val),
+				     BPF_EXIST);
+	}
+	kill(pid, SIGCONT);
 }
 
 int tracer__exec_watch_fd(const struct tracer *t)
@@ -350,26 +364,17 @@ void tracer__release_stop(struct tracer *t, struct bpf_link *link)
 	bpf_link__destroy(link);
 }
 
-/* A process the fork or exec program stopped, whose event was not handled:
- * continued, as nobody will attach to it now. */
-static void continue_held(const struct lw_event *e, void *ctx)
-{
-	if (e->held && (e->kind == LW_EVENT_FORK || e->kind == LW_EVENT_EXEC))
-		kill(e->pid, SIGCONT);
-}
-
 void tracer__free(struct tracer *t)
 {
 	if (!t)
 		return;
-	/* no process is held from here on; then those held already go on */
+	/* no process is held from here on; then those held already go on,
+	 * handled or not */
 	bpf_link__destroy(t->fork_link);
 	bpf_link__destroy(t->exec_link);
 	t->fork_link = t->exec_link = NULL;
-	if (t->events) {
-		t->event_fn = continue_held;
-		ring_buffer__consume(t->events);
-	}
+	if (t->skel)
+		guardian__continue_held(bpf_map__fd(t->skel->maps.exec_watch), false);
 	for (size_t i = 0; i < t->nr_links; i++)
 		bpf_link__destroy(t->links[i].link);
 	free(t->links);

@@ -60,10 +60,12 @@ void tracer__detach_pid(struct tracer *t, pid_t pid);
 int tracer__watch_exec(struct tracer *t, pid_t pid, bool follow_forks);
 /* Stop following pid (it exited, or is not watched any more). */
 void tracer__unwatch(struct tracer *t, pid_t pid);
-/* Lists pid among the processes leakwatch may hold, without following it:
- * a command about to be held at its start, which the guardian continues
- * should leakwatch die first (guardian.h). */
+/* Lists pid as held by leakwatch, without following it: a command about to
+ * be held at its start, which the guardian continues should leakwatch die
+ * first (guardian.h). tracer__watch_exec clears the mark. */
 int tracer__may_hold(struct tracer *t, pid_t pid);
+/* Continues pid, held at fork, and clears its held mark. */
+void tracer__continue(struct tracer *t, pid_t pid);
 /* The map the guardian reads: every process leakwatch may hold. */
 int tracer__exec_watch_fd(const struct tracer *t);
 typedef void (*tracer_event_fn)(const struct lw_event *e, void *ctx);

@@ -141,6 +141,9 @@ def test_arena_made_inside_free_is_not_the_programs(run):
     assert done == {"threads": 4, "leak": 3000}
     assert outstanding_of(summary, "thread_leak", target.pid) == (4 * 3000, 4)
     assert outstanding_of(summary, "handoff_block", target.pid) == (0, 0)
+    # the program's own mapping, made below where an earlier free's return
+    # address still lies: counted
+    assert outstanding_of(summary, "map_after_free", target.pid) == (MiB, 1)
     mapped = [(s["outstanding_bytes"], function_names(s)[:4]) for s in summary["stacks"]
               if s["pid"] == target.pid and s["category"] == "mmap" and s["outstanding_bytes"]]
     # only thread stacks, made by pthread_create for main
@@ -149,3 +152,5 @@ def test_arena_made_inside_free_is_not_the_programs(run):
     assert all(nbytes < 64 * MiB for nbytes, _ in mapped), mapped
     assert not [names for _, names in mapped if "thread_main" in names or "free" in names], \
         mapped
+    lost = summary["totals"]["lost"]
+    assert lost["unattached_window"] == 0, lost

@@ -11,11 +11,16 @@
  * freed theirs (so each had to make an arena of its own, none being free),
  * leaks one block:
  *
+ * Then main frees a block (free_then) and maps 1 MiB itself from a function
+ * whose frame holds free's old return address, unwritten (map_after_free):
+ * that mapping is the program's, though it lies below where free was.
+ *
  *   site (frames[0], frames[1])     outstanding
  *   thread_leak, thread_main        NTHREADS * LEAK = 4 * 3000 = 12000 B
  *                                   in 4 allocations
  *   handoff_block, main             0 (each freed by its thread)
- *   mmap                            none
+ *   map_after_free, main            1 MiB, mmap, 1 region
+ *   other mmaps                     only the threads' stacks
  *
  * "done threads=4 leak=3000" once the threads have leaked; at EOF they end
  * and are joined.
@@ -23,6 +28,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "target_protocol.h"
 
@@ -41,6 +47,29 @@ SITE static void *handoff_block(void)
 		exit(1);
 	drop(p);
 	return p;
+}
+
+SITE static void free_then(void)
+{
+	void *p = malloc(BLOCK);
+
+	drop(p);
+	free(p);
+	NO_TAIL();
+}
+
+/* A frame larger than free_then's, never written below its top: free's
+ * return address, left in free_then's frame, lies in buf, unchanged. */
+SITE static void map_after_free(void)
+{
+	char buf[512];
+	void *p;
+
+	__asm__ volatile("" : : "r"(buf) : "memory");
+	p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		exit(1);
+	drop(p);
 }
 
 SITE static void thread_leak(void)
@@ -80,6 +109,10 @@ int main(void)
 		if (pthread_create(&threads[i], NULL, thread_main, (void *)(intptr_t)i))
 			return 1;
 	pthread_barrier_wait(&leaked_line);
+	free_then();
+	NO_TAIL();
+	map_after_free();
+	NO_TAIL();
 	say("done threads=%d leak=%d", NTHREADS, LEAK);
 	wait_eof();
 	pthread_barrier_wait(&quit_line);
