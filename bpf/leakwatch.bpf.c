@@ -448,6 +448,15 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
+/* Processes whose exec (and, with LW_FOLLOW_FORKS, whose children) the
+ * loader follows, by tgid: flags from leakwatch.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 16384);
+} exec_watch SEC(".maps");
+
 /* A process's index before the loader has made one (never written). */
 static struct lw_cfi_proc empty_proc;
 
@@ -1103,6 +1112,30 @@ static __always_inline bool under_new(struct inflight *st, struct pt_regs *ctx, 
 	return false;
 }
 
+/*
+ * CPython's Py_FinalizeEx: the program is done and starts freeing what it
+ * holds (module globals, caches), which would empty the final summary of
+ * every leak. The process is stopped here, marked held, and the loader told:
+ * it takes the process's probes out, so its counts stay as they were when
+ * its work ended, and continues it.
+ */
+static __always_inline int on_finalize(__u32 tgid)
+{
+	struct lw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u32 *state = bpf_map_lookup_elem(&exec_watch, &tgid);
+
+	if (!e)
+		return 0; /* the loader cannot be told: not stopped */
+	if (state)
+		*state |= LW_EXEC_HELD;
+	e->kind = LW_EVENT_FINALIZE;
+	e->pid = tgid;
+	e->parent = 0;
+	e->held = bpf_send_signal(19 /* SIGSTOP */) == 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
 SEC("uprobe.multi")
 int alloc_enter(struct pt_regs *ctx)
 {
@@ -1127,6 +1160,8 @@ int alloc_enter(struct pt_regs *ctx)
 		category = LW_CAT_PYTHON;
 	}
 	switch (func) {
+	case LW_FUNC_FINALIZE:
+		return on_finalize(tgid);
 	case LW_FUNC_FREE:
 	case LW_FUNC_DELETE:
 		/* pymalloc's free hands large blocks on to free(): a delete */
@@ -1357,14 +1392,6 @@ int stop_process(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Processes whose exec (and, with LW_FOLLOW_FORKS, whose children) the
- * loader follows, by tgid: flags from leakwatch.h. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(max_entries, 16384);
-} exec_watch SEC(".maps");
 
 /* Forks and execs the loader must act on at once (it sleeps on this): the
  * events ring buffer, defined above with the unwinder's requests. */

@@ -31,6 +31,8 @@ enum lw_func {
 	LW_FUNC_MUNMAP,         /* (addr, len) */
 	LW_FUNC_MREMAP,         /* (old, old_len, new_len, flags, ...) */
 	LW_FUNC_NEW,            /* (size, ...): libstdc++'s operator new, entry only (below) */
+	LW_FUNC_FINALIZE,       /* CPython's Py_FinalizeEx, entry only: the program
+				 * starts tearing itself down (LW_EVENT_FINALIZE) */
 	LW_FUNC_NR,
 };
 
@@ -90,6 +92,8 @@ enum lw_event_kind {
 	LW_EVENT_EXEC,     /* a watched process exec'd and is stopped */
 	LW_EVENT_MAPS,     /* the unwinder met code it has no table for: read
 			    * the process's mappings again (dlopen) */
+	LW_EVENT_FINALIZE, /* a watched interpreter began finalizing and is
+			    * stopped: its counts are kept as they are now */
 };
 
 struct lw_event {

@@ -131,6 +131,17 @@ static void on_event(const struct lw_event *e, void *ctx)
 			symbolizer__refresh(s->sym, e->pid);
 		return;
 	}
+	if (e->kind == LW_EVENT_FINALIZE) {
+		/* the interpreter starts freeing what the program held: its
+		 * probes go, so its counts stay as they are now */
+		tracer__detach_pid(s->tracer, e->pid);
+		py_stacks__finalized(s->py, e->pid);
+		if (s->env.verbose)
+			lw_say("PID %d: its interpreter is finalizing: counted as it was until now",
+			       e->pid);
+		tracer__continue(s->tracer, e->pid); /* (its held mark goes, held or not) */
+		return;
+	}
 	if (e->kind != LW_EVENT_FORK)
 		return; /* execs are followed from the targets' own polling */
 	parent = target_of(s, e->parent);

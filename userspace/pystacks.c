@@ -39,6 +39,8 @@ struct py_proc {
 	 * alloc_why says why arenas are counted instead */
 	struct lw_object *alloc;
 	char alloc_why[512];
+	struct lw_object *fin;	/* the Py_FinalizeEx probe, attached */
+	bool finalized;		/* it began finalizing: counting stopped there */
 };
 
 /* A Python frame's name, shared by every stack that has it. */
@@ -91,6 +93,7 @@ void py_stacks__free(struct py_stacks *p)
 	while (p->procs && (pp = hashmap__next(p->procs, &pos, NULL))) {
 		py_target__close(pp->t);
 		free(pp->alloc);
+		free(pp->fin);
 		free(pp);
 	}
 	pos = 0;
@@ -201,6 +204,39 @@ static void say_checks(const struct py_target *t)
 	}
 }
 
+/*
+ * The probe on Py_FinalizeEx: when the program ends, the interpreter frees
+ * what it holds, and a final summary would lose every leak. There the
+ * process is held and its probes taken out (main.c), so its counts stay as
+ * they were when its work ended. from: as count_objects.
+ */
+static void watch_finalize(struct py_stacks *p, struct py_proc *pp, const struct lw_object *from)
+{
+	char why[512];
+	int err;
+
+	if (pp->fin)
+		return;
+	pp->fin = malloc(sizeof(*pp->fin));
+	if (!pp->fin)
+		return;
+	if (from) {
+		memcpy(pp->fin, from, sizeof(*from));
+		err = 0;
+	} else {
+		err = py_target__finalize(pp->t, pp->fin, why, sizeof(why));
+	}
+	if (!err)
+		err = tracer__attach_object(p->tracer, pp->pid, pp->fin, why, sizeof(why));
+	if (err) {
+		free(pp->fin);
+		pp->fin = NULL;
+		if (p->verbose)
+			lw_say("PID %d: its interpreter's finalization is not watched: %s", pp->pid,
+			       why);
+	}
+}
+
 static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 {
 	struct lw_py_proc w;
@@ -228,6 +264,7 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 			pp->state = PY_ON;
 			pp->found = true;
 			pp->next_s = now_s + CHECK_S;
+			watch_finalize(p, pp, NULL);
 			if (p->verbose) {
 				lw_say("PID %d: %s: Python frames are walked", pp->pid, pp->why);
 				say_checks(pp->t);
@@ -268,6 +305,9 @@ static void reset_proc(struct py_proc *pp)
 	free(pp->alloc);
 	pp->alloc = NULL;
 	pp->alloc_why[0] = 0;
+	free(pp->fin);
+	pp->fin = NULL;
+	pp->finalized = false;
 	pp->parent = 0;
 	pp->state = PY_LOOKING;
 	pp->next_s = 0;
@@ -323,6 +363,8 @@ void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent)
 		if (pp->alloc)
 			w.arena_start = w.arena_end = 0;
 	}
+	if (from->fin)
+		watch_finalize(p, pp, from->fin);
 	tracer__py_proc(p->tracer, child, &w);
 }
 
@@ -336,6 +378,14 @@ void py_stacks__exec(struct py_stacks *p, pid_t pid)
 	tracer__py_proc(p->tracer, pid, NULL);
 }
 
+
+void py_stacks__finalized(struct py_stacks *p, pid_t pid)
+{
+	struct py_proc *pp = p ? proc_of(p, pid, false) : NULL;
+
+	if (pp)
+		pp->finalized = true;
+}
 
 bool py_eval_function(const char *name)
 {
@@ -472,6 +522,7 @@ void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out)
 		return;
 	}
 	out->present = true;
+	out->finalized = pp->finalized;
 	out->pymalloc = pp->alloc ? "objects" : w.arena_start ? "arenas" : NULL;
 	out->pymalloc_why = pp->alloc_why[0] ? pp->alloc_why : NULL;
 	out->version_hex = py_target__offsets(t)->version_hex;

@@ -32,6 +32,8 @@ void py_stacks__poll(struct py_stacks *p, pid_t pid, double now_s);
 void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent);
 /* pid exec'd: a new program, looked at anew. */
 void py_stacks__exec(struct py_stacks *p, pid_t pid);
+/* pid's interpreter began finalizing (LW_EVENT_FINALIZE): said in reports. */
+void py_stacks__finalized(struct py_stacks *p, pid_t pid);
 
 /*
  * Merges the Python frames kept for BPF stack raw_id into pid's native
@@ -55,6 +57,7 @@ struct py_report {
 	 * allocator's functions), "arenas" (pymalloc's arenas), or NULL */
 	const char *pymalloc;
 	const char *pymalloc_why; /* with --python-objects: what was found */
+	bool finalized;        /* counting stopped when it began finalizing */
 	/* the walker's counts (leakwatch.h, struct lw_py_proc) */
 	uint64_t walked, no_frames, unreadable, too_deep, not_kept;
 };

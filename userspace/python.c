@@ -1172,36 +1172,84 @@ static long inlined_sites(struct py_target *t, const struct lw_maps *maps, uint6
 	return sites;
 }
 
-/* A probe on the allocator function at addr, as the tracer wants it. */
-static void add_allocator_probe(struct py_target *t, const struct lw_maps *maps,
-				struct lw_object *o, enum lw_func func, uint64_t addr,
-				const char *what)
+/* A probe on the interpreter's function at addr, taking nargs arguments,
+ * as the tracer wants it. */
+static struct lw_probe *add_probe(struct py_target *t, const struct lw_maps *maps,
+				  struct lw_object *o, enum lw_func func, uint64_t addr,
+				  unsigned int nargs, const char *what)
 {
-	/* (ctx, ptr) or (ctx, size); (ctx, n, size) or (ctx, ptr, size) */
-	unsigned int nargs = func == LW_FUNC_CALLOC || func == LW_FUNC_REALLOC ? 3 : 2;
 	const struct lw_map *m = module_code(t, maps, addr);
 	struct lw_probe *p;
 	uint8_t code[512]; /* an early return's ret may be some way in */
 	size_t at, len = sizeof(code);
 
+	if (!m)
+		return NULL;
 	for (int i = 0; i < o->nr_probes; i++)
 		if (o->probes[i].entry_offset == addr - m->start + m->pgoff)
-			return; /* both tables hold it */
+			return NULL; /* both tables hold it */
 	while (len >= 64 && mem_read(t, addr, code, len))
 		len /= 2; /* near the end of the mapping */
 	if (o->nr_probes == LW_MAX_PROBES || len < 64)
-		return;
+		return NULL;
 	p = &o->probes[o->nr_probes++];
 	memset(p, 0, sizeof(*p));
 	p->func = func;
 	p->symbol = what;
-	p->pymalloc = true;
 	p->entry_offset = addr - m->start + m->pgoff;
 	at = insn_probe_point(code, len, nargs, p->placement, sizeof(p->placement));
 	p->offset = p->entry_offset + at;
 	p->single_step = !insn_emulated(code + at, len - at, p->first_insn,
 					 sizeof(p->first_insn));
-	snprintf(p->chosen, sizeof(p->chosen), "the interpreter's allocator table");
+	return p;
+}
+
+/* An object to probe in the interpreter's file: o named, m opened. */
+static int probe_object(struct py_target *t, const struct lw_maps *maps, struct module *m,
+			struct lw_object *o, char *why, size_t len)
+{
+	int err = -ENOENT;
+
+	memset(o, 0, sizeof(*o));
+	for (size_t i = 0; i < maps->n; i++)
+		if (maps->v[i].path && !strcmp(maps->v[i].path, t->module)) {
+			err = module_open(t->pid, maps, i, m);
+			if (!err) {
+				snprintf(o->module, sizeof(o->module), "%s", t->module);
+				proc__mapped_path(t->pid, &maps->v[i], o->attach_path,
+						  sizeof(o->attach_path));
+			}
+			break;
+		}
+	if (err)
+		snprintf(why, len, "cannot read %s: %s", t->module, strerror(-err));
+	return err;
+}
+
+int py_target__finalize(struct py_target *t, struct lw_object *o, char *why, size_t len)
+{
+	struct module m = { .fd = -1 };
+	struct lw_probe *p = NULL;
+	struct lw_maps maps;
+	uint64_t addr;
+	int err;
+
+	err = maps__read(t->pid, &maps);
+	if (err) {
+		snprintf(why, len, "cannot read /proc/%d/maps: %s", t->pid, strerror(-err));
+		return err;
+	}
+	err = probe_object(t, &maps, &m, o, why, len);
+	if (!err && (module_func(&m, "Py_FinalizeEx", &addr) ||
+		     !(p = add_probe(t, &maps, o, LW_FUNC_FINALIZE, addr, 1, "Py_FinalizeEx")))) {
+		snprintf(why, len, "%s: Py_FinalizeEx not found", t->module);
+		err = -ENOENT;
+	}
+	if (p)
+		snprintf(p->chosen, sizeof(p->chosen), "the interpreter's finalization");
+	module_close(&m);
+	maps__free(&maps);
+	return err;
 }
 
 int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, size_t len)
@@ -1224,27 +1272,15 @@ int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, si
 	long sites;
 	int err;
 
-	memset(o, 0, sizeof(*o));
 	err = maps__read(t->pid, &maps);
 	if (err) {
+		memset(o, 0, sizeof(*o));
 		snprintf(why, len, "cannot read /proc/%d/maps: %s", t->pid, strerror(-err));
 		return err;
 	}
-	err = -ENOENT;
-	for (size_t i = 0; i < maps.n; i++)
-		if (maps.v[i].path && !strcmp(maps.v[i].path, t->module)) {
-			err = module_open(t->pid, &maps, i, &m);
-			if (!err) {
-				snprintf(o->module, sizeof(o->module), "%s", t->module);
-				proc__mapped_path(t->pid, &maps.v[i], o->attach_path,
-						  sizeof(o->attach_path));
-			}
-			break;
-		}
-	if (err) {
-		snprintf(why, len, "cannot read %s: %s", t->module, strerror(-err));
+	err = probe_object(t, &maps, &m, o, why, len);
+	if (err)
 		goto out;
-	}
 	for (int d = 0; d < 2; d++) {
 		if (module_func(&m, domains[d].entry, &entry) ||
 		    !(slot = jump_slot(t, &maps, entry)) ||
@@ -1271,10 +1307,21 @@ int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, si
 		err = -ENOTSUP;
 		goto out;
 	}
-	for (int d = 0; d < 2; d++)
-		for (int f = 0; f < 4; f++)
-			add_allocator_probe(t, &maps, o, funcs[f], table[d][f + 1],
-					    domains[d].names[f]);
+	for (int d = 0; d < 2; d++) {
+		for (int f = 0; f < 4; f++) {
+			/* (ctx, ptr) or (ctx, size); (ctx, n, size) or (ctx, ptr, size) */
+			unsigned int nargs = funcs[f] == LW_FUNC_CALLOC ||
+					     funcs[f] == LW_FUNC_REALLOC ? 3 : 2;
+			struct lw_probe *p = add_probe(t, &maps, o, funcs[f], table[d][f + 1], nargs,
+						       domains[d].names[f]);
+
+			if (p) {
+				p->pymalloc = true;
+				snprintf(p->chosen, sizeof(p->chosen),
+					 "the interpreter's allocator table");
+			}
+		}
+	}
 	snprintf(why, len, "%s: objects counted at its allocator's %d functions", t->module,
 		 o->nr_probes);
 	err = 0;

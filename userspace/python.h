@@ -142,6 +142,9 @@ struct lw_object;
  * instead. 0 with o filled, and why saying how many functions.
  */
 int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, size_t len);
+/* A probe on the interpreter's Py_FinalizeEx (LW_FUNC_FINALIZE), into o.
+ * 0, or -errno with why. */
+int py_target__finalize(struct py_target *t, struct lw_object *o, char *why, size_t len);
 
 struct py_thread {
 	uint64_t tstate;

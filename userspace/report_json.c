@@ -94,6 +94,8 @@ static void python(struct jw *w, const struct py_report *py)
 		 (py->version_hex >> 16) & 255, (py->version_hex >> 8) & 255);
 	jw_string(w, "version", version);
 	jw_string(w, "module", py->module);
+	if (py->finalized)
+		jw_bool(w, "finalized", true);
 	if (py->pymalloc)
 		jw_string(w, "pymalloc", py->pymalloc);
 	if (py->pymalloc_why)

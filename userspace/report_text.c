@@ -179,6 +179,9 @@ void report_text__print(FILE *f, const struct report *r)
 			fprintf(f, "    note: %s\n", p->note);
 		if (p->python.unsupported)
 			fprintf(f, "    python: %s: native frames only\n", p->python.unsupported);
+		if (p->python.finalized)
+			fprintf(f, "    python: counted until its interpreter began finalizing (the "
+				"frees of its teardown are not seen)\n");
 		if (p->python.pymalloc_why)
 			fprintf(f, "    python: %s counted: %s\n",
 				p->python.pymalloc ? p->python.pymalloc : "nothing",

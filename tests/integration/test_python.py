@@ -276,3 +276,30 @@ def test_no_python_keeps_native_stacks(run):
     assert not [st for st in summary["stacks"] if python_frames(st)], summary["stacks"]
     held = sum(st["outstanding_bytes"] for st in summary["stacks"] if st["pid"] == s.pid)
     assert held >= done["rounds"] * (done["record"] + BYTES_HEADER), summary["stacks"]
+
+
+ENDS = TARGET_SOURCES / "python" / "ends.py"
+
+
+def test_a_script_that_ends_keeps_its_leaks(run):
+    """A script leakwatch starts (--) leaks and ends normally. Its
+    interpreter's teardown frees everything the script held; the summary
+    must still show what was outstanding when the script was done, to the
+    byte, at its line: leakwatch takes the process's probes out when the
+    interpreter begins finalizing, and says so."""
+    python = interpreter(DEBIAN)
+    lw = run.leakwatch("--json", "-", "-T", "100", INTERVAL, "--", python, str(ENDS))
+    assert lw.wait_exit(60) == EXIT_OK, lw.describe()
+    summary = lw.summary()
+    (p,) = summary["processes"]
+    assert p["alive"] is False and p["python"]["finalized"] is True, p
+    line = next(n for n, l in enumerate(ENDS.read_text().splitlines(), 1)
+                if l.rstrip().endswith("# leak: kept"))
+    # the records (the list's own array grows at that line too)
+    record = 20000 + BYTES_HEADER
+    kept = [s for s in summary["stacks"]
+            if python_frames(s) and python_frames(s)[0][1:] == (str(ENDS), line) and
+            s["outstanding_bytes"] == s["outstanding_allocs"] * record]
+    assert kept, [python_frames(s)[:1] for s in summary["stacks"]]
+    assert sum(s["outstanding_allocs"] for s in kept) == 5 * 40, kept
+    assert sum(s["outstanding_bytes"] for s in kept) == 5 * 40 * record, kept
