@@ -1113,13 +1113,16 @@ static __always_inline bool under_new(struct inflight *st, struct pt_regs *ctx, 
 }
 
 /*
- * CPython's Py_FinalizeEx: the program is done and starts freeing what it
- * holds (module globals, caches), which would empty the final summary of
- * every leak. The process is stopped here, marked held, and the loader told:
- * it takes the process's probes out, so its counts stay as they were when
- * its work ended, and continues it.
+ * Moments of CPython's the loader acts on, holding the process meanwhile:
+ * Py_RunMain (LW_EVENT_PYMAIN), where the interpreter is up and the program
+ * about to run, so its Python frames are walked from its first line; and
+ * Py_FinalizeEx (LW_EVENT_FINALIZE), where the program is done and starts
+ * freeing what it holds (module globals, caches), which would empty the
+ * final summary of every leak: the loader takes the process's probes out,
+ * so its counts stay as they were when its work ended. The process is
+ * stopped, marked held, and the loader told; it continues it.
  */
-static __always_inline int on_finalize(__u32 tgid)
+static __always_inline int hold_for(__u32 kind, __u32 tgid)
 {
 	struct lw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	__u32 *state = bpf_map_lookup_elem(&exec_watch, &tgid);
@@ -1128,7 +1131,7 @@ static __always_inline int on_finalize(__u32 tgid)
 		return 0; /* the loader cannot be told: not stopped */
 	if (state)
 		*state |= LW_EXEC_HELD;
-	e->kind = LW_EVENT_FINALIZE;
+	e->kind = kind;
 	e->pid = tgid;
 	e->parent = 0;
 	e->held = bpf_send_signal(19 /* SIGSTOP */) == 0;
@@ -1161,7 +1164,9 @@ int alloc_enter(struct pt_regs *ctx)
 	}
 	switch (func) {
 	case LW_FUNC_FINALIZE:
-		return on_finalize(tgid);
+		return hold_for(LW_EVENT_FINALIZE, tgid);
+	case LW_FUNC_PYMAIN:
+		return hold_for(LW_EVENT_PYMAIN, tgid);
 	case LW_FUNC_FREE:
 	case LW_FUNC_DELETE:
 		/* pymalloc's free hands large blocks on to free(): a delete */

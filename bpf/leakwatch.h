@@ -33,6 +33,8 @@ enum lw_func {
 	LW_FUNC_NEW,            /* (size, ...): libstdc++'s operator new, entry only (below) */
 	LW_FUNC_FINALIZE,       /* CPython's Py_FinalizeEx, entry only: the program
 				 * starts tearing itself down (LW_EVENT_FINALIZE) */
+	LW_FUNC_PYMAIN,         /* CPython's Py_RunMain, entry only: the interpreter
+				 * is up, the program about to run (LW_EVENT_PYMAIN) */
 	LW_FUNC_NR,
 };
 
@@ -94,6 +96,8 @@ enum lw_event_kind {
 			    * the process's mappings again (dlopen) */
 	LW_EVENT_FINALIZE, /* a watched interpreter began finalizing and is
 			    * stopped: its counts are kept as they are now */
+	LW_EVENT_PYMAIN,   /* an interpreter is up and about to run the program,
+			    * stopped: its frames can be walked from here */
 };
 
 struct lw_event {

@@ -131,6 +131,12 @@ static void on_event(const struct lw_event *e, void *ctx)
 			symbolizer__refresh(s->sym, e->pid);
 		return;
 	}
+	if (e->kind == LW_EVENT_PYMAIN) {
+		/* its interpreter is up: walked from the program's first line */
+		py_stacks__started(s->py, e->pid, now_s(CLOCK_MONOTONIC));
+		tracer__continue(s->tracer, e->pid);
+		return;
+	}
 	if (e->kind == LW_EVENT_FINALIZE) {
 		/* the interpreter starts freeing what the program held: its
 		 * probes go, so its counts stay as they are now */
@@ -182,9 +188,12 @@ static void on_held(void *ctx, pid_t pid, bool new_image)
 {
 	struct session *s = ctx;
 
-	if (new_image)
+	if (new_image) {
 		symbolizer__forget(s->sym, pid);
+		py_stacks__exec(s->py, pid); /* a new program: no interpreter yet */
+	}
 	symbolizer__refresh(s->sym, pid);
+	py_stacks__held(s->py, pid);
 }
 
 static int attach_all(struct session *s)

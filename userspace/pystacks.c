@@ -379,6 +379,32 @@ void py_stacks__exec(struct py_stacks *p, pid_t pid)
 }
 
 
+void py_stacks__held(struct py_stacks *p, pid_t pid)
+{
+	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, true);
+	struct lw_object *o;
+	char why[256];
+
+	/* a forked child walks with its parent's numbers already */
+	if (!pp || pp->parent || pp->state != PY_LOOKING)
+		return;
+	o = malloc(sizeof(*o));
+	if (o && !py_main_probe(pid, o, why, sizeof(why)) &&
+	    tracer__attach_object(p->tracer, pid, o, why, sizeof(why)) && p->verbose)
+		lw_say("PID %d: its interpreter's start is not watched: %s", pid, why);
+	free(o); /* the links stay with the tracer, by pid */
+}
+
+void py_stacks__started(struct py_stacks *p, pid_t pid, double now_s)
+{
+	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, false);
+
+	if (pp && pp->state == PY_LOOKING) {
+		pp->next_s = 0; /* look now */
+		py_stacks__poll(p, pid, now_s);
+	}
+}
+
 void py_stacks__finalized(struct py_stacks *p, pid_t pid)
 {
 	struct py_proc *pp = p ? proc_of(p, pid, false) : NULL;

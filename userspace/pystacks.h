@@ -32,6 +32,11 @@ void py_stacks__poll(struct py_stacks *p, pid_t pid, double now_s);
 void py_stacks__fork(struct py_stacks *p, pid_t child, pid_t parent);
 /* pid exec'd: a new program, looked at anew. */
 void py_stacks__exec(struct py_stacks *p, pid_t pid);
+/* pid is held before it runs (a command, an exec): if it may start an
+ * interpreter, its start (Py_RunMain) is probed (LW_EVENT_PYMAIN). */
+void py_stacks__held(struct py_stacks *p, pid_t pid);
+/* pid's interpreter is up (LW_EVENT_PYMAIN): looked for at once. */
+void py_stacks__started(struct py_stacks *p, pid_t pid, double now_s);
 /* pid's interpreter began finalizing (LW_EVENT_FINALIZE): said in reports. */
 void py_stacks__finalized(struct py_stacks *p, pid_t pid);
 

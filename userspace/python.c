@@ -1226,6 +1226,42 @@ static int probe_object(struct py_target *t, const struct lw_maps *maps, struct 
 	return err;
 }
 
+int py_main_probe(pid_t pid, struct lw_object *o, char *why, size_t len)
+{
+	struct py_target t = { .pid = pid, .mem = -1 };
+	struct module m = { .fd = -1 };
+	struct lw_probe *p = NULL;
+	struct lw_maps maps;
+	uint64_t addr = 0;
+	char path[64];
+	int err;
+
+	snprintf(why, len, "no Py_RunMain");
+	err = maps__read(pid, &maps);
+	if (err)
+		return err;
+	/* the object that defines it, among the candidates for an interpreter */
+	for (size_t i = 0; i < maps.n && !addr; i++) {
+		if (!maybe_python(&maps, i) || module_open(pid, &maps, i, &m))
+			continue;
+		if (module_func(&m, "Py_RunMain", &addr))
+			addr = 0;
+		else
+			snprintf(t.module, sizeof(t.module), "%s", maps.v[i].path);
+		module_close(&m);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	if (addr && (t.mem = open(path, O_RDONLY | O_CLOEXEC)) >= 0 &&
+	    !probe_object(&t, &maps, &m, o, why, len) &&
+	    (p = add_probe(&t, &maps, o, LW_FUNC_PYMAIN, addr, 0, "Py_RunMain")))
+		snprintf(p->chosen, sizeof(p->chosen), "the interpreter's start");
+	module_close(&m);
+	if (t.mem >= 0)
+		close(t.mem);
+	maps__free(&maps);
+	return p ? 0 : -ENOENT;
+}
+
 int py_target__finalize(struct py_target *t, struct lw_object *o, char *why, size_t len)
 {
 	struct module m = { .fd = -1 };

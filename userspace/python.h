@@ -142,6 +142,10 @@ struct lw_object;
  * instead. 0 with o filled, and why saying how many functions.
  */
 int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, size_t len);
+/* A probe on Py_RunMain (LW_FUNC_PYMAIN) in pid, before its interpreter is
+ * up (a command or an exec held before it runs): into o, if an object that
+ * may hold an interpreter defines it. 0, or -errno. */
+int py_main_probe(pid_t pid, struct lw_object *o, char *why, size_t len);
 /* A probe on the interpreter's Py_FinalizeEx (LW_FUNC_FINALIZE), into o.
  * 0, or -errno with why. */
 int py_target__finalize(struct py_target *t, struct lw_object *o, char *why, size_t len);

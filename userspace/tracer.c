@@ -302,7 +302,7 @@ int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o
 			 * return-probed (leakwatch.h) */
 			if (opts.retprobe && (f == LW_FUNC_FREE || f == LW_FUNC_DELETE ||
 					      f == LW_FUNC_MUNMAP || f == LW_FUNC_NEW ||
-					      f == LW_FUNC_FINALIZE))
+					      f == LW_FUNC_FINALIZE || f == LW_FUNC_PYMAIN))
 				continue;
 			offsets[opts.cnt] = at_entry ? p->entry_offset : p->offset;
 			/* operator new's extent, from the probe point on */

@@ -16,7 +16,6 @@ def keep():
         KEPT.append(bytes(RECORD))  # leak: kept
 
 
-time.sleep(0.5)  # (leakwatch finds the interpreter once it is up)
 for _ in range(ROUNDS):
     keep()
     time.sleep(0.1)
