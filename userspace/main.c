@@ -183,7 +183,8 @@ static void on_event(const struct lw_event *e, void *ctx)
 }
 
 /* A held process is about to run: its mappings read now give the CFI
- * unwinder its index before its first allocation. */
+ * unwinder its index before its first allocation, and the start of an
+ * interpreter it may run is watched (pystacks.h). */
 static void on_held(void *ctx, pid_t pid, bool new_image)
 {
 	struct session *s = ctx;
