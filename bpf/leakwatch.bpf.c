@@ -53,6 +53,9 @@ struct inflight {
 	 * return address there, to tell the allocator's own mmaps inside it
 	 * (glibc makes a thread's arena in its first free) from the program's */
 	__u64 free_sp, free_ret;
+	__u64 watch;       /* this mmap may be inside that free: free_sp, else 0 */
+	__u32 watched;     /* its stack walk read a return address at watch */
+	__u32 pad2;
 	/* LW_FUNC_NEW pending: the code of the operator new in flight, and of
 	 * the innermost new it called (nothrow new[] calls new[], which jumps
 	 * to new); an allocation called from either is taken over */
@@ -994,13 +997,12 @@ static __always_inline __u64 capture_stack(struct pt_regs *ctx, struct lw_stack 
 	return id;
 }
 
-/* capture_stack, and every verify_every'th time, the copy for the loader's
- * check. watch, watched: capture_stack's. */
+/* capture_stack (watching for st->watch), and every verify_every'th time,
+ * the copy for the loader's check. */
 static __always_inline __u64 take_stack(struct pt_regs *ctx, struct inflight *st,
-					struct lw_proc_counters *c, __u32 tgid, __u64 watch,
-					__u32 *watched)
+					struct lw_proc_counters *c, __u32 tgid)
 {
-	__u64 id = capture_stack(ctx, &st->stack, c, tgid, watch, watched);
+	__u64 id = capture_stack(ctx, &st->stack, c, tgid, st->watch, &st->watched);
 
 	if (verify_every && id != LW_STACK_NONE && ++st->verify_countdown >= verify_every) {
 		st->verify_countdown = 0;
@@ -1151,8 +1153,7 @@ int alloc_enter(struct pt_regs *ctx)
 	 * loads at offsets clang merges across branches */
 	__u64 arg1 = PT_REGS_PARM1(ctx), arg2 = PT_REGS_PARM2(ctx);
 	__u64 arg3 = PT_REGS_PARM3(ctx), arg4 = PT_REGS_PARM4(ctx);
-	__u32 category = LW_CAT_MALLOC, watched = 0;
-	__u64 watch = 0;
+	__u32 category = LW_CAT_MALLOC;
 	struct inflight *st;
 
 	if (cookie & LW_COOKIE_PYMALLOC) {
@@ -1187,9 +1188,12 @@ int alloc_enter(struct pt_regs *ctx)
 		/* the pending new allocated nothing seen: start afresh */
 	}
 	/* a mapping deeper than the last free entered may be the allocator's,
-	 * made inside that free: its stack says (below) */
+	 * made inside that free: its stack says (below). Kept in st, not in a
+	 * variable: the verifier would follow the whole entry twice. */
+	st->watch = 0;
+	st->watched = 0;
 	if ((func == LW_FUNC_MMAP || func == LW_FUNC_MREMAP) && st->free_sp && sp < st->free_sp)
-		watch = st->free_sp;
+		st->watch = st->free_sp;
 	else
 		st->free_sp = 0; /* another allocator call: that free is over */
 
@@ -1270,10 +1274,9 @@ int alloc_enter(struct pt_regs *ctx)
 				  * (pymalloc's returns a block) */
 	else
 		st->sampled = sample(st, st->size);
-	st->stack_id = st->sampled ? take_stack(ctx, st, proc_counters(tgid), tgid, watch,
-						&watched) : LW_STACK_NONE;
-	if (watch) {
-		if (inside_free(st, watched)) {
+	st->stack_id = st->sampled ? take_stack(ctx, st, proc_counters(tgid), tgid) : LW_STACK_NONE;
+	if (st->watch) {
+		if (inside_free(st, st->watched)) {
 			/* glibc's own heap (a thread's arena, made in its
 			 * first free), not the program's mapping; its return
 			 * is taken as done */
