@@ -160,29 +160,53 @@ static void walker_numbers(const struct py_offsets *o, struct lw_py_proc *w)
  * or is inlined into its callers: arenas are counted there, and stderr
  * says so once.
  */
-static void count_objects(struct py_stacks *p, struct py_proc *pp, const struct lw_object *from)
+/* Which of the interpreter's functions are probed, besides the walker. */
+enum py_probes {
+	PROBES_OBJECTS,  /* its allocator's (--python-objects) */
+	PROBES_FINALIZE, /* Py_FinalizeEx */
+	PROBES_MAIN,     /* Py_RunMain, before the interpreter is up */
+};
+
+/* Probes of kind for pid, copied from a parent's (the same image) or found
+ * in t (pid's own file for PROBES_MAIN), and attached: *out, or NULL and
+ * an error (-ENOENT: no such function), why saying what happened. */
+static int attach_probes(struct py_stacks *p, pid_t pid, struct py_target *t,
+			 enum py_probes kind, const struct lw_object *from, struct lw_object **out,
+			 char *why, size_t len)
 {
-	char why[512];
+	struct lw_object *o = malloc(sizeof(*o));
 	int err;
 
-	if (!p->objects || pp->alloc || (!from && pp->alloc_why[0]))
-		return; /* off, on, or refused already */
-	pp->alloc = malloc(sizeof(*pp->alloc));
-	if (!pp->alloc) {
-		snprintf(pp->alloc_why, sizeof(pp->alloc_why), "out of memory");
-		return;
+	*out = NULL;
+	if (!o) {
+		snprintf(why, len, "out of memory");
+		return -ENOMEM;
 	}
 	if (from) {
-		memcpy(pp->alloc, from, sizeof(*from));
+		memcpy(o, from, sizeof(*o));
 		err = 0;
+	} else if (kind == PROBES_OBJECTS) {
+		err = py_target__allocator(t, o, why, len);
+	} else if (kind == PROBES_FINALIZE) {
+		err = py_target__finalize(t, o, why, len);
 	} else {
-		err = py_target__allocator(pp->t, pp->alloc, pp->alloc_why, sizeof(pp->alloc_why));
+		err = py_main_probe(pid, o, why, len);
 	}
-	if (!err && (err = tracer__attach_object(p->tracer, pp->pid, pp->alloc, why, sizeof(why))))
-		snprintf(pp->alloc_why, sizeof(pp->alloc_why), "%s", why);
-	if (err) {
-		free(pp->alloc);
-		pp->alloc = NULL;
+	if (!err)
+		err = tracer__attach_object(p->tracer, pid, o, why, len);
+	if (err)
+		free(o);
+	else
+		*out = o;
+	return err;
+}
+
+static void count_objects(struct py_stacks *p, struct py_proc *pp, const struct lw_object *from)
+{
+	if (!p->objects || pp->alloc || (!from && pp->alloc_why[0]))
+		return; /* off, on, or refused already */
+	if (attach_probes(p, pp->pid, pp->t, PROBES_OBJECTS, from, &pp->alloc, pp->alloc_why,
+			  sizeof(pp->alloc_why))) {
 		lw_say("PID %d: Python objects not counted one by one, pymalloc's arenas are: %s",
 		       pp->pid, pp->alloc_why);
 	} else if (p->verbose && !from) {
@@ -213,28 +237,10 @@ static void say_checks(const struct py_target *t)
 static void watch_finalize(struct py_stacks *p, struct py_proc *pp, const struct lw_object *from)
 {
 	char why[512];
-	int err;
 
-	if (pp->fin)
-		return;
-	pp->fin = malloc(sizeof(*pp->fin));
-	if (!pp->fin)
-		return;
-	if (from) {
-		memcpy(pp->fin, from, sizeof(*from));
-		err = 0;
-	} else {
-		err = py_target__finalize(pp->t, pp->fin, why, sizeof(why));
-	}
-	if (!err)
-		err = tracer__attach_object(p->tracer, pp->pid, pp->fin, why, sizeof(why));
-	if (err) {
-		free(pp->fin);
-		pp->fin = NULL;
-		if (p->verbose)
-			lw_say("PID %d: its interpreter's finalization is not watched: %s", pp->pid,
-			       why);
-	}
+	if (!pp->fin && attach_probes(p, pp->pid, pp->t, PROBES_FINALIZE, from, &pp->fin, why,
+				      sizeof(why)) && p->verbose)
+		lw_say("PID %d: its interpreter's finalization is not watched: %s", pp->pid, why);
 }
 
 static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
@@ -384,13 +390,14 @@ void py_stacks__held(struct py_stacks *p, pid_t pid)
 	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, true);
 	struct lw_object *o;
 	char why[256];
+	int err;
 
 	/* a forked child walks with its parent's numbers already */
 	if (!pp || pp->parent || pp->state != PY_LOOKING)
 		return;
-	o = malloc(sizeof(*o));
-	if (o && !py_main_probe(pid, o, why, sizeof(why)) &&
-	    tracer__attach_object(p->tracer, pid, o, why, sizeof(why)) && p->verbose)
+	err = attach_probes(p, pid, NULL, PROBES_MAIN, NULL, &o, why, sizeof(why));
+	/* -ENOENT: no interpreter in it, as for most commands */
+	if (err && err != -ENOENT && p->verbose)
 		lw_say("PID %d: its interpreter's start is not watched: %s", pid, why);
 	free(o); /* the links stay with the tracer, by pid */
 }

@@ -37,9 +37,9 @@ VERSIONS = [
 UNSUPPORTED = str(PYENV / "3.9.18/bin/python3")
 
 
-def marker(text):
-    """The line of leaks.py that ends with the comment `# text`."""
-    for n, line in enumerate(SCRIPT.read_text().splitlines(), 1):
+def marker(text, script=SCRIPT):
+    """The line of script (leaks.py) that ends with the comment `# text`."""
+    for n, line in enumerate(script.read_text().splitlines(), 1):
         if line.rstrip().endswith("# " + text):
             return n
     raise LookupError(text)
@@ -293,8 +293,7 @@ def test_a_script_that_ends_keeps_its_leaks(run):
     summary = lw.summary()
     (p,) = summary["processes"]
     assert p["alive"] is False and p["python"]["finalized"] is True, p
-    line = next(n for n, l in enumerate(ENDS.read_text().splitlines(), 1)
-                if l.rstrip().endswith("# leak: kept"))
+    line = marker("leak: kept", ENDS)
     # the records (the list's own array grows at that line too)
     record = 20000 + BYTES_HEADER
     kept = [s for s in summary["stacks"]

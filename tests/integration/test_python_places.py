@@ -20,13 +20,6 @@ SVC = TARGET_SOURCES / "python" / "svc.py"
 PREFIX = "/opt/py"
 
 
-def svc_marker(text):
-    for n, line in enumerate(SVC.read_text().splitlines(), 1):
-        if line.rstrip().endswith("# " + text):
-            return n
-    raise LookupError(text)
-
-
 def test_private_mount_namespace(run):
     """Debian's python3.11 copied into a root on a tmpfs mounted only in the
     process's own mount namespace, at a path the host does not have: the
@@ -57,16 +50,16 @@ def test_private_mount_namespace(run):
     done = dict(kv.split("=") for kv in line.split()[1:])
     rounds, record = int(done["rounds"]), int(done["record"])
     leaks = [s for s in summary["stacks"] if s["pid"] == proc.pid and python_frames(s) and
-             python_frames(s)[0] == ("keep", "/app/svc.py", svc_marker("leak: keep"))]
+             python_frames(s)[0] == ("keep", "/app/svc.py", marker("leak: keep", SVC))]
     assert len(leaks) == 1, [(s["outstanding_bytes"], python_frames(s)) for s in
                              summary["stacks"] if s["pid"] == proc.pid]
     leak = leaks[0]
     assert leak["outstanding_bytes"] == rounds * (record + BYTES_HEADER), leak
     assert leak["outstanding_allocs"] == rounds, leak
-    assert python_frames(leak) == [("keep", "/app/svc.py", svc_marker("leak: keep")),
-                                   ("serve", "/app/svc.py", svc_marker("leak: serve")),
-                                   ("main", "/app/svc.py", svc_marker("leak: main")),
-                                   ("<module>", "/app/svc.py", svc_marker("leak: module"))], leak
+    assert python_frames(leak) == [("keep", "/app/svc.py", marker("leak: keep", SVC)),
+                                   ("serve", "/app/svc.py", marker("leak: serve", SVC)),
+                                   ("main", "/app/svc.py", marker("leak: main", SVC)),
+                                   ("<module>", "/app/svc.py", marker("leak: module", SVC))], leak
     p = process(summary, proc.pid)
     assert p["python"]["version"].startswith("3.11."), p
     # the interpreter as the process's mappings name it
