@@ -7,7 +7,9 @@
  * state's current frame through previous. Each frame is its code object
  * and instruction (userspace names them); they are hashed into the stack's
  * id, so two Python paths to one native stack are two stacks, and kept in
- * py_stacks under that id. Included by leakwatch.bpf.c.
+ * py_stacks under that id. The walk's state is the thread's py_scratch,
+ * looked up at each bpf_loop step (common.bpf.h says why). Included by
+ * leakwatch.bpf.c.
  */
 #ifndef LW_PYTHON_BPF_H
 #define LW_PYTHON_BPF_H
@@ -28,10 +30,16 @@ struct {
 	__uint(max_entries, 1 << 15);
 } py_stacks SEC(".maps");
 
-/* Per thread: the frames being walked, and the bytes of the frame read. */
+/* Per thread: the frames being walked, the offsets of the process's
+ * interpreter (copied at the walk's start), and the walk's state. */
 struct py_scratch {
 	struct lw_py_stack stack;
-	__u8 frame[LW_PY_FRAME_BYTES + 8]; /* slack: a field read at the last offset */
+	struct lw_py_proc proc;
+	__u64 frame;                       /* the next frame to read, or 0 */
+	__u64 h;
+	__u32 chk;
+	__u32 unreadable;
+	__u8 bytes[LW_PY_FRAME_BYTES + 8]; /* the frame read; slack: a field at the last offset */
 };
 
 struct {
@@ -41,37 +49,33 @@ struct {
 	__type(value, struct py_scratch);
 } py_scratch SEC(".maps");
 
-struct py_walk {
-	struct lw_py_proc *proc;
-	struct py_scratch *sc;
-	__u64 frame;
-	__u64 h;
-	__u32 chk;
-	__u32 unreadable;
-};
+static __always_inline struct py_scratch *py_scratch_get(__u64 flags)
+{
+	return bpf_task_storage_get(&py_scratch, bpf_get_current_task_btf(), 0, flags);
+}
 
 static __always_inline __u64 py_u64(const struct py_scratch *sc, __u32 off)
 {
-	return *(const __u64 *)&sc->frame[off & (LW_PY_FRAME_BYTES - 1)];
+	return *(const __u64 *)&sc->bytes[off & (LW_PY_FRAME_BYTES - 1)];
 }
 
 static __always_inline __u32 py_u8(const struct py_scratch *sc, __u32 off)
 {
-	return sc->frame[off & (LW_PY_FRAME_BYTES - 1)];
+	return sc->bytes[off & (LW_PY_FRAME_BYTES - 1)];
 }
 
-/* One frame: read it, keep it (or skip the eval loop's shim), go to the
- * previous one. */
-static long py_step(__u32 i, void *ctx)
+/* bpf_loop's step: one frame. Read it, keep it (or skip the eval loop's
+ * shim), go to the previous one. */
+static long py_step(__u32 i, void *unused)
 {
-	struct py_walk *w = ctx;
-	struct lw_py_proc *p = w->proc;
-	struct py_scratch *sc = w->sc;
+	struct py_scratch *sc = py_scratch_get(0);
+	struct lw_py_proc *p;
 	__u32 size, n;
 	__u64 code, instr;
 
-	if (!w->frame)
+	if (!sc || !sc->frame)
 		return 1;
+	p = &sc->proc;
 	n = sc->stack.nr;
 	if (n >= LW_PY_MAX_FRAMES) {
 		sc->stack.truncated = 1;
@@ -79,12 +83,12 @@ static long py_step(__u32 i, void *ctx)
 	}
 	/* 1 to LW_PY_FRAME_BYTES, in a form the verifier can follow */
 	size = ((p->frame_bytes - 1) & (LW_PY_FRAME_BYTES - 1)) + 1;
-	if (bpf_probe_read_user(sc->frame, size, (void *)w->frame)) {
-		w->unreadable = 1;
+	if (bpf_probe_read_user(sc->bytes, size, (void *)sc->frame)) {
+		sc->unreadable = 1;
 		sc->stack.truncated = 1;
 		return 1;
 	}
-	w->frame = py_u64(sc, p->frame_previous);
+	sc->frame = py_u64(sc, p->frame_previous);
 	if (p->owner_cstack != LW_PY_NONE && py_u8(sc, p->frame_owner) == p->owner_cstack) {
 		/* the shim an eval-loop call pushes: the frame before it began the call */
 		if (n)
@@ -93,42 +97,31 @@ static long py_step(__u32 i, void *ctx)
 	}
 	code = py_u64(sc, p->frame_code);
 	instr = p->interp_frames ? py_u64(sc, p->frame_instr) :
-		(__u64)(*(const __u32 *)&sc->frame[p->frame_instr & (LW_PY_FRAME_BYTES - 1)]);
+		(__u64)(*(const __u32 *)&sc->bytes[p->frame_instr & (LW_PY_FRAME_BYTES - 1)]);
 	sc->stack.frames[n & (LW_PY_MAX_FRAMES - 1)].code = code;
 	sc->stack.frames[n & (LW_PY_MAX_FRAMES - 1)].instr = instr;
 	/* 3.10: every frame is its own eval-loop call; 3.11: is_entry */
 	if (!p->interp_frames ||
 	    (p->frame_is_entry != LW_PY_NONE && py_u8(sc, p->frame_is_entry)))
 		sc->stack.entries |= 1u << (n & (LW_PY_MAX_FRAMES - 1));
-	w->h = (w->h ^ code) * HASH_MUL;
-	w->h = (w->h ^ instr) * HASH_MUL;
-	w->chk = (w->chk ^ (__u32)(code >> 4) ^ (__u32)instr) * 0x01000193;
+	sc->h = (sc->h ^ code) * HASH_MUL;
+	sc->h = (sc->h ^ instr) * HASH_MUL;
+	sc->chk = (sc->chk ^ (__u32)(code >> 4) ^ (__u32)instr) * 0x01000193;
 	sc->stack.nr = n + 1;
 	return 0;
 }
 
-/*
- * Walks the current thread's Python frames, if its process has an
- * interpreter, into the thread's scratch, and mixes them into the native
- * stack's hashes. Returns the scratch when there are frames to keep.
- */
-static __always_inline struct py_scratch *py_walk(__u32 tgid, __u64 *h, __u32 *chk)
+/* The current frame of the calling thread's interpreter, or 0. */
+static __always_inline __u64 py_current_frame(const struct lw_py_proc *p)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct py_walk w = {};
-	struct lw_py_proc *p;
+	__u64 tp = task->thread.fsbase, slot, tstate, frame;
 	__u32 tss[2];
-	__u64 tp, slot, tstate, frame;
 
-	p = bpf_map_lookup_elem(&py_procs, &tgid);
-	if (!p)
-		return NULL;
-	w.proc = p;
-	tp = task->thread.fsbase;
 	/* the key as the process has it now: a forked child makes it anew */
 	if (bpf_probe_read_user(tss, sizeof(tss), (void *)p->tss_addr) || tss[0] != 1 ||
 	    tss[1] >= LW_PY_TSD_KEYS)
-		goto none;
+		return 0;
 	slot = tp + p->tss_slot_off + 16 * (__u64)tss[1];
 	if (tss[1] >= 32) {
 		/* glibc's second level: specific[key / 32][key % 32], the
@@ -136,47 +129,67 @@ static __always_inline struct py_scratch *py_walk(__u32 tgid, __u64 *h, __u32 *c
 		if (bpf_probe_read_user(&slot, sizeof(slot),
 					(void *)(tp + p->tss_slot_off - 8 + 32 * 16 + 8 * (tss[1] / 32))) ||
 		    !slot)
-			goto none;
+			return 0;
 		slot += 16 * (__u64)(tss[1] % 32) + 8;
 	}
 	if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)slot) || !tstate ||
 	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(tstate + p->tstate_frame)))
-		goto none;
+		return 0;
 	if (frame && p->cframe_current_frame != LW_PY_NONE &&
 	    bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + p->cframe_current_frame)))
+		return 0;
+	return frame;
+}
+
+/*
+ * Walks the current thread's Python frames, if its process has an
+ * interpreter, into the thread's scratch, and mixes them into the thread's
+ * stack walk's hashes. Returns 1 when there are frames to keep (py_keep).
+ */
+static __noinline int py_walk(__u32 tgid)
+{
+	struct inflight *st = inflight_get(0);
+	struct py_scratch *sc;
+	struct lw_py_proc *p;
+	__u64 frame;
+
+	p = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!p || !st)
+		return 0;
+	frame = py_current_frame(p);
+	sc = frame ? py_scratch_get(BPF_LOCAL_STORAGE_GET_F_CREATE) : NULL;
+	if (!sc)
 		goto none;
-	if (!frame)
+	sc->proc = *p;
+	sc->stack.nr = 0;
+	sc->stack.entries = 0;
+	sc->stack.truncated = 0;
+	sc->unreadable = 0;
+	sc->frame = frame;
+	sc->h = 0x84222325cbf29ce4ULL;
+	sc->chk = 0x1b873593;
+	bpf_loop(2 * LW_PY_MAX_FRAMES + 2, py_step, NULL, 0);
+	if (sc->frame && sc->stack.nr >= LW_PY_MAX_FRAMES)
+		sc->stack.truncated = 1;
+	if (!sc->stack.nr)
 		goto none;
-	w.sc = bpf_task_storage_get(&py_scratch, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!w.sc)
-		goto none;
-	w.sc->stack.nr = 0;
-	w.sc->stack.entries = 0;
-	w.sc->stack.truncated = 0;
-	w.frame = frame;
-	w.h = 0x84222325cbf29ce4ULL;
-	w.chk = 0x1b873593;
-	bpf_loop(2 * LW_PY_MAX_FRAMES + 2, py_step, &w, 0);
-	if (w.frame && w.sc->stack.nr >= LW_PY_MAX_FRAMES)
-		w.sc->stack.truncated = 1;
-	if (!w.sc->stack.nr)
-		goto none;
-	if (w.unreadable)
+	if (sc->unreadable)
 		__sync_fetch_and_add(&p->unreadable, 1);
-	else if (w.sc->stack.truncated)
+	else if (sc->stack.truncated)
 		__sync_fetch_and_add(&p->too_deep, 1);
 	__sync_fetch_and_add(&p->walked, 1);
-	*h ^= w.h ^ w.sc->stack.nr;
-	*chk ^= w.chk;
-	return w.sc;
+	st->walk.h ^= sc->h ^ sc->stack.nr;
+	st->walk.chk ^= sc->chk;
+	return 1;
 none:
 	__sync_fetch_and_add(&p->no_frames, 1);
-	return NULL;
+	return 0;
 }
 
 /* Keeps the walked frames under the stack's id (once per id). */
-static __always_inline void py_keep(struct py_scratch *sc, __u32 tgid, __u64 id)
+static __always_inline void py_keep(__u32 tgid, __u64 id)
 {
+	struct py_scratch *sc = py_scratch_get(0);
 	struct lw_py_proc *p;
 	long err;
 

@@ -211,6 +211,7 @@ static int attach_all(struct session *s)
 		/* one age epoch per report */
 		.age_epoch_ns = s->env.interval_s * 1e9,
 		.unwind_cfi = s->env.unwind != UNWIND_FP,
+		.walk_python = !s->env.no_python,
 		.unwind_rows = s->env.unwind_rows,
 		.verify_every = s->env.verify_every,
 	};

@@ -111,6 +111,7 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	t->skel->rodata->sample_bytes = opts->sample_bytes;
 	t->skel->rodata->age_epoch_ns = opts->age_epoch_ns;
 	t->skel->rodata->unwind_cfi = opts->unwind_cfi;
+	t->skel->rodata->walk_python = opts->walk_python;
 	t->skel->rodata->verify_every = opts->verify_every;
 	if (opts->verify_every)
 		bpf_map__set_max_entries(t->skel->maps.verify_events, 16 << 20);

@@ -34,6 +34,7 @@ struct tracer_opts {
 	unsigned long long sample_bytes; /* 0: off */
 	unsigned long long age_epoch_ns; /* length of an age epoch (leakwatch.h) */
 	bool unwind_cfi;                 /* the CFI unwinder (unwind.h) */
+	bool walk_python;                /* CPython frames in stacks (python.h) */
 	unsigned int unwind_rows;        /* its row store; 0 with unwind_cfi off */
 	unsigned int verify_every;       /* --verify-stacks N: 0 = off */
 };

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Holding processes for the loader: a command at its start, watched
+ * processes at exec and their children at fork, and CPython's moments
+ * (Py_RunMain, Py_FinalizeEx). The process is stopped, marked held in
+ * exec_watch, and the loader told through the events ring buffer; it
+ * continues the process. Included by leakwatch.bpf.c.
+ */
+#ifndef LW_HOLDS_BPF_H
+#define LW_HOLDS_BPF_H
+
+/* Processes whose exec (and, with LW_FOLLOW_FORKS, whose children) the
+ * loader follows, by tgid: flags from leakwatch.h. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 16384);
+} exec_watch SEC(".maps");
+
+#define SIGSTOP 19
+
+/* Since 6.13: a signal to another task (the child, from its parent's fork). */
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
+				__u64 value) __ksym __weak;
+
+/*
+ * Moments of CPython's the loader acts on: Py_RunMain (LW_EVENT_PYMAIN),
+ * where the interpreter is up and the program about to run, so its Python
+ * frames are walked from its first line; and Py_FinalizeEx
+ * (LW_EVENT_FINALIZE), where the program is done and starts freeing what
+ * it holds (module globals, caches), which would empty the final summary
+ * of every leak: the loader takes the process's probes out, so its counts
+ * stay as they were when its work ended.
+ */
+static __always_inline int hold_for(__u32 kind, __u32 tgid)
+{
+	struct lw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u32 *state = bpf_map_lookup_elem(&exec_watch, &tgid);
+
+	if (!e)
+		return 0; /* the loader cannot be told: not stopped */
+	if (state)
+		*state |= LW_EXEC_HELD;
+	e->kind = kind;
+	e->pid = tgid;
+	e->parent = 0;
+	e->held = bpf_send_signal(SIGSTOP) == 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Holds a command leakwatch started: stops it at the dynamic linker's hook
+ * so its libraries can be read and probed before any of their code runs. */
+SEC("uprobe")
+int stop_process(struct pt_regs *ctx)
+{
+	bpf_send_signal(SIGSTOP);
+	return 0;
+}
+
+/* Stops the calling process (the held one is current), or stop, and tells
+ * the loader; when the loader cannot be told, nothing is stopped. */
+static __always_inline void notify(__u32 kind, __u32 pid, __u32 parent, struct task_struct *stop)
+{
+	struct lw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	long held = -1;
+
+	if (!e) {
+		count_lost(proc_counters(pid), LW_LOST_UNATTACHED_WINDOW);
+		return;
+	}
+	if (stop && bpf_ksym_exists(bpf_send_signal_task))
+		held = bpf_send_signal_task(stop, SIGSTOP, PIDTYPE_TGID, 0);
+	else if (!stop)
+		held = bpf_send_signal(SIGSTOP);
+	e->kind = kind;
+	e->pid = pid;
+	e->parent = parent;
+	e->held = held == 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* A watched process that execs (env, sh -c, a wrapper script, a server
+ * re-executing itself) becomes a new program: stop it so the loader can
+ * probe the new image before its libraries run, as it did for the first. */
+SEC("tp_btf/sched_process_exec") /* BTF raw tracepoint: needs no tracefs */
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, *state;
+
+	state = bpf_map_lookup_elem(&exec_watch, &tgid);
+	if (!state || !(*state & LW_EXEC_WATCHED))
+		return 0;
+	*state |= LW_EXEC_SEEN;
+	unwind_drop(tgid);
+	notify(LW_EVENT_EXEC, tgid, 0, NULL);
+	return 0;
+}
+
+/*
+ * A watched process forked: the child is watched too, with no gap. It is
+ * stopped before it first runs (a signal queued from the parent's fork,
+ * taken on the child's way to user space), so no allocation of its own can
+ * come before its probes; the loader attaches and continues it. A child
+ * sharing the parent's memory (vfork, posix_spawn) runs on and is caught
+ * at its exec instead. Threads are not processes: they are already seen.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid, *state, flags;
+
+	if (child->pid != child->tgid)
+		return 0;
+	state = bpf_map_lookup_elem(&exec_watch, &ptgid);
+	if (!state || !(*state & LW_FOLLOW_FORKS))
+		return 0;
+	flags = LW_EXEC_WATCHED | LW_FOLLOW_FORKS;
+	if (child->mm != parent->mm)
+		flags |= LW_EXEC_HELD; /* until the loader continues it */
+	if (bpf_map_update_elem(&exec_watch, &ctgid, &flags, BPF_ANY)) {
+		count_lost(proc_counters(ctgid), LW_LOST_UNATTACHED_WINDOW);
+		return 0;
+	}
+	if (child->mm == parent->mm)
+		return 0;
+	unwind_inherit(ptgid, ctgid);
+	notify(LW_EVENT_FORK, ctgid, ptgid, child);
+	return 0;
+}
+
+#endif /* LW_HOLDS_BPF_H */
