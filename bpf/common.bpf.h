@@ -143,14 +143,17 @@ struct {
 	__uint(max_entries, 4096);
 } procs SEC(".maps");
 
+/* A new process's counters start here (kept off the BPF stack; never written). */
+static struct lw_proc_counters zero_counters;
+
 static __always_inline struct lw_proc_counters *proc_counters(__u32 tgid)
 {
-	struct lw_proc_counters zero = {}, *c;
+	struct lw_proc_counters *c;
 
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (c)
 		return c;
-	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
+	bpf_map_update_elem(&procs, &tgid, &zero_counters, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&procs, &tgid);
 }
 

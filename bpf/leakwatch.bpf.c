@@ -110,8 +110,9 @@ static __always_inline bool nested(const struct inflight *st, __u64 sp)
 	return st && st->active && sp <= st->entry_sp && st->func != LW_FUNC_NEW;
 }
 
-static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task, __u32 tgid,
-				   __u64 addr, bool is_delete)
+/* A free (or delete) of addr entered with stack pointer sp. A global
+ * function: its records stay off the entry program's stack. */
+__noinline int on_free(__u32 tgid, __u64 addr, __u64 sp, int is_delete)
 {
 	struct lw_proc_counters *c;
 	struct inflight *st;
@@ -119,11 +120,11 @@ static __always_inline int on_free(struct pt_regs *ctx, struct task_struct *task
 
 	if (!addr)
 		return 0;
-	st = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (nested(st, PT_REGS_SP(ctx)))
+	st = inflight_get(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (nested(st, sp))
 		return 0; /* inside realloc: the outer call accounts for it */
 	if (st) {
-		st->free_sp = PT_REGS_SP(ctx);
+		st->free_sp = sp;
 		if (bpf_probe_read_user(&st->free_ret, sizeof(st->free_ret), (void *)st->free_sp))
 			st->free_sp = 0;
 	}
@@ -235,8 +236,7 @@ int alloc_enter(struct pt_regs *ctx)
 	case LW_FUNC_FREE:
 	case LW_FUNC_DELETE:
 		/* pymalloc's free hands large blocks on to free(): a delete */
-		return on_free(ctx, task, tgid, arg1,
-			       func == LW_FUNC_DELETE || category == LW_CAT_PYTHON);
+		return on_free(tgid, arg1, sp, func == LW_FUNC_DELETE || category == LW_CAT_PYTHON);
 	case LW_FUNC_MUNMAP:
 		return on_munmap(ctx, task, tgid);
 	}

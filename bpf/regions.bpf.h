@@ -60,36 +60,36 @@ __noinline int cut_region(__u32 tgid, __u64 s, __u64 start, __u64 end)
 {
 	struct lw_proc_counters *c = bpf_map_lookup_elem(&procs, &tgid);
 	struct lw_alloc_key key = { .tgid = tgid, .addr = s };
-	struct lw_region r, piece, *found;
+	struct lw_region r, *found;
 	__s64 pieces = 0;
-	__u64 e, kept = 0;
+	__u64 e, size, kept = 0;
 
 	found = bpf_map_lookup_elem(&mmaps, &key);
 	if (!found)
 		return 0;
+	/* r becomes each piece in turn: one copy on the stack, not three */
 	r = *found;
+	size = r.size;
 	e = s + r.len;
 	if (s < start) {
-		piece = r;
-		piece.len = start - s;
-		piece.size = asked_in(s, r.size, s, start);
-		kept += piece.size;
-		bpf_map_update_elem(&mmaps, &key, &piece, BPF_ANY);
+		r.len = start - s;
+		r.size = asked_in(s, size, s, start);
+		kept += r.size;
+		bpf_map_update_elem(&mmaps, &key, &r, BPF_ANY);
 		pieces++;
 	} else {
 		bpf_map_delete_elem(&mmaps, &key);
 	}
 	if (end < e) {
-		piece = r;
-		piece.len = e - end;
-		piece.size = asked_in(s, r.size, end, e);
+		r.len = e - end;
+		r.size = asked_in(s, size, end, e);
 		key.addr = end;
-		if (bpf_map_update_elem(&mmaps, &key, &piece, BPF_NOEXIST) == 0) {
-			kept += piece.size;
+		if (bpf_map_update_elem(&mmaps, &key, &r, BPF_NOEXIST) == 0) {
+			kept += r.size;
 			pieces++;
 		}
 	}
-	account(tgid, r.category, r.stack_id, -(__s64)(r.size - kept), (pieces - 1) * LW_ONE, !pieces,
+	account(tgid, r.category, r.stack_id, -(__s64)(size - kept), (pieces - 1) * LW_ONE, !pieces,
 		r.time_ns);
 	if (c && pieces != 1)
 		__sync_fetch_and_add(&c->live_regions, pieces - 1);

@@ -54,6 +54,7 @@ enum {
 	OPT_MAX_STACKS,
 	OPT_USAGE,
 	OPT_BENCH_FLOOR,
+	OPT_CHECK,
 	OPT_SAMPLE_EVERY,
 	OPT_SAMPLE_BYTES,
 	OPT_MIN_AGE,
@@ -148,6 +149,8 @@ static const struct argp_option options[] = {
 	  "24)", 3 },
 	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own|file", OPTION_HIDDEN,
 	  "Attach empty programs instead (the benchmark's floors)", 4 },
+	{ "check", OPT_CHECK, NULL, 0, "With no target: what this kernel runs (the tier), what "
+	  "is left out and why; exit 0 when leakwatch can run here", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
 	{ "usage", OPT_USAGE, NULL, 0, "Show a short usage message", -1 },
 	{ "version", 'V', NULL, 0, "Print the version", -1 },
@@ -411,6 +414,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_USAGE:
 		argp_help(&argp, stdout, ARGP_HELP_USAGE, "leakwatch");
 		exit(LW_EXIT_OK);
+	case OPT_CHECK:
+		env->check = true;
+		break;
 	case 'V':
 		printf("%s\n", argp_program_version);
 		exit(LW_EXIT_OK);
@@ -440,7 +446,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
 		if (env->python_objects && env->no_python)
 			usage_error("--python-objects needs the Python walker: drop --no-python");
-		if (!env->nr_pids && !env->command && !env->cgroup_arg && !env->container_arg)
+		if (env->check && (env->nr_pids || env->command || env->cgroup_arg || env->container_arg))
+			usage_error("--check takes no target: run it alone, e.g. leakwatch --check");
+		if (!env->check && !env->nr_pids && !env->command && !env->cgroup_arg &&
+		    !env->container_arg)
 			usage_error("nothing to watch: give -p PID, -C CGROUP, --container ID, -c CMD "
 				    "or -- CMD (see leakwatch --help)");
 		if (env->cgroup_arg || env->container_arg)

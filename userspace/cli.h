@@ -24,6 +24,7 @@ struct env {
 	unsigned int max_allocs;    /* --max-allocs, live allocations tracked */
 	unsigned int max_stacks;    /* --max-stacks, distinct stacks kept */
 	char **command;             /* -c words or the argv after --; NULL-terminated */
+	bool check;                 /* --check: the kernel's tier, no target */
 	bool no_follow_forks;       /* --no-follow-forks: children are not watched */
 	unsigned int sample_every;  /* --sample-every N: 0 = off */
 	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */

@@ -91,6 +91,18 @@ static int hold_point(const char *path, struct command *cmd)
 	return err;
 }
 
+int command__find(const char *name, char *exe, size_t exe_len, char *why, size_t len)
+{
+	int err = find_exe(name, exe, exe_len);
+
+	if (err) {
+		snprintf(why, len, "cannot run '%s': %s: check the command and PATH", name,
+			 strerror(-err));
+		return LW_EXIT_TARGET;
+	}
+	return 0;
+}
+
 int command__spawn(char *const argv[], struct command *cmd, char *why, size_t len)
 {
 	char script_interp[PATH_MAX];
@@ -98,12 +110,9 @@ int command__spawn(char *const argv[], struct command *cmd, char *why, size_t le
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->go_fd = -1;
-	err = find_exe(argv[0], cmd->exe, sizeof(cmd->exe));
-	if (err) {
-		snprintf(why, len, "cannot run '%s': %s: check the command and PATH", argv[0],
-			 strerror(-err));
-		return LW_EXIT_TARGET;
-	}
+	err = command__find(argv[0], cmd->exe, sizeof(cmd->exe), why, len);
+	if (err)
+		return err;
 	err = hold_point(cmd->exe, cmd);
 	if (err == -ENOEXEC && shebang(cmd->exe, script_interp, sizeof(script_interp)) == 0)
 		err = hold_point(script_interp, cmd);

@@ -28,6 +28,9 @@ struct command {
  * 0, or an exit code with why set.
  */
 int command__spawn(char *const argv[], struct command *cmd, char *why, size_t len);
+/* What name runs, as execvp would find it, into exe: 0, or LW_EXIT_TARGET
+ * with why set (checked before any BPF is loaded, and by command__spawn). */
+int command__find(const char *name, char *exe, size_t exe_len, char *why, size_t len);
 /* Lets the child exec. */
 void command__go(struct command *cmd);
 /* Ends a child that could not be watched (it never ran the command). */

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "command.h"
+#include "kernel.h"
 #include "exitcodes.h"
 #include "exports.h"
 #include "guardian.h"
@@ -46,6 +48,7 @@ struct session {
 	struct unwinder *unwind;
 	struct py_stacks *py;   /* Python frames of CPython targets */
 	struct exports *exports;
+	struct kernel_info kernel; /* what the kernel offers; the parts it refused */
 	FILE *json;
 	bool text;
 	double start_s;
@@ -214,6 +217,7 @@ static int attach_all(struct session *s)
 		.walk_python = !s->env.no_python,
 		.unwind_rows = s->env.unwind_rows,
 		.verify_every = s->env.verify_every,
+		.kernel = &s->kernel,
 	};
 	char why[PATH_MAX + 256];
 	int err;
@@ -505,7 +509,7 @@ static bool any_alive(struct session *s)
 static int report_into(struct session *s, bool summary, struct report_process *procs)
 {
 	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets,
-			    .wide = s->env.wide };
+			    .wide = s->env.wide, .kernel = &s->kernel };
 	struct lw_site **sites = NULL, *site;
 	size_t pos = 0, nr_sites = 0, cap = 0;
 	int err;
@@ -679,6 +683,62 @@ static int run(struct session *s)
 	return report(s, true);
 }
 
+/* Targets that cannot be watched fail here, before any BPF is loaded:
+ * a PID that does not exist, a command that cannot be found. */
+static int check_targets(const struct env *env)
+{
+	char exe[PATH_MAX], why[PATH_MAX + 128];
+
+	for (int i = 0; i < env->nr_pids; i++) {
+		if (kill(env->pids[i], 0) && errno == ESRCH) {
+			lw_say("no such process: PID %d (is it still running? pgrep finds a PID by name)",
+			       env->pids[i]);
+			return LW_EXIT_TARGET;
+		}
+	}
+	if (env->command && command__find(env->command[0], exe, sizeof(exe), why, sizeof(why))) {
+		lw_say("%s", why);
+		return LW_EXIT_TARGET;
+	}
+	return 0;
+}
+
+/* leakwatch --check: what this kernel offers, and whether leakwatch's
+ * programs load here (each with its verifier figures). */
+static int check_kernel(struct session *s)
+{
+	struct tracer_opts topts = {
+		.max_allocs = s->env.max_allocs,
+		.max_stacks = s->env.max_stacks,
+		.age_epoch_ns = 1000000000,
+		.unwind_cfi = true,
+		.unwind_rows = 1024,
+		.walk_python = true,
+		.verify_every = s->env.verify_every ? s->env.verify_every : 1000,
+		.kernel = &s->kernel,
+	};
+	const struct tracer_prog_stats *ps;
+	struct tracer *t = NULL;
+	char why[512];
+	int err, n;
+
+	if (!s->kernel.has[KF_FIND_VMA])
+		topts.verify_every = 0;
+	err = tracer__new(&t, &topts, why, sizeof(why));
+	kernel__print(&s->kernel, stdout);
+	if (err) {
+		printf("  leakwatch cannot run here: %s\n", why);
+		return err;
+	}
+	ps = tracer__prog_stats(t, &n);
+	for (int i = 0; i < n; i++)
+		printf("  program %-13s loads: %u instructions verified (%.1f%% of 1M), stack %u of "
+		       "512 bytes\n", ps[i].name, ps[i].verified_insns, ps[i].verified_insns / 1e4,
+		       ps[i].stack_bytes);
+	tracer__free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct session s = { .guardian = { .fd = -1 } };
@@ -693,8 +753,13 @@ int main(int argc, char **argv)
 	env__parse(&s.env, argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	err = check_privilege();
+	if (!err)
+		err = check_targets(&s.env);
 	if (err)
 		return err;
+	kernel__probe(&s.kernel);
+	if (s.env.check)
+		return check_kernel(&s);
 
 	s.text = !s.env.json_path || strcmp(s.env.json_path, "-");
 	if (s.env.json_path) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "kernel.h"
 #include "pystacks.h"
 #include "rollup.h"
 #include "stacks.h"
@@ -90,6 +91,7 @@ struct report {
 	bool wide;                   /* text: every frame of every stack */
 	double min_age_s;            /* --min-age, 0 when not asked */
 	struct report_unwind unwind;
+	const struct kernel_info *kernel; /* what this kernel runs and what was left out */
 };
 
 /* Mean number of allocations each recorded one stands for (1: exact). */

@@ -215,6 +215,29 @@ static void rollup(struct jw *w, const struct rollup *u)
 	jw_object_end(w);
 }
 
+/* "kernel": {release, tier, features: {name: bool}, dropped: [{feature, reason}]} */
+static void kernel(struct jw *w, const struct kernel_info *k)
+{
+	jw_object(w, "kernel");
+	jw_string(w, "release", k->release);
+	jw_string(w, "tier", kernel__tier(k));
+	jw_object(w, "features");
+	for (int f = 0; f < KF_NR; f++)
+		jw_bool(w, kernel__feature_name(f), k->has[f]);
+	jw_object_end(w);
+	jw_array(w, "dropped");
+	for (int p = 0; p < KP_NR; p++) {
+		if (!k->dropped[p])
+			continue;
+		jw_object(w, NULL);
+		jw_string(w, "feature", kernel__part_name(p));
+		jw_string(w, "reason", k->reason[p]);
+		jw_object_end(w);
+	}
+	jw_array_end(w);
+	jw_object_end(w);
+}
+
 void report_json__print(FILE *f, const struct report *r)
 {
 	char when[32];
@@ -228,6 +251,8 @@ void report_json__print(FILE *f, const struct report *r)
 	jw_int(&w, "schema", 1);
 	jw_string(&w, "time", when);
 	jw_double(&w, "elapsed_s", r->elapsed_s);
+	if (r->kernel)
+		kernel(&w, r->kernel);
 	jw_array(&w, "processes");
 	for (int i = 0; i < r->nr_procs; i++) {
 		const struct report_process *p = &r->procs[i];

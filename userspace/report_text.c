@@ -192,6 +192,16 @@ void report_text__print(FILE *f, const struct report *r)
 		fprintf(f, "  symbolizer: %u crashes, %u timeouts, restarted; %u modules given up "
 			"(their frames show module+offset)\n", r->symbolizer.crashes,
 			r->symbolizer.timeouts, r->symbolizer.modules_failed);
+	if (r->kernel && strcmp(kernel__tier(r->kernel), "full")) {
+		fprintf(f, "  kernel %s: tier %s;", r->kernel->release, kernel__tier(r->kernel));
+		for (int k = 0; k < KF_NR; k++)
+			if (!r->kernel->has[k])
+				fprintf(f, " no %s;", kernel__feature_name(k));
+		for (int p = 0; p < KP_NR; p++)
+			if (r->kernel->dropped[p])
+				fprintf(f, " %s left out;", kernel__part_name(p));
+		fprintf(f, " leakwatch --check says what each means\n");
+	}
 	if (r->unwind.mode && r->unwind.stack_quality >= 0)
 		fprintf(f, "  stacks: %s unwinder; %d of %d stacks (%.0f%%) reach the process entry or "
 			"a thread start\n", r->unwind.mode, r->unwind.complete, r->unwind.stacks,

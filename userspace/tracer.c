@@ -11,7 +11,12 @@
 #include "exitcodes.h"
 #include "guardian.h"
 #include "leakwatch.skel.h"
+#include "messages.h"
 #include "tracer.h"
+
+/* Per program: the verifier's statistics (log level 4), or its error. */
+#define LOG_BYTES 16384
+#define BPF_LOG_STATS 4
 
 #define LINKS_PER_OBJECT 2
 
@@ -23,6 +28,11 @@ struct tracked_link {
 struct tracer {
 	struct leakwatch_bpf *skel;
 	enum tracer_mode mode;
+	bool multi;                 /* uprobe_multi links; else a uprobe per function */
+	bool dropped[KP_NR];
+	char *logs;                 /* the verifier's statistics, LOG_BYTES per program */
+	struct tracer_prog_stats stats[TRACER_MAX_PROGS];
+	int nr_stats;
 	struct bpf_link *exec_link, *fork_link;
 	struct ring_buffer *events;
 	struct ring_buffer *verify;     /* --verify-stacks records */
@@ -35,9 +45,23 @@ struct tracer {
 };
 
 static int libbpf_verbosity;
+/* The program whose load libbpf reported failed last (print_libbpf). */
+static char failed_prog[64];
 
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
 {
+	char line[256];
+	const char *name, *end;
+	va_list copy;
+
+	va_copy(copy, args);
+	vsnprintf(line, sizeof(line), fmt, copy);
+	va_end(copy);
+	if (strstr(line, "failed to load") && (name = strstr(line, "prog '")) &&
+	    (end = strchr(name + 6, '\'')) && end - name - 6 < (long)sizeof(failed_prog)) {
+		memcpy(failed_prog, name + 6, end - name - 6);
+		failed_prog[end - name - 6] = '\0';
+	}
 	if ((level == LIBBPF_DEBUG && libbpf_verbosity < 3) ||
 	    (level == LIBBPF_INFO && libbpf_verbosity < 2) || libbpf_verbosity < 1)
 		return 0;
@@ -88,59 +112,290 @@ int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, vo
 	return n < 0 && n != -EINTR ? n : 0;
 }
 
-int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len)
+/* The part of leakwatch a program is, when it is not the core. */
+static int part_of(const char *prog)
 {
-	struct tracer *t;
-	int err;
+	if (!strcmp(prog, "on_exec") || !strcmp(prog, "on_fork"))
+		return KP_FOLLOW;
+	if (!strcmp(prog, "stop_process"))
+		return KP_COMMAND_HOLD;
+	return -1;
+}
 
-	libbpf_verbosity = opts->verbose;
-	libbpf_set_print(print_libbpf);
-	t = calloc(1, sizeof(*t));
-	if (!t) {
-		snprintf(why, len, "out of memory");
-		return LW_EXIT_FAILURE;
+/* The verifier's words in a program's log: its last line that is not a
+ * statistic. */
+static void log_reason(const char *log, char *out, size_t len)
+{
+	const char *line = log, *pick = NULL, *end;
+
+	for (; *line; line = *end ? end + 1 : end) {
+		end = strchrnul(line, '\n');
+		if (end > line && strncmp(line, "processed ", 10) && strncmp(line, "stack depth", 11) &&
+		    strncmp(line, "verification time", 17) && strncmp(line, "-- ", 3))
+			pick = line;
 	}
-	t->mode = opts->mode;
+	if (!pick) {
+		snprintf(out, len, "no reason given");
+		return;
+	}
+	snprintf(out, len, "%.*s", (int)(strchrnul(pick, '\n') - pick), pick);
+}
+
+#define MAX_SUBPROGS 64
+
+/*
+ * The deepest chain of BPF stack frames from the program's entry, as the
+ * verifier counts it against its 512 bytes (each frame rounded up to 32),
+ * with bpf_loop and for_each callbacks counted as calls too (they run on
+ * top of their caller's frame). depth[i]: subprogram i's stack, from the
+ * log. The calls come from the program as loaded: a call names its callee
+ * by index, a callback by its address among the program's functions.
+ */
+static unsigned int deepest_chain(int fd, const unsigned int *depth, int nr)
+{
+	struct bpf_func_info funcs[MAX_SUBPROGS];
+	__u64 ksyms[MAX_SUBPROGS];
+	struct bpf_prog_info info = {};
+	__u32 info_len = sizeof(info);
+	unsigned int best[MAX_SUBPROGS] = {}, total = 0;
+	bool calls[MAX_SUBPROGS][MAX_SUBPROGS] = {};
+	struct bpf_insn *insns = NULL;
+	__u32 n_insns, n_funcs;
+
+	if (bpf_prog_get_info_by_fd(fd, &info, &info_len) || !info.xlated_prog_len ||
+	    info.nr_func_info > MAX_SUBPROGS || info.nr_jited_ksyms > MAX_SUBPROGS)
+		return 0;
+	n_insns = info.xlated_prog_len / sizeof(*insns);
+	n_funcs = info.nr_func_info;
+	insns = calloc(n_insns, sizeof(*insns));
+	if (!insns)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	info.xlated_prog_len = n_insns * sizeof(*insns);
+	info.xlated_prog_insns = (__u64)(unsigned long)insns;
+	info.nr_func_info = n_funcs;
+	info.func_info_rec_size = sizeof(funcs[0]);
+	info.func_info = (__u64)(unsigned long)funcs;
+	info.nr_jited_ksyms = n_funcs;
+	info.jited_ksyms = (__u64)(unsigned long)ksyms;
+	if (bpf_prog_get_info_by_fd(fd, &info, &info_len) || (int)n_funcs != nr)
+		goto out;
+	for (__u32 f = 0; f < n_funcs; f++) {
+		__u32 end = f + 1 < n_funcs ? funcs[f + 1].insn_off : n_insns;
+
+		for (__u32 i = funcs[f].insn_off; i < end && i < n_insns; i++) {
+			const struct bpf_insn *in = &insns[i];
+
+			if (in->code == (BPF_JMP | BPF_CALL) && in->src_reg == BPF_PSEUDO_CALL &&
+			    in->imm >= 0 && in->imm < (int)n_funcs)
+				calls[f][in->imm] = true;
+			if (in->code == (BPF_LD | BPF_IMM | BPF_DW) && in->src_reg == BPF_PSEUDO_FUNC &&
+			    i + 1 < n_insns) {
+				__u64 addr = (__u32)in->imm | (__u64)(__u32)insns[i + 1].imm << 32;
+
+				for (__u32 g = 0; g < info.nr_jited_ksyms && g < n_funcs; g++)
+					if (ksyms[g] == addr)
+						calls[f][g] = true;
+			}
+		}
+	}
+	/* callees come after their callers' first call in no fixed order:
+	 * relax until nothing changes (the graph has no cycles) */
+	for (int pass = 0; pass < nr; pass++)
+		for (int f = nr - 1; f >= 0; f--) {
+			unsigned int deepest = 0;
+
+			for (int g = 0; g < nr; g++)
+				if (calls[f][g] && g != f && best[g] > deepest)
+					deepest = best[g];
+			best[f] = ((depth[f] ? depth[f] : 1) + 31) / 32 * 32 + deepest;
+		}
+	total = best[0];
+out:
+	free(insns);
+	return total;
+}
+
+/* The figures of a loaded program: verified instructions (the kernel's
+ * count since 5.16, else the log's) and its deepest chain of stack frames
+ * (each function's stack from the log at level 4). */
+static void read_stats(struct tracer *t, struct bpf_program *prog, const char *log)
+{
+	unsigned int depth[MAX_SUBPROGS];
+	struct tracer_prog_stats *ps;
+	struct bpf_prog_info info = {};
+	__u32 info_len = sizeof(info);
+	const char *at;
+	int nr = 0;
+
+	if (t->nr_stats >= TRACER_MAX_PROGS)
+		return;
+	ps = &t->stats[t->nr_stats++];
+	snprintf(ps->name, sizeof(ps->name), "%s", bpf_program__name(prog));
+	if (!bpf_prog_get_info_by_fd(bpf_program__fd(prog), &info, &info_len))
+		ps->verified_insns = info.verified_insns;
+	if (!ps->verified_insns && (at = strstr(log, "processed ")))
+		ps->verified_insns = strtoul(at + 10, NULL, 10);
+	if ((at = strstr(log, "stack depth "))) {
+		char *next;
+
+		for (at += 12; nr < MAX_SUBPROGS; at = next + 1) {
+			depth[nr] = strtoul(at, &next, 10);
+			if (next == at)
+				break;
+			nr++;
+			if (*next != '+')
+				break;
+		}
+	}
+	ps->stack_bytes = nr ? deepest_chain(bpf_program__fd(prog), depth, nr) : 0;
+}
+
+/* Opens and loads the object with the parts in off left out. 0, or a
+ * negative errno with the refused program and the verifier's reason. */
+static int load_once(struct tracer *t, const struct tracer_opts *opts, const bool *off,
+		     char *failed, size_t flen, char *reason, size_t rlen)
+{
+	bool floor = opts->mode != TRACER_TRACK;
+	struct bpf_program *prog;
+	int err, i = 0;
+
 	t->skel = leakwatch_bpf__open();
 	if (!t->skel) {
-		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
-		free(t);
-		return LW_EXIT_FAILURE;
+		err = -errno;
+		snprintf(failed, flen, "(open)");
+		snprintf(reason, rlen, "cannot open the BPF object: %s", strerror(-err));
+		return err;
 	}
 	t->skel->rodata->sample_every = opts->sample_every;
 	t->skel->rodata->sample_bytes = opts->sample_bytes;
 	t->skel->rodata->age_epoch_ns = opts->age_epoch_ns;
-	t->skel->rodata->unwind_cfi = opts->unwind_cfi;
-	t->skel->rodata->walk_python = opts->walk_python;
-	t->skel->rodata->verify_every = opts->verify_every;
-	if (opts->verify_every)
+	t->skel->rodata->unwind_cfi = opts->unwind_cfi && !off[KP_CFI_UNWIND];
+	t->skel->rodata->walk_python = opts->walk_python && !off[KP_PYTHON_WALK];
+	t->skel->rodata->verify_every = off[KP_VERIFY_STACKS] ? 0 : opts->verify_every;
+	if (t->skel->rodata->verify_every)
 		bpf_map__set_max_entries(t->skel->maps.verify_events, 16 << 20);
 	/* the row store is preallocated: one row unless the unwinder is on */
-	bpf_map__set_max_entries(t->skel->maps.cfi_rows,
-				 opts->unwind_cfi && opts->unwind_rows ? opts->unwind_rows : 1);
-	if (!opts->unwind_cfi)
+	bpf_map__set_max_entries(t->skel->maps.cfi_rows, t->skel->rodata->unwind_cfi &&
+				 opts->unwind_rows ? opts->unwind_rows : 1);
+	if (!t->skel->rodata->unwind_cfi)
 		bpf_map__set_max_entries(t->skel->maps.unwind_maps, 1);
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.py_stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
 
+	/* the benchmark's empty programs only for the benchmark */
+	bpf_program__set_autoload(t->skel->progs.floor_enter, floor);
+	bpf_program__set_autoload(t->skel->progs.floor_exit, floor);
+	bpf_program__set_autoload(t->skel->progs.alloc_enter, !floor);
+	bpf_program__set_autoload(t->skel->progs.alloc_exit, !floor);
+	bpf_program__set_autoload(t->skel->progs.on_exec, !off[KP_FOLLOW]);
+	bpf_program__set_autoload(t->skel->progs.on_fork, !off[KP_FOLLOW]);
+	bpf_program__set_autoload(t->skel->progs.stop_process, !off[KP_COMMAND_HOLD]);
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		/* without uprobe_multi, the probes are perf-event uprobes,
+		 * which a program loaded for uprobe_multi links cannot be */
+		if (!t->multi && bpf_program__expected_attach_type(prog) == BPF_TRACE_UPROBE_MULTI)
+			bpf_program__set_expected_attach_type(prog, 0);
+		if (i < TRACER_MAX_PROGS) {
+			t->logs[i * LOG_BYTES] = '\0';
+			bpf_program__set_log_buf(prog, &t->logs[i * LOG_BYTES], LOG_BYTES);
+			bpf_program__set_log_level(prog, BPF_LOG_STATS);
+		}
+		i++;
+	}
+	failed_prog[0] = '\0';
 	err = leakwatch_bpf__load(t->skel);
+	i = 0;
+	t->nr_stats = 0;
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		const char *log = i < TRACER_MAX_PROGS ? &t->logs[i * LOG_BYTES] : "";
+
+		if (err && !strcmp(bpf_program__name(prog), failed_prog)) {
+			snprintf(failed, flen, "%s", failed_prog);
+			log_reason(log, reason, rlen);
+		}
+		if (!err && bpf_program__autoload(prog))
+			read_stats(t, prog, log);
+		i++;
+	}
+	if (err && !failed_prog[0]) {
+		snprintf(failed, flen, "(object)");
+		snprintf(reason, rlen, "%s", strerror(-err));
+	}
 	if (err) {
-		/* privileges were checked before; a refusal now is the verifier's */
-		snprintf(why, len, "the kernel rejected the BPF programs: %s (rerun with -vv "
-			 "for the verifier's log)", strerror(-err));
-		tracer__free(t);
+		leakwatch_bpf__destroy(t->skel);
+		t->skel = NULL;
+	}
+	return err;
+}
+
+int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len)
+{
+	/* optional parts a refused core program is tried without, in turn */
+	static const enum kernel_part walkers[] = { KP_VERIFY_STACKS, KP_PYTHON_WALK, KP_CFI_UNWIND };
+	bool off[KP_NR] = {
+		[KP_VERIFY_STACKS] = !opts->verify_every,
+		[KP_PYTHON_WALK] = !opts->walk_python,
+		[KP_CFI_UNWIND] = !opts->unwind_cfi,
+	};
+	char failed[64], reason[160];
+	struct tracer *t;
+	int err;
+
+	libbpf_verbosity = opts->verbose;
+	libbpf_set_print(print_libbpf);
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->logs = calloc(TRACER_MAX_PROGS, LOG_BYTES))) {
+		if (t)
+			free(t);
+		snprintf(why, len, "out of memory");
 		return LW_EXIT_FAILURE;
 	}
+	t->mode = opts->mode;
+	t->multi = !opts->kernel || opts->kernel->has[KF_UPROBE_MULTI];
+	for (;;) {
+		int part, w;
+
+		err = load_once(t, opts, off, failed, sizeof(failed), reason, sizeof(reason));
+		if (!err)
+			break;
+		part = part_of(failed);
+		for (w = 0; part < 0 && w < (int)(sizeof(walkers) / sizeof(walkers[0])); w++)
+			if (!off[walkers[w]])
+				part = walkers[w];
+		if (part < 0 || off[part] || !strcmp(failed, "(open)")) {
+			/* privileges were checked before; a refusal now is the verifier's */
+			snprintf(why, len, "the kernel refused leakwatch's core BPF program %s: %s "
+				 "(rerun with -vv for the verifier's log)", failed, reason);
+			if (opts->verbose >= 2)
+				tracer__print_verifier_log(opts, failed);
+			tracer__free(t);
+			return LW_EXIT_FAILURE;
+		}
+		off[part] = true;
+		t->dropped[part] = true;
+		if (opts->kernel)
+			kernel__drop(opts->kernel, part, reason);
+		lw_say("warning: this kernel's verifier refused %s (%s): leakwatch goes on without it",
+		       kernel__part_name(part), reason);
+	}
+	if (opts->verbose)
+		for (int i = 0; i < t->nr_stats; i++)
+			lw_say("BPF program %s: %u instructions verified (%.1f%% of the 1M limit), "
+			       "stack %u bytes (of 512)", t->stats[i].name, t->stats[i].verified_insns,
+			       t->stats[i].verified_insns / 1e4, t->stats[i].stack_bytes);
 	/* cheap for every exec and fork on the system: one lookup in a small map */
-	t->exec_link = bpf_program__attach(t->skel->progs.on_exec);
-	t->fork_link = t->exec_link ? bpf_program__attach(t->skel->progs.on_fork) : NULL;
-	if (!t->fork_link) {
-		snprintf(why, len, "cannot attach to the sched_process_%s tracepoint (BTF): %s",
-			 t->exec_link ? "fork" : "exec", strerror(errno));
-		tracer__free(t);
-		return LW_EXIT_FAILURE;
+	if (!t->dropped[KP_FOLLOW]) {
+		t->exec_link = bpf_program__attach(t->skel->progs.on_exec);
+		t->fork_link = t->exec_link ? bpf_program__attach(t->skel->progs.on_fork) : NULL;
+		if (!t->fork_link) {
+			snprintf(why, len, "cannot attach to the sched_process_%s tracepoint (BTF): %s",
+				 t->exec_link ? "fork" : "exec", strerror(errno));
+			tracer__free(t);
+			return LW_EXIT_FAILURE;
+		}
 	}
 	t->events = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_event, t, NULL);
 	if (!t->events) {
@@ -148,7 +403,7 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		tracer__free(t);
 		return LW_EXIT_FAILURE;
 	}
-	if (opts->verify_every) {
+	if (t->skel->rodata->verify_every) {
 		t->verify = ring_buffer__new(bpf_map__fd(t->skel->maps.verify_events), on_verify, t, NULL);
 		if (!t->verify) {
 			snprintf(why, len, "cannot read the stack verification ring buffer: %s",
@@ -159,6 +414,48 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	}
 	*out = t;
 	return 0;
+}
+
+/* -vv after a refusal: the refused program's whole verifier log, from one
+ * more load with a log buffer big enough for it. */
+void tracer__print_verifier_log(const struct tracer_opts *opts, const char *prog_name)
+{
+	size_t size = 256u << 20;
+	struct leakwatch_bpf *skel = leakwatch_bpf__open();
+	struct bpf_program *prog;
+	char *log = malloc(size);
+
+	if (!skel || !log)
+		goto out;
+	log[0] = '\0';
+	skel->rodata->unwind_cfi = opts->unwind_cfi;
+	skel->rodata->walk_python = opts->walk_python;
+	skel->rodata->verify_every = opts->verify_every;
+	skel->rodata->sample_every = opts->sample_every;
+	skel->rodata->sample_bytes = opts->sample_bytes;
+	bpf_object__for_each_program(prog, skel->obj) {
+		bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), prog_name));
+		if (opts->kernel && !opts->kernel->has[KF_UPROBE_MULTI] &&
+		    bpf_program__expected_attach_type(prog) == BPF_TRACE_UPROBE_MULTI)
+			bpf_program__set_expected_attach_type(prog, 0);
+		if (!strcmp(bpf_program__name(prog), prog_name)) {
+			bpf_program__set_log_buf(prog, log, size);
+			bpf_program__set_log_level(prog, 1 | BPF_LOG_STATS);
+		}
+	}
+	libbpf_set_print(NULL);
+	leakwatch_bpf__load(skel);
+	libbpf_set_print(print_libbpf);
+	fprintf(stderr, "-- the verifier's log of %s --\n%s-- end of the log --\n", prog_name, log);
+out:
+	leakwatch_bpf__destroy(skel);
+	free(log);
+}
+
+const struct tracer_prog_stats *tracer__prog_stats(const struct tracer *t, int *n)
+{
+	*n = t->nr_stats;
+	return t->stats;
 }
 
 static int keep_link(struct tracer *t, struct bpf_link *link, pid_t pid)
@@ -272,6 +569,39 @@ void tracer__forget_process(struct tracer *t, pid_t pid)
 	delete_by_tgid(t->skel->maps.py_procs, pid);
 }
 
+static int attach_error(const struct lw_object *o, pid_t pid, int err, char *why, size_t len)
+{
+	if (err == -ESRCH || err == -ENOENT) {
+		snprintf(why, len, "PID %d exited before its probes were in", pid);
+		return LW_EXIT_TARGET;
+	}
+	snprintf(why, len, "cannot attach to %s in PID %d: %s", o->module, pid, strerror(-err));
+	return err == -EPERM ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
+}
+
+/* Without uprobe_multi: one perf-event uprobe per function, for pid. */
+static int attach_each(struct tracer *t, struct bpf_program *prog, pid_t pid,
+		       const struct lw_object *o, const unsigned long *offsets, const __u64 *cookies,
+		       size_t n, bool retprobe)
+{
+	for (size_t i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uopts, .bpf_cookie = cookies[i], .retprobe = retprobe);
+		struct bpf_link *link;
+		int err;
+
+		link = bpf_program__attach_uprobe_opts(prog, t->mode == TRACER_FLOOR_FILE ? -1 : pid,
+						       o->attach_path, offsets[i], &uopts);
+		if (!link)
+			return -errno;
+		err = keep_link(t, link, pid);
+		if (err) {
+			bpf_link__destroy(link);
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* One link for the object's return probes, one for its entries. */
 int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why,
 			  size_t len)
@@ -314,20 +644,18 @@ int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o
 		}
 		if (!opts.cnt)
 			continue;
+		if (!t->multi) {
+			err = attach_each(t, progs[i], pid, o, offsets, cookies, opts.cnt, opts.retprobe);
+			if (err)
+				return attach_error(o, pid, err, why, len);
+			continue;
+		}
 		/* the file-wide floor: what probing a file for every process
 		 * mapping it costs the others (the benchmark's bystander) */
 		link = bpf_program__attach_uprobe_multi(progs[i], t->mode == TRACER_FLOOR_FILE ? -1 : pid,
 							o->attach_path, NULL, &opts);
-		if (!link) {
-			err = -errno;
-			if (err == -ESRCH || err == -ENOENT) {
-				snprintf(why, len, "PID %d exited before its probes were in", pid);
-				return LW_EXIT_TARGET;
-			}
-			snprintf(why, len, "cannot attach to %s in PID %d: %s", o->module, pid,
-				 strerror(-err));
-			return err == -EPERM ? LW_EXIT_PRIVILEGE : LW_EXIT_FAILURE;
-		}
+		if (!link)
+			return attach_error(o, pid, -errno, why, len);
 		if (keep_link(t, link, pid)) {
 			bpf_link__destroy(link);
 			snprintf(why, len, "out of memory");
@@ -354,6 +682,11 @@ struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, 
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	struct bpf_link *link;
 
+	if (t->dropped[KP_COMMAND_HOLD]) {
+		snprintf(why, len, "this kernel's verifier refused the program that holds a command "
+			 "at its start (leakwatch --check says why): watch it with -p PID instead");
+		return NULL;
+	}
 	link = bpf_program__attach_uprobe_opts(t->skel->progs.stop_process, pid, path, offset, &opts);
 	if (!link)
 		snprintf(why, len, "cannot hold the command at its dynamic linker %s: %s", path,
@@ -383,6 +716,7 @@ void tracer__free(struct tracer *t)
 	ring_buffer__free(t->events);
 	ring_buffer__free(t->verify);
 	leakwatch_bpf__destroy(t->skel);
+	free(t->logs);
 	free(t);
 }
 

@@ -13,6 +13,7 @@
 #include <linux/types.h>
 #include "leakwatch.h"
 #include "allocator.h"
+#include "kernel.h"
 
 struct tracer;
 
@@ -37,10 +38,26 @@ struct tracer_opts {
 	bool walk_python;                /* CPython frames in stacks (python.h) */
 	unsigned int unwind_rows;        /* its row store; 0 with unwind_cfi off */
 	unsigned int verify_every;       /* --verify-stacks N: 0 = off */
+	/* what the kernel offers (kernel__probe); the parts its verifier
+	 * refuses are marked dropped there. NULL: assume everything. */
+	struct kernel_info *kernel;
 };
+
+/* What the verifier reported for one loaded program (-v prints these). */
+struct tracer_prog_stats {
+	char name[32];
+	unsigned int verified_insns;  /* of the verifier's 1M limit */
+	unsigned int stack_bytes;     /* its deepest chain of stack frames, callbacks
+				       * included, of the verifier's 512 */
+};
+#define TRACER_MAX_PROGS 8
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
+/* The figures of the programs loaded; *n of them. */
+const struct tracer_prog_stats *tracer__prog_stats(const struct tracer *t, int *n);
+/* The whole verifier log of prog_name, loaded again as opts say, on stderr. */
+void tracer__print_verifier_log(const struct tracer_opts *opts, const char *prog_name);
 /* Attaches every probe of plan to pid. 0, or an exit code with why set. */
 int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len);
 /* The same for one object: its probes for pid, two links. */
