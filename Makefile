@@ -63,7 +63,7 @@ endif
 .DELETE_ON_ERROR:
 .SECONDARY:
 .PHONY: all clean deps demo test unit integration targets install check-root bench bench-smoke \
-	fuzz fuzz-smoke
+	fuzz fuzz-smoke test-kernels
 
 all: $(OUTPUT)/leakwatch
 
@@ -231,6 +231,12 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory integration
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory bench-smoke
+
+# The kernel matrix: Debian's 6.1 and 6.12 kernels booted under qemu, and
+# the running kernel, each running the load check and the core tests.
+test-kernels: deps
+	$(Q)$(MAKE) --no-print-directory all targets
+	$(Q)tests/kernels/run.sh $(OUTPUT)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/leaky

@@ -20,6 +20,9 @@ struct {
 
 #define SIGSTOP 19
 
+/* The loader attached hold_new_child (kernels without bpf_send_signal_task). */
+const volatile __u32 hold_at_syscall = 0;
+
 /* Since 6.13: a signal to another task (the child, from its parent's fork). */
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
 				__u64 value) __ksym __weak;
@@ -117,8 +120,12 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (!state || !(*state & LW_FOLLOW_FORKS))
 		return 0;
 	flags = LW_EXEC_WATCHED | LW_FOLLOW_FORKS;
-	if (child->mm != parent->mm)
+	if (child->mm != parent->mm) {
 		flags |= LW_EXEC_HELD; /* until the loader continues it */
+		/* the child stops itself (hold_new_child); the loader hears of it then */
+		if (!bpf_ksym_exists(bpf_send_signal_task) && hold_at_syscall)
+			flags |= LW_HOLD_AT_SYSCALL;
+	}
 	if (bpf_map_update_elem(&exec_watch, &ctgid, &flags, BPF_ANY)) {
 		count_lost(proc_counters(ctgid), LW_LOST_UNATTACHED_WINDOW);
 		return 0;
@@ -126,7 +133,35 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->mm == parent->mm)
 		return 0;
 	unwind_inherit(ptgid, ctgid);
-	notify(LW_EVENT_FORK, ctgid, ptgid, child);
+	if (!(flags & LW_HOLD_AT_SYSCALL))
+		notify(LW_EVENT_FORK, ctgid, ptgid, child);
+	return 0;
+}
+
+/*
+ * Before Linux 6.13 a parent's fork cannot stop its child, so a watched
+ * child stops itself at its first system call: glibc's fork makes one in
+ * the child (set_robust_list) before it returns, so the child is held
+ * before any code of the program's runs. Attached only on such kernels:
+ * it runs at every system call of the machine, a lookup each.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(hold_new_child, struct pt_regs *regs, long id)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, *state;
+	struct task_struct *task;
+
+	if ((__u32)pid_tgid != tgid)
+		return 0; /* a thread: not a new process's first */
+	state = bpf_map_lookup_elem(&exec_watch, &tgid);
+	if (!state || !(*state & LW_HOLD_AT_SYSCALL))
+		return 0;
+	/* a plain store: the child has one thread, and the loader writes the
+	 * value only once it has heard of the child */
+	*state &= ~LW_HOLD_AT_SYSCALL;
+	task = bpf_get_current_task_btf();
+	notify(LW_EVENT_FORK, tgid, task->real_parent->tgid, NULL);
 	return 0;
 }
 

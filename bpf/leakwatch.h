@@ -87,6 +87,10 @@ enum lw_lost {
 #define LW_EXEC_HELD 8     /* stopped by leakwatch (at fork, or a command at its
 			    * start) and not continued yet: with LW_EXEC_SEEN,
 			    * what is continued if leakwatch ends first */
+#define LW_HOLD_AT_SYSCALL 16 /* a child forked where its parent cannot stop it
+			       * (before Linux 6.13): it stops itself at its
+			       * first system call, which glibc's fork makes
+			       * in the child before returning */
 
 /* What the loader must act on at once, through the events ring buffer. */
 enum lw_event_kind {

@@ -16,6 +16,8 @@ main_pkgs="make gcc g++ clang llvm pkg-config libelf-dev libdw-dev zlib1g-dev li
 main_pkgs="$main_pkgs protobuf-c-compiler libprotobuf-c-dev protobuf-compiler golang-go"
 # allocators the tests run targets under, preloaded and linked (-l needs the -dev packages)
 main_pkgs="$main_pkgs libjemalloc-dev libtcmalloc-minimal4 libgoogle-perftools-dev libmimalloc2.0 libmimalloc-dev"
+# make test-kernels: Debian's kernels under qemu, with a busybox init
+main_pkgs="$main_pkgs qemu-system-x86 busybox-static kmod cpio xz-utils zstd"
 bp_pkgs="libbpf-dev bpftool"
 
 have() {

@@ -34,6 +34,7 @@ struct tracer {
 	struct tracer_prog_stats stats[TRACER_MAX_PROGS];
 	int nr_stats;
 	struct bpf_link *exec_link, *fork_link;
+	struct bpf_link *syscall_link; /* hold_new_child, before Linux 6.13 */
 	struct ring_buffer *events;
 	struct ring_buffer *verify;     /* --verify-stacks records */
 	tracer_verify_fn verify_fn;     /* during tracer__consume_verify */
@@ -115,7 +116,7 @@ int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, vo
 /* The part of leakwatch a program is, when it is not the core. */
 static int part_of(const char *prog)
 {
-	if (!strcmp(prog, "on_exec") || !strcmp(prog, "on_fork"))
+	if (!strcmp(prog, "on_exec") || !strcmp(prog, "on_fork") || !strcmp(prog, "hold_new_child"))
 		return KP_FOLLOW;
 	if (!strcmp(prog, "stop_process"))
 		return KP_COMMAND_HOLD;
@@ -293,6 +294,10 @@ static int load_once(struct tracer *t, const struct tracer_opts *opts, const boo
 	bpf_program__set_autoload(t->skel->progs.on_exec, !off[KP_FOLLOW]);
 	bpf_program__set_autoload(t->skel->progs.on_fork, !off[KP_FOLLOW]);
 	bpf_program__set_autoload(t->skel->progs.stop_process, !off[KP_COMMAND_HOLD]);
+	/* children stop themselves where the parent's fork cannot stop them */
+	t->skel->rodata->hold_at_syscall = !off[KP_FOLLOW] && opts->kernel &&
+					   !opts->kernel->has[KF_SEND_SIGNAL_TASK];
+	bpf_program__set_autoload(t->skel->progs.hold_new_child, t->skel->rodata->hold_at_syscall);
 	bpf_object__for_each_program(prog, t->skel->obj) {
 		/* without uprobe_multi, the probes are perf-event uprobes,
 		 * which a program loaded for uprobe_multi links cannot be */
@@ -390,6 +395,13 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	if (!t->dropped[KP_FOLLOW]) {
 		t->exec_link = bpf_program__attach(t->skel->progs.on_exec);
 		t->fork_link = t->exec_link ? bpf_program__attach(t->skel->progs.on_fork) : NULL;
+		if (t->fork_link && t->skel->rodata->hold_at_syscall &&
+		    !(t->syscall_link = bpf_program__attach(t->skel->progs.hold_new_child))) {
+			snprintf(why, len, "cannot attach to the sys_enter tracepoint (BTF): %s",
+				 strerror(errno));
+			tracer__free(t);
+			return LW_EXIT_FAILURE;
+		}
 		if (!t->fork_link) {
 			snprintf(why, len, "cannot attach to the sched_process_%s tracepoint (BTF): %s",
 				 t->exec_link ? "fork" : "exec", strerror(errno));
@@ -705,9 +717,10 @@ void tracer__free(struct tracer *t)
 		return;
 	/* no process is held from here on; then those held already go on,
 	 * handled or not */
+	bpf_link__destroy(t->syscall_link);
 	bpf_link__destroy(t->fork_link);
 	bpf_link__destroy(t->exec_link);
-	t->fork_link = t->exec_link = NULL;
+	t->fork_link = t->exec_link = t->syscall_link = NULL;
 	if (t->skel)
 		guardian__continue_held(bpf_map__fd(t->skel->maps.exec_watch), false);
 	for (size_t i = 0; i < t->nr_links; i++)
