@@ -46,6 +46,16 @@ const volatile __u32 walk_python = 0;
 /* --verify-stacks N (verify.bpf.h); 0: off */
 const volatile __u32 verify_every = 0;
 
+/* Tests only (the hidden --refuse PART): 1 + the enum lw_part whose code
+ * reads through a number, which every verifier refuses, so that leaving a
+ * refused part out is tested against a real verifier. Dead code at 0. */
+const volatile __u32 test_refuse = 0;
+#define REFUSED_IN_TESTS(part)                                                   \
+	do {                                                                     \
+		if (test_refuse == (part) + 1)                                   \
+			(void)*(volatile __u64 *)(unsigned long)test_refuse;     \
+	} while (0)
+
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
 
 enum walk_status {
@@ -72,9 +82,13 @@ struct walk {
 	struct lw_cfi_map map;
 	struct lw_cfi_row row;
 	__u64 row_lo, row_hi;  /* file offsets the row covers, in map */
-	/* a binary search in progress (one step per bpf_loop iteration) */
+	/* finding the mapping and row of call (unwind.bpf.h): the phase, and
+	 * a binary search in progress over [lo, hi) for key */
+	__u64 call;
 	__u64 key;
 	__u32 first, lo, hi;
+	__u32 phase;           /* enum walk_phase */
+	__u32 located;         /* the search for call is over: take the frame */
 	__u32 pad;
 };
 

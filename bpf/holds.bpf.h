@@ -58,6 +58,7 @@ static __always_inline int hold_for(__u32 kind, __u32 tgid)
 SEC("uprobe")
 int stop_process(struct pt_regs *ctx)
 {
+	REFUSED_IN_TESTS(LW_PART_COMMAND_HOLD);
 	bpf_send_signal(SIGSTOP);
 	return 0;
 }
@@ -114,6 +115,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid = parent->tgid, ctgid = child->tgid, *state, flags;
 
+	REFUSED_IN_TESTS(LW_PART_FOLLOW);
 	if (child->pid != child->tgid)
 		return 0;
 	state = bpf_map_lookup_elem(&exec_watch, &ptgid);

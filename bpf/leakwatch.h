@@ -80,6 +80,17 @@ enum lw_lost {
 	LW_LOST_NR,
 };
 
+/* Parts of leakwatch a kernel's verifier may refuse, each left out alone
+ * (the rest is the core); the loader names them in the report. */
+enum lw_part {
+	LW_PART_VERIFY_STACKS, /* --verify-stacks */
+	LW_PART_PYTHON_WALK,   /* Python frames in stacks */
+	LW_PART_CFI_UNWIND,    /* CFI unwinding (frame pointers remain) */
+	LW_PART_FOLLOW,        /* following forks and execs (sched tracepoints) */
+	LW_PART_COMMAND_HOLD,  /* holding a started command before its first instruction */
+	LW_PART_NR,
+};
+
 /* exec_watch values: flags */
 #define LW_EXEC_WATCHED 1  /* stop it when it execs */
 #define LW_EXEC_SEEN 2     /* it exec'd and is stopped for the loader */

@@ -153,6 +153,7 @@ static __noinline int py_walk(__u32 tgid)
 	struct lw_py_proc *p;
 	__u64 frame;
 
+	REFUSED_IN_TESTS(LW_PART_PYTHON_WALK);
 	p = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (!p || !st)
 		return 0;

@@ -88,61 +88,23 @@ static __always_inline void fp_step(struct walk *w, struct lw_stack *s)
 }
 
 /*
- * Binary searches, one step per bpf_loop iteration (as plain loops the
- * verifier would follow every path of every step), over the walk's key,
- * lo and hi: the last mapping starting at or before an address, the last
- * row starting at or before a file offset.
+ * Finding the mapping and the CFI row of a return address takes two binary
+ * searches. They run as phases of the walk's own bpf_loop, one step per
+ * iteration, rather than as loops of their own (a plain loop makes the
+ * verifier follow every path of every step; a nested bpf_loop adds a frame
+ * and a callback on top of the walk's). WALK_FIND_MAP searches the
+ * process's mappings for the last one starting at or before key,
+ * WALK_FIND_ROW the mapping's table for the last row starting at or before
+ * key; then the walk takes the frame (WALK_FRAME) with what was found.
  */
-static long map_search_step(__u32 i, void *unused)
-{
-	struct inflight *st = inflight_get(0);
-	struct lw_cfi_proc *proc;
-	struct walk *w;
-	__u32 mid;
+enum walk_phase {
+	WALK_FRAME = 0,
+	WALK_FIND_MAP,
+	WALK_FIND_ROW,
+};
 
-	if (!st)
-		return 1;
-	w = &st->walk;
-	if (w->lo >= w->hi)
-		return 1;
-	proc = bpf_map_lookup_elem(&unwind_maps, &w->tgid);
-	if (!proc) {
-		w->lo = w->hi = 0;
-		return 1;
-	}
-	mid = (w->lo + (w->hi - w->lo) / 2) & (LW_CFI_MAX_MAPS - 1);
-	if (proc->maps[mid].start <= w->key)
-		w->lo = mid + 1;
-	else
-		w->hi = mid;
-	return 0;
-}
-
-static long row_search_step(__u32 i, void *unused)
-{
-	struct inflight *st = inflight_get(0);
-	struct lw_cfi_row *r;
-	struct walk *w;
-	__u32 mid, idx;
-
-	if (!st)
-		return 1;
-	w = &st->walk;
-	if (w->lo >= w->hi)
-		return 1;
-	mid = w->lo + (w->hi - w->lo) / 2;
-	idx = w->first + mid;
-	r = bpf_map_lookup_elem(&cfi_rows, &idx);
-	if (!r) {
-		w->lo = w->hi = 0;
-		return 1;
-	}
-	if (r->off <= w->key)
-		w->lo = mid + 1;
-	else
-		w->hi = mid;
-	return 0;
-}
+/* Iterations a walk may take: per frame, the frame and both searches. */
+#define WALK_STEPS (LW_MAX_STACK_DEPTH * (3 + LW_CFI_MAP_STEPS + LW_CFI_SEARCH_STEPS))
 
 /* Makes row (and the next row's start, hi) the walk's last row. */
 static __always_inline void set_row(struct walk *w, const struct lw_cfi_row *r, __u64 hi)
@@ -151,59 +113,6 @@ static __always_inline void set_row(struct walk *w, const struct lw_cfi_row *r, 
 	w->row_lo = r->off;
 	w->row_hi = hi;
 	w->have_row = 1;
-}
-
-/* The row of the walk's mapping holding file offset off: the last one
- * starting at or before it. Returns its index, or -1. */
-static __always_inline long find_row(struct walk *w, __u64 off)
-{
-	__u32 first = w->map.first_row, nr = w->map.nr_rows, idx;
-	struct lw_cfi_row *r, *next;
-
-	w->key = off;
-	w->first = first;
-	w->lo = 0;
-	w->hi = nr;
-	bpf_loop(LW_CFI_SEARCH_STEPS + 1, row_search_step, NULL, 0);
-	if (!w->lo || w->lo < w->hi)
-		return -1;
-	idx = first + w->lo;
-	next = w->lo < nr ? bpf_map_lookup_elem(&cfi_rows, &idx) : NULL;
-	idx--;
-	r = bpf_map_lookup_elem(&cfi_rows, &idx);
-	if (!r)
-		return -1;
-	set_row(w, r, next ? next->off : off + 1);
-	return idx;
-}
-
-/* The mapping holding pc becomes the walk's mapping (have_map 0: none). */
-static __always_inline void find_map(struct walk *w, __u64 pc)
-{
-	struct lw_cfi_proc *proc;
-	struct lw_cfi_map *m;
-	__u32 idx;
-
-	w->have_map = 0;
-	proc = bpf_map_lookup_elem(&unwind_maps, &w->tgid);
-	if (!proc)
-		return;
-	w->key = pc;
-	w->lo = 0;
-	w->hi = proc->nr < LW_CFI_MAX_MAPS ? proc->nr : LW_CFI_MAX_MAPS;
-	bpf_loop(LW_CFI_MAP_STEPS + 1, map_search_step, NULL, 0);
-	if (!w->lo || w->lo < w->hi)
-		return;
-	proc = bpf_map_lookup_elem(&unwind_maps, &w->tgid);
-	if (!proc)
-		return;
-	idx = (w->lo - 1) & (LW_CFI_MAX_MAPS - 1);
-	m = &proc->maps[idx];
-	if (pc >= m->end)
-		return;
-	w->map = *m;
-	w->map_idx = idx;
-	w->have_map = 1;
 }
 
 static __always_inline struct unwind_hit *cache_slot(__u64 call)
@@ -215,9 +124,10 @@ static __always_inline struct unwind_hit *cache_slot(__u64 call)
 
 /* A cached mapping and row for call, checked against the index now: sets
  * the walk's last ones, as the searches would have. */
-static __always_inline bool cache_get(struct walk *w, struct unwind_hit *hit, __u64 call)
+static __always_inline bool cache_get(struct walk *w, __u64 call)
 {
 	struct lw_cfi_proc *proc = bpf_map_lookup_elem(&unwind_maps, &w->tgid);
+	struct unwind_hit *hit = cache_slot(call);
 	struct lw_cfi_row *r, *next;
 	struct lw_cfi_map *m;
 	__u32 row, idx;
@@ -246,57 +156,144 @@ static __always_inline bool cache_get(struct walk *w, struct unwind_hit *hit, __
 	return true;
 }
 
-/* The mapping and row holding call, from the cache, else by searching (a
- * find then remembered): set as the walk's last ones. keep: call lies in
- * the walk's mapping, whose row does not hold it. Not inlined: the
- * frame-by-frame path in walk_step stays short. */
-static __noinline int locate(struct walk *w, __u64 call, int keep)
+/* Starts the search for the row of file offset off in the walk's mapping. */
+static __always_inline void find_row(struct walk *w, __u64 off)
 {
-	struct unwind_hit *hit = cache_slot(call);
-	long row;
+	w->phase = WALK_FIND_ROW;
+	w->key = off;
+	w->first = w->map.first_row;
+	w->lo = 0;
+	w->hi = w->map.nr_rows;
+}
 
-	if (cache_get(w, hit, call))
-		return 0;
+/* The mapping and row holding the walk's call: from the cache, else a
+ * search starts (keep: the call lies in the walk's mapping, whose row does
+ * not hold it). Returns whether they are known now. */
+static __always_inline bool locate(struct walk *w, int keep)
+{
+	struct lw_cfi_proc *proc;
+
+	if (cache_get(w, w->call))
+		return true;
 	w->have_row = 0;
-	if (!keep)
-		find_map(w, call);
-	if (!w->have_map || w->map.kind != LW_UNWIND_CFI)
-		return 0;
-	row = find_row(w, call - w->map.start + w->map.pgoff);
-	if (row >= 0 && hit) {
-		hit->call = call;
-		hit->map_idx = w->map_idx;
-		hit->row = row;
+	if (keep) {
+		find_row(w, w->call - w->map.start + w->map.pgoff);
+		return false;
 	}
-	return 0;
+	w->have_map = 0;
+	proc = bpf_map_lookup_elem(&unwind_maps, &w->tgid);
+	if (!proc)
+		return true; /* no mapping: the frame step says what follows */
+	w->phase = WALK_FIND_MAP;
+	w->key = w->call;
+	w->lo = 0;
+	w->hi = proc->nr < LW_CFI_MAX_MAPS ? proc->nr : LW_CFI_MAX_MAPS;
+	return false;
+}
+
+/* One step of the mapping search; at its end, the mapping found (if any)
+ * becomes the walk's, and the row search starts in it. */
+static __always_inline void find_map_step(struct walk *w)
+{
+	struct lw_cfi_proc *proc = bpf_map_lookup_elem(&unwind_maps, &w->tgid);
+	struct lw_cfi_map *m;
+	__u32 mid;
+
+	if (!proc) {
+		w->phase = WALK_FRAME;
+		return;
+	}
+	if (w->lo < w->hi) {
+		mid = (w->lo + (w->hi - w->lo) / 2) & (LW_CFI_MAX_MAPS - 1);
+		if (proc->maps[mid].start <= w->key)
+			w->lo = mid + 1;
+		else
+			w->hi = mid;
+		return;
+	}
+	w->phase = WALK_FRAME;
+	if (!w->lo)
+		return;
+	m = &proc->maps[(w->lo - 1) & (LW_CFI_MAX_MAPS - 1)];
+	if (w->call >= m->end)
+		return;
+	w->map = *m;
+	w->map_idx = (w->lo - 1) & (LW_CFI_MAX_MAPS - 1);
+	w->have_map = 1;
+	if (m->kind == LW_UNWIND_CFI)
+		find_row(w, w->call - m->start + m->pgoff);
+}
+
+/* One step of the row search; at its end, the row found (if any) becomes
+ * the walk's and is remembered in the cache. */
+static __always_inline void find_row_step(struct walk *w)
+{
+	struct lw_cfi_row *r, *next;
+	struct unwind_hit *hit;
+	__u32 idx;
+
+	if (w->lo < w->hi) {
+		idx = w->first + w->lo + (w->hi - w->lo) / 2;
+		r = bpf_map_lookup_elem(&cfi_rows, &idx);
+		if (!r)
+			w->lo = w->hi = 0;
+		else if (r->off <= w->key)
+			w->lo = idx - w->first + 1;
+		else
+			w->hi = idx - w->first;
+		return;
+	}
+	w->phase = WALK_FRAME;
+	if (!w->lo)
+		return;
+	idx = w->first + w->lo;
+	next = w->lo < w->map.nr_rows ? bpf_map_lookup_elem(&cfi_rows, &idx) : NULL;
+	idx--;
+	r = bpf_map_lookup_elem(&cfi_rows, &idx);
+	if (!r)
+		return;
+	set_row(w, r, next ? next->off : w->key + 1);
+	hit = cache_slot(w->call);
+	if (hit) {
+		hit->call = w->call;
+		hit->map_idx = w->map_idx;
+		hit->row = idx;
+	}
 }
 
 /* One frame by CFI: from the return address pc and the registers the
- * callee left (sp, bp), the caller's. */
-static __always_inline void cfi_step(struct walk *w, struct lw_stack *s)
+ * callee left (sp, bp), the caller's. Returns false when this iteration
+ * went to starting a search instead. */
+static __always_inline bool cfi_step(struct walk *w, struct lw_stack *s)
 {
-	__u64 call = w->pc - 1, cfa, ret, bp, off;
+	__u64 cfa, ret, bp, off;
 
-	if (!w->have_map || call < w->map.start || call >= w->map.end) {
-		locate(w, call, 0);
-	} else if (w->map.kind == LW_UNWIND_CFI) {
-		off = call - w->map.start + w->map.pgoff;
-		if (!w->have_row || off < w->row_lo || off >= w->row_hi)
-			locate(w, call, 1);
+	REFUSED_IN_TESTS(LW_PART_CFI_UNWIND);
+	if (!w->located) {
+		w->call = w->pc - 1;
+		if (!w->have_map || w->call < w->map.start || w->call >= w->map.end) {
+			if (!locate(w, 0))
+				goto searching;
+		} else if (w->map.kind == LW_UNWIND_CFI) {
+			off = w->call - w->map.start + w->map.pgoff;
+			if ((!w->have_row || off < w->row_lo || off >= w->row_hi) && !locate(w, 1))
+				goto searching;
+		}
 	}
+	w->located = 0;
 	if (!w->have_map) {
 		/* where frame pointers led, an unmapped address is their
 		 * garbage; after a CFI step, code mapped since (dlopen) */
 		w->status = w->last_fp ? WALK_DONE : WALK_PENDING;
-		return;
+		return true;
 	}
 	if (w->map.kind == LW_UNWIND_PENDING) {
 		w->status = WALK_PENDING;
-		return;
+		return true;
 	}
 	if (w->map.kind != LW_UNWIND_CFI || !w->have_row || w->row.cfa == LW_CFA_NONE) {
 		fp_step(w, s); /* code the CFI does not describe */
-		return;
+		return true;
 	}
 	if (w->row.cfa == LW_CFA_RSP) {
 		cfa = w->sp + w->row.cfa_off;
@@ -305,14 +302,14 @@ static __always_inline void cfi_step(struct walk *w, struct lw_stack *s)
 	} else {
 		/* LW_CFA_END: the outermost frame; LW_CFA_BAD: not followed */
 		w->status = WALK_DONE;
-		return;
+		return true;
 	}
 	bp = w->bp;
 	if (cfa <= w->sp || bpf_probe_read_user(&ret, sizeof(ret), (void *)(cfa - 8)) ||
 	    (w->row.rbp == LW_RBP_AT &&
 	     bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + w->row.rbp_off)))) {
 		w->status = WALK_DONE;
-		return;
+		return true;
 	}
 	if (cfa - 8 == w->watch)
 		w->watched = 1;
@@ -324,23 +321,34 @@ static __always_inline void cfi_step(struct walk *w, struct lw_stack *s)
 	w->last_fp = 0;
 	if (!ret) {
 		w->status = WALK_DONE;
-		return;
+		return true;
 	}
 	push_frame(w, s, ret);
+	return true;
+searching:
+	/* the frame is taken once the search ends, without looking again */
+	w->located = 1;
+	return false;
 }
 
-/* bpf_loop's step: one frame. */
+/* bpf_loop's step: a frame, or one step of a search. */
 static long walk_step(__u32 i, void *unused)
 {
 	struct inflight *st = inflight_get(0);
+	struct walk *w;
 
 	if (!st || st->walk.status != WALK_ON)
 		return 1;
-	if (unwind_cfi)
-		cfi_step(&st->walk, &st->stack);
+	w = &st->walk;
+	if (!unwind_cfi)
+		fp_step(w, &st->stack);
+	else if (w->phase == WALK_FIND_MAP)
+		find_map_step(w);
+	else if (w->phase == WALK_FIND_ROW)
+		find_row_step(w);
 	else
-		fp_step(&st->walk, &st->stack);
-	return st->walk.status != WALK_ON;
+		cfi_step(w, &st->stack);
+	return w->status != WALK_ON;
 }
 
 /* Asks the loader, once until it has served the process, to read its
@@ -410,6 +418,8 @@ static __always_inline int walk_stack(struct inflight *st, __u32 tgid, __u64 sp,
 	w->watched = 0;
 	w->have_map = 0;
 	w->have_row = 0;
+	w->phase = WALK_FRAME;
+	w->located = 0;
 	w->last_fp = 1;
 	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) || !ret)
 		return -1;
@@ -433,7 +443,7 @@ static __always_inline int walk_stack(struct inflight *st, __u32 tgid, __u64 sp,
 		proc = bpf_map_lookup_elem(&unwind_maps, &tgid);
 	}
 	if (proc)
-		bpf_loop(LW_MAX_STACK_DEPTH - 1, walk_step, NULL, 0);
+		bpf_loop(WALK_STEPS, walk_step, NULL, 0);
 	else
 		w->status = WALK_PENDING;
 	if (w->status == WALK_PENDING) {

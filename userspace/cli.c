@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "kernel.h"
 #include "exitcodes.h"
 #include "messages.h"
 #include "prometheus.h"
@@ -55,6 +56,8 @@ enum {
 	OPT_USAGE,
 	OPT_BENCH_FLOOR,
 	OPT_CHECK,
+	OPT_KERNEL_WITHOUT,
+	OPT_REFUSE,
 	OPT_SAMPLE_EVERY,
 	OPT_SAMPLE_BYTES,
 	OPT_MIN_AGE,
@@ -149,6 +152,10 @@ static const struct argp_option options[] = {
 	  "24)", 3 },
 	{ "bench-floor", OPT_BENCH_FLOOR, "entry|own|file", OPTION_HIDDEN,
 	  "Attach empty programs instead (the benchmark's floors)", 4 },
+	{ "kernel-without", OPT_KERNEL_WITHOUT, "FEATURE[,FEATURE]", OPTION_HIDDEN,
+	  "Take these kernel features as missing: their fallbacks, on any kernel", 4 },
+	{ "refuse", OPT_REFUSE, "PART", OPTION_HIDDEN,
+	  "Make the verifier refuse PART (tests of leaving it out)", 4 },
 	{ "check", OPT_CHECK, NULL, 0, "With no target: what this kernel runs (the tier), what "
 	  "is left out and why; exit 0 when leakwatch can run here", -1 },
 	{ "help", 'h', NULL, 0, "Show this help", -1 },
@@ -416,6 +423,28 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		exit(LW_EXIT_OK);
 	case OPT_CHECK:
 		env->check = true;
+		break;
+	case OPT_KERNEL_WITHOUT: {
+		char *copy = strdup(arg), *tok, *save = NULL;
+
+		if (!copy)
+			usage_error("out of memory parsing --kernel-without");
+		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			int f = kernel__feature_by_name(tok);
+
+			if (f < 0)
+				usage_error("bad --kernel-without feature '%s': expected names "
+					    "leakwatch --check lists, e.g. uprobe_multi", tok);
+			env->kernel_without |= 1u << f;
+		}
+		free(copy);
+		break;
+	}
+	case OPT_REFUSE:
+		env->refuse_part = kernel__part_by_name(arg) + 1;
+		if (!env->refuse_part)
+			usage_error("bad --refuse part '%s': expected a name the report's "
+				    "kernel.dropped uses, e.g. python_walk", arg);
 		break;
 	case 'V':
 		printf("%s\n", argp_program_version);

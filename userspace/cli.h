@@ -29,6 +29,9 @@ struct env {
 	unsigned int sample_every;  /* --sample-every N: 0 = off */
 	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */
 	const char *prometheus;     /* --prometheus [ADDR:]PORT; NULL = off */
+	unsigned int kernel_without; /* --kernel-without: features taken as missing (bits
+				      * of enum kernel_feature), to test the fallbacks */
+	int refuse_part;             /* --refuse: 1 + the enum lw_part made refused, in tests */
 	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points / 3 own, file-wide */
 	const char *pprof_path;     /* --pprof FILE: gzipped pprof profile at exit; NULL = none */
 	bool pprof_every;           /* --pprof-every: rewrite it at every report too */

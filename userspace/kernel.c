@@ -28,12 +28,12 @@ static const struct {
 	[KF_FIND_VMA] = { "find_vma", "--verify-stacks is not available (bpf_find_vma, Linux 5.17)" },
 };
 
-static const char *parts[KP_NR] = {
-	[KP_VERIFY_STACKS] = "verify_stacks",
-	[KP_PYTHON_WALK] = "python_walk",
-	[KP_CFI_UNWIND] = "cfi_unwind",
-	[KP_FOLLOW] = "follow_forks_execs",
-	[KP_COMMAND_HOLD] = "command_hold",
+static const char *parts[LW_PART_NR] = {
+	[LW_PART_VERIFY_STACKS] = "verify_stacks",
+	[LW_PART_PYTHON_WALK] = "python_walk",
+	[LW_PART_CFI_UNWIND] = "cfi_unwind",
+	[LW_PART_FOLLOW] = "follow_forks_execs",
+	[LW_PART_COMMAND_HOLD] = "command_hold",
 };
 
 const char *kernel__feature_name(enum kernel_feature f)
@@ -41,9 +41,25 @@ const char *kernel__feature_name(enum kernel_feature f)
 	return f < KF_NR ? features[f].name : "?";
 }
 
-const char *kernel__part_name(enum kernel_part p)
+const char *kernel__part_name(enum lw_part p)
 {
-	return p < KP_NR ? parts[p] : "?";
+	return p < LW_PART_NR ? parts[p] : "?";
+}
+
+int kernel__feature_by_name(const char *name)
+{
+	for (int f = 0; f < KF_NR; f++)
+		if (!strcmp(name, features[f].name))
+			return f;
+	return -1;
+}
+
+int kernel__part_by_name(const char *name)
+{
+	for (int p = 0; p < LW_PART_NR; p++)
+		if (!strcmp(name, parts[p]))
+			return p;
+	return -1;
 }
 
 /*
@@ -98,11 +114,11 @@ void kernel__probe(struct kernel_info *k)
 	k->has[KF_UPROBE_MULTI] = probe_uprobe_multi();
 }
 
-void kernel__drop(struct kernel_info *k, enum kernel_part part, const char *reason)
+void kernel__drop(struct kernel_info *k, enum lw_part part, const char *reason)
 {
 	size_t n;
 
-	if (part >= KP_NR)
+	if (part >= LW_PART_NR)
 		return;
 	k->dropped[part] = true;
 	n = strcspn(reason, "\n");
@@ -116,9 +132,9 @@ const char *kernel__tier(const struct kernel_info *k)
 {
 	bool reduced = !k->has[KF_UPROBE_MULTI] || !k->has[KF_SEND_SIGNAL_TASK];
 
-	if (k->dropped[KP_CFI_UNWIND] && k->dropped[KP_PYTHON_WALK])
+	if (k->dropped[LW_PART_CFI_UNWIND] && k->dropped[LW_PART_PYTHON_WALK])
 		return "core";
-	for (int p = 0; p < KP_NR; p++)
+	for (int p = 0; p < LW_PART_NR; p++)
 		reduced |= k->dropped[p];
 	return reduced ? "reduced" : "full";
 }
@@ -129,7 +145,7 @@ void kernel__print(const struct kernel_info *k, FILE *out)
 	for (int f = 0; f < KF_NR; f++)
 		fprintf(out, "  %-17s %s%s%s\n", features[f].name, k->has[f] ? "yes" : "no",
 			k->has[f] ? "" : ": ", k->has[f] ? "" : features[f].without);
-	for (int p = 0; p < KP_NR; p++)
+	for (int p = 0; p < LW_PART_NR; p++)
 		if (k->dropped[p])
 			fprintf(out, "  left out: %s (the verifier refused it: %s)\n", parts[p],
 				k->reason[p]);

@@ -9,6 +9,9 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include "leakwatch.h"
+
+/* The parts of leakwatch a kernel may refuse are enum lw_part (leakwatch.h). */
 
 /* Features probed, in the order --check lists them. */
 enum kernel_feature {
@@ -21,29 +24,22 @@ enum kernel_feature {
 	KF_NR,
 };
 
-/* Parts of leakwatch that a kernel may refuse; the rest is the core. */
-enum kernel_part {
-	KP_VERIFY_STACKS,    /* --verify-stacks */
-	KP_PYTHON_WALK,      /* Python frames in stacks */
-	KP_CFI_UNWIND,       /* CFI unwinding (frame pointers remain) */
-	KP_FOLLOW,           /* following forks and execs (sched tracepoints) */
-	KP_COMMAND_HOLD,     /* holding a started command before its first instruction */
-	KP_NR,
-};
-
 struct kernel_info {
 	char release[65];
 	bool has[KF_NR];
-	bool dropped[KP_NR];
-	char reason[KP_NR][160]; /* why a part was dropped: the kernel's words */
+	bool dropped[LW_PART_NR];
+	char reason[LW_PART_NR][160]; /* why a part was dropped: the kernel's words */
 };
 
 /* Probes the running kernel (no program of leakwatch's is loaded). */
 void kernel__probe(struct kernel_info *k);
 /* Marks part dropped, with reason (its first line kept). */
-void kernel__drop(struct kernel_info *k, enum kernel_part part, const char *reason);
+void kernel__drop(struct kernel_info *k, enum lw_part part, const char *reason);
 const char *kernel__feature_name(enum kernel_feature f);
-const char *kernel__part_name(enum kernel_part p);
+const char *kernel__part_name(enum lw_part p);
+/* The feature or part of that name, or -1. */
+int kernel__feature_by_name(const char *name);
+int kernel__part_by_name(const char *name);
 /* "full", "reduced" (a fallback or a part dropped), "core" (only the
  * frame-pointer core loads). */
 const char *kernel__tier(const struct kernel_info *k);

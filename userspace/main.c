@@ -218,6 +218,7 @@ static int attach_all(struct session *s)
 		.unwind_rows = s->env.unwind_rows,
 		.verify_every = s->env.verify_every,
 		.kernel = &s->kernel,
+		.refuse_part = s->env.refuse_part,
 	};
 	char why[PATH_MAX + 256];
 	int err;
@@ -227,6 +228,15 @@ static int attach_all(struct session *s)
 		lw_say("%s", why);
 		return err;
 	}
+	/* what the verifier refused is off on this side too */
+	if (tracer__dropped(s->tracer, LW_PART_CFI_UNWIND))
+		s->env.unwind = UNWIND_FP;
+	if (tracer__dropped(s->tracer, LW_PART_PYTHON_WALK)) {
+		s->env.no_python = true;
+		s->env.python_objects = false;
+	}
+	if (tracer__dropped(s->tracer, LW_PART_VERIFY_STACKS))
+		s->env.verify_every = 0;
 	/* before any process is held */
 	err = guardian__start(&s->guardian, tracer__exec_watch_fd(s->tracer));
 	if (err)
@@ -716,6 +726,7 @@ static int check_kernel(struct session *s)
 		.walk_python = true,
 		.verify_every = s->env.verify_every ? s->env.verify_every : 1000,
 		.kernel = &s->kernel,
+		.refuse_part = s->env.refuse_part,
 	};
 	const struct tracer_prog_stats *ps;
 	struct tracer *t = NULL;
@@ -758,6 +769,9 @@ int main(int argc, char **argv)
 	if (err)
 		return err;
 	kernel__probe(&s.kernel);
+	for (int f = 0; f < KF_NR; f++)
+		if (s.env.kernel_without & (1u << f))
+			s.kernel.has[f] = false;
 	if (s.env.check)
 		return check_kernel(&s);
 

@@ -226,7 +226,7 @@ static void kernel(struct jw *w, const struct kernel_info *k)
 		jw_bool(w, kernel__feature_name(f), k->has[f]);
 	jw_object_end(w);
 	jw_array(w, "dropped");
-	for (int p = 0; p < KP_NR; p++) {
+	for (int p = 0; p < LW_PART_NR; p++) {
 		if (!k->dropped[p])
 			continue;
 		jw_object(w, NULL);

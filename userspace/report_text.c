@@ -197,7 +197,7 @@ void report_text__print(FILE *f, const struct report *r)
 		for (int k = 0; k < KF_NR; k++)
 			if (!r->kernel->has[k])
 				fprintf(f, " no %s;", kernel__feature_name(k));
-		for (int p = 0; p < KP_NR; p++)
+		for (int p = 0; p < LW_PART_NR; p++)
 			if (r->kernel->dropped[p])
 				fprintf(f, " %s left out;", kernel__part_name(p));
 		fprintf(f, " leakwatch --check says what each means\n");

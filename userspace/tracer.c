@@ -29,7 +29,7 @@ struct tracer {
 	struct leakwatch_bpf *skel;
 	enum tracer_mode mode;
 	bool multi;                 /* uprobe_multi links; else a uprobe per function */
-	bool dropped[KP_NR];
+	bool dropped[LW_PART_NR];
 	char *logs;                 /* the verifier's statistics, LOG_BYTES per program */
 	struct tracer_prog_stats stats[TRACER_MAX_PROGS];
 	int nr_stats;
@@ -117,9 +117,9 @@ int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, vo
 static int part_of(const char *prog)
 {
 	if (!strcmp(prog, "on_exec") || !strcmp(prog, "on_fork") || !strcmp(prog, "hold_new_child"))
-		return KP_FOLLOW;
+		return LW_PART_FOLLOW;
 	if (!strcmp(prog, "stop_process"))
-		return KP_COMMAND_HOLD;
+		return LW_PART_COMMAND_HOLD;
 	return -1;
 }
 
@@ -271,9 +271,10 @@ static int load_once(struct tracer *t, const struct tracer_opts *opts, const boo
 	t->skel->rodata->sample_every = opts->sample_every;
 	t->skel->rodata->sample_bytes = opts->sample_bytes;
 	t->skel->rodata->age_epoch_ns = opts->age_epoch_ns;
-	t->skel->rodata->unwind_cfi = opts->unwind_cfi && !off[KP_CFI_UNWIND];
-	t->skel->rodata->walk_python = opts->walk_python && !off[KP_PYTHON_WALK];
-	t->skel->rodata->verify_every = off[KP_VERIFY_STACKS] ? 0 : opts->verify_every;
+	t->skel->rodata->unwind_cfi = opts->unwind_cfi && !off[LW_PART_CFI_UNWIND];
+	t->skel->rodata->walk_python = opts->walk_python && !off[LW_PART_PYTHON_WALK];
+	t->skel->rodata->verify_every = off[LW_PART_VERIFY_STACKS] ? 0 : opts->verify_every;
+	t->skel->rodata->test_refuse = opts->refuse_part;
 	if (t->skel->rodata->verify_every)
 		bpf_map__set_max_entries(t->skel->maps.verify_events, 16 << 20);
 	/* the row store is preallocated: one row unless the unwinder is on */
@@ -291,11 +292,11 @@ static int load_once(struct tracer *t, const struct tracer_opts *opts, const boo
 	bpf_program__set_autoload(t->skel->progs.floor_exit, floor);
 	bpf_program__set_autoload(t->skel->progs.alloc_enter, !floor);
 	bpf_program__set_autoload(t->skel->progs.alloc_exit, !floor);
-	bpf_program__set_autoload(t->skel->progs.on_exec, !off[KP_FOLLOW]);
-	bpf_program__set_autoload(t->skel->progs.on_fork, !off[KP_FOLLOW]);
-	bpf_program__set_autoload(t->skel->progs.stop_process, !off[KP_COMMAND_HOLD]);
+	bpf_program__set_autoload(t->skel->progs.on_exec, !off[LW_PART_FOLLOW]);
+	bpf_program__set_autoload(t->skel->progs.on_fork, !off[LW_PART_FOLLOW]);
+	bpf_program__set_autoload(t->skel->progs.stop_process, !off[LW_PART_COMMAND_HOLD]);
 	/* children stop themselves where the parent's fork cannot stop them */
-	t->skel->rodata->hold_at_syscall = !off[KP_FOLLOW] && opts->kernel &&
+	t->skel->rodata->hold_at_syscall = !off[LW_PART_FOLLOW] && opts->kernel &&
 					   !opts->kernel->has[KF_SEND_SIGNAL_TASK];
 	bpf_program__set_autoload(t->skel->progs.hold_new_child, t->skel->rodata->hold_at_syscall);
 	bpf_object__for_each_program(prog, t->skel->obj) {
@@ -336,14 +337,48 @@ static int load_once(struct tracer *t, const struct tracer_opts *opts, const boo
 	return err;
 }
 
+/* The optional parts of the core programs, in the order they are given up. */
+static const enum lw_part core_parts[] = {
+	LW_PART_VERIFY_STACKS, LW_PART_PYTHON_WALK, LW_PART_CFI_UNWIND,
+};
+
+/*
+ * A core program was refused: which of its optional parts to leave out.
+ * Each part still in is tried alone, left out, so that only the part the
+ * verifier refuses goes; when no one part is enough, the first still in
+ * goes, and the caller tries again without it. -1: none is left.
+ */
+static int culprit(struct tracer *t, const struct tracer_opts *opts, const bool *off)
+{
+	char failed[64], reason[160];
+	int first = -1;
+
+	for (size_t i = 0; i < sizeof(core_parts) / sizeof(core_parts[0]); i++) {
+		enum lw_part part = core_parts[i];
+		bool trial[LW_PART_NR];
+
+		if (off[part])
+			continue;
+		if (first < 0)
+			first = part;
+		memcpy(trial, off, sizeof(trial));
+		trial[part] = true;
+		if (!load_once(t, opts, trial, failed, sizeof(failed), reason, sizeof(reason))) {
+			/* loaded again once the part is marked left out */
+			leakwatch_bpf__destroy(t->skel);
+			t->skel = NULL;
+			return part;
+		}
+	}
+	return first;
+}
+
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len)
 {
-	/* optional parts a refused core program is tried without, in turn */
-	static const enum kernel_part walkers[] = { KP_VERIFY_STACKS, KP_PYTHON_WALK, KP_CFI_UNWIND };
-	bool off[KP_NR] = {
-		[KP_VERIFY_STACKS] = !opts->verify_every,
-		[KP_PYTHON_WALK] = !opts->walk_python,
-		[KP_CFI_UNWIND] = !opts->unwind_cfi,
+	bool off[LW_PART_NR] = {
+		[LW_PART_VERIFY_STACKS] = !opts->verify_every,
+		[LW_PART_PYTHON_WALK] = !opts->walk_python,
+		[LW_PART_CFI_UNWIND] = !opts->unwind_cfi,
 	};
 	char failed[64], reason[160];
 	struct tracer *t;
@@ -361,15 +396,14 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 	t->mode = opts->mode;
 	t->multi = !opts->kernel || opts->kernel->has[KF_UPROBE_MULTI];
 	for (;;) {
-		int part, w;
+		int part;
 
 		err = load_once(t, opts, off, failed, sizeof(failed), reason, sizeof(reason));
 		if (!err)
 			break;
-		part = part_of(failed);
-		for (w = 0; part < 0 && w < (int)(sizeof(walkers) / sizeof(walkers[0])); w++)
-			if (!off[walkers[w]])
-				part = walkers[w];
+		part = strcmp(failed, "(open)") ? part_of(failed) : -1;
+		if (part < 0 && strcmp(failed, "(open)"))
+			part = culprit(t, opts, off);
 		if (part < 0 || off[part] || !strcmp(failed, "(open)")) {
 			/* privileges were checked before; a refusal now is the verifier's */
 			snprintf(why, len, "the kernel refused leakwatch's core BPF program %s: %s "
@@ -392,7 +426,7 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 			       "stack %u bytes (of 512)", t->stats[i].name, t->stats[i].verified_insns,
 			       t->stats[i].verified_insns / 1e4, t->stats[i].stack_bytes);
 	/* cheap for every exec and fork on the system: one lookup in a small map */
-	if (!t->dropped[KP_FOLLOW]) {
+	if (!t->dropped[LW_PART_FOLLOW]) {
 		t->exec_link = bpf_program__attach(t->skel->progs.on_exec);
 		t->fork_link = t->exec_link ? bpf_program__attach(t->skel->progs.on_fork) : NULL;
 		if (t->fork_link && t->skel->rodata->hold_at_syscall &&
@@ -462,6 +496,11 @@ void tracer__print_verifier_log(const struct tracer_opts *opts, const char *prog
 out:
 	leakwatch_bpf__destroy(skel);
 	free(log);
+}
+
+bool tracer__dropped(const struct tracer *t, enum lw_part part)
+{
+	return part < LW_PART_NR && t->dropped[part];
 }
 
 const struct tracer_prog_stats *tracer__prog_stats(const struct tracer *t, int *n)
@@ -694,7 +733,7 @@ struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, 
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	struct bpf_link *link;
 
-	if (t->dropped[KP_COMMAND_HOLD]) {
+	if (t->dropped[LW_PART_COMMAND_HOLD]) {
 		snprintf(why, len, "this kernel's verifier refused the program that holds a command "
 			 "at its start (leakwatch --check says why): watch it with -p PID instead");
 		return NULL;

@@ -41,6 +41,7 @@ struct tracer_opts {
 	/* what the kernel offers (kernel__probe); the parts its verifier
 	 * refuses are marked dropped there. NULL: assume everything. */
 	struct kernel_info *kernel;
+	int refuse_part;                 /* tests: 1 + the lw_part made refused */
 };
 
 /* What the verifier reported for one loaded program (-v prints these). */
@@ -54,6 +55,9 @@ struct tracer_prog_stats {
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
+/* Whether the verifier refused part, so it was left out (and the loader's
+ * side of it must be off too). */
+bool tracer__dropped(const struct tracer *t, enum lw_part part);
 /* The figures of the programs loaded; *n of them. */
 const struct tracer_prog_stats *tracer__prog_stats(const struct tracer *t, int *n);
 /* The whole verifier log of prog_name, loaded again as opts say, on stderr. */

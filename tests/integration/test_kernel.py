@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from conftest import EXIT_OK, INTERVAL, LEAKWATCH, TARGETS
 
 MAX_VERIFIED_INSNS = 250000
@@ -78,3 +80,63 @@ def test_report_carries_the_kernel_record(run):
     leaked = sum(s["outstanding_bytes"] for s in summary["stacks"]
                  if any(f.get("function") == "leak_at_start" for f in s["frames"]))
     assert leaked == 3 * 1234, summary["stacks"]
+
+
+def run_exitcode(run, *options):
+    """exitcode under leakwatch with options: the summary, after checking
+    its leak of 3 x 1234 B at leak_at_start, exact."""
+    lw = run.leakwatch("--json", "-", *options, INTERVAL, "--", str(TARGETS / "exitcode"),
+                       "1234", "3", "0", "400", "0")
+    assert lw.wait_exit(60) == EXIT_OK, lw.describe()
+    summary = lw.summary()
+    leaked = [(s["outstanding_bytes"], s["outstanding_allocs"]) for s in summary["stacks"]
+              if s["frames"] and s["frames"][0].get("function") == "leak_at_start"]
+    assert leaked == [(3 * 1234, 3)], summary["stacks"]
+    return lw, summary
+
+
+def test_without_uprobe_multi(run):
+    """A uprobe per function, as on Linux 6.1: the same bytes, and the
+    report says which feature was taken as missing."""
+    lw, summary = run_exitcode(run, "--kernel-without", "uprobe_multi")
+    kernel = summary["kernel"]
+    assert kernel["features"]["uprobe_multi"] is False, kernel
+    assert kernel["tier"] == "reduced", kernel
+
+
+# the parts a verifier may refuse, and what shows they are gone
+REFUSABLE = {
+    "python_walk": [],
+    "cfi_unwind": [],
+    "verify_stacks": ["--verify-stacks", "1"],
+    "follow_forks_execs": [],
+}
+
+
+@pytest.mark.parametrize("part", sorted(REFUSABLE))
+def test_refused_part_is_left_out(run, part):
+    """The verifier refuses one part (made to, by a test-only switch that
+    reads through a number): leakwatch says so in one line, leaves that
+    part out, and counts the same bytes with the rest."""
+    lw, summary = run_exitcode(run, "--refuse", part, *REFUSABLE[part])
+    (dropped,) = summary["kernel"]["dropped"]
+    assert dropped["feature"] == part, dropped
+    # the verifier's own words, whatever its version
+    assert "invalid mem access" in dropped["reason"] or "scalar" in dropped["reason"], dropped
+    warnings = [line for line in lw.err.snapshot() if "refused " + part in line]
+    assert len(warnings) == 1, lw.describe()
+    assert summary["kernel"]["tier"] != "full", summary["kernel"]
+    # the loader's side of the part is off too
+    if part == "cfi_unwind":
+        assert summary["unwind"]["mode"] == "fp", summary["unwind"]
+    assert not [line for line in lw.err.snapshot() if "unwind table" in line], lw.describe()
+
+
+def test_refused_command_hold_ends_a_command_run(run):
+    """Without the program that holds a command at its start, a command
+    cannot be watched from its first instruction: one line says so and
+    what to do instead, exit 1."""
+    rc, _, err = run.leakwatch_fails("--refuse", "command_hold", INTERVAL, "--",
+                                     str(TARGETS / "exitcode"), "10", "1", "0", "400", "0")
+    assert rc == 1, err
+    assert any("-p PID" in line for line in err), err
