@@ -156,7 +156,7 @@ __noinline int record(__u32 tgid, __u64 addr)
 	struct lw_alloc rec = {}, *stale;
 	struct lw_stats *s;
 	__u64 size;
-	long err;
+	int err; /* an int: see map_err() */
 
 	if (!st)
 		return 0;
@@ -170,7 +170,7 @@ __noinline int record(__u32 tgid, __u64 addr)
 		return 0;
 	}
 	rec.time_ns = bpf_ktime_get_ns();
-	err = bpf_map_update_elem(&allocs, &key, &rec, BPF_NOEXIST);
+	err = map_err(bpf_map_update_elem(&allocs, &key, &rec, BPF_NOEXIST));
 	if (err == -EEXIST) {
 		/* The address was handed out again, so its free went unseen
 		 * (e.g. through a path not probed): retire the old record. */
@@ -180,7 +180,7 @@ __noinline int record(__u32 tgid, __u64 addr)
 
 			release(tgid, &old);
 		}
-		err = bpf_map_update_elem(&allocs, &key, &rec, BPF_ANY);
+		err = map_err(bpf_map_update_elem(&allocs, &key, &rec, BPF_ANY));
 	}
 	if (err) {
 		count_lost(c, LW_LOST_ALLOCS_MAP_FULL);

@@ -58,6 +58,16 @@ const volatile __u32 test_refuse = 0;
 
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
 
+/* A map update's error, from its low 32 bits. The verifier turns the
+ * helper into a direct call of the map's own function, which returned int
+ * until the kernel's "bpf: return long from bpf_map_ops funcs": on Debian's
+ * 6.1, -EEXIST comes back as 0xffffffef, not sign-extended, and a 64-bit
+ * compare misses it (measured). */
+static __always_inline int map_err(long ret)
+{
+	return (int)ret;
+}
+
 enum walk_status {
 	WALK_ON = 0,
 	WALK_DONE,    /* the outermost frame, or the walk cannot go on */

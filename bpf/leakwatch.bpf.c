@@ -46,10 +46,12 @@ __noinline int capture_stack(__u32 tgid, __u64 sp, __u64 bp)
 	struct lw_stack *known;
 	int status, python = 0;
 	__u64 id;
-	long err;
+	int err; /* an int: see map_err() */
 
-	if (!st)
+	if (!st) {
+		count_lost(c, LW_LOST_NO_THREAD_STATE);
 		return 0;
+	}
 	st->stack_id = LW_STACK_NONE;
 	status = walk_stack(st, tgid, sp, bp);
 	if (status < 0) {
@@ -80,7 +82,7 @@ __noinline int capture_stack(__u32 tgid, __u64 sp, __u64 bp)
 		st->stack_id = id;
 		return 0;
 	}
-	err = bpf_map_update_elem(&stacks, &id, &st->stack, BPF_NOEXIST);
+	err = map_err(bpf_map_update_elem(&stacks, &id, &st->stack, BPF_NOEXIST));
 	if (err && err != -EEXIST) {
 		count_lost(c, LW_LOST_STACK_MISSING);
 		return 0;
@@ -242,8 +244,10 @@ int alloc_enter(struct pt_regs *ctx)
 	}
 
 	st = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!st)
+	if (!st) {
+		count_lost(proc_counters(tgid), LW_LOST_NO_THREAD_STATE);
 		return 0;
+	}
 	if (st->active && sp <= st->entry_sp) {
 		if (st->func != LW_FUNC_NEW)
 			return 0; /* nested in an allocator call in flight */

@@ -77,6 +77,8 @@ enum lw_lost {
 	LW_LOST_UNWIND_PENDING,    /* the CFI unwinder met code whose table is not
 				    * loaded yet: kept under stack 0, never under a
 				    * wrong stack */
+	LW_LOST_NO_THREAD_STATE,   /* the kernel gave no per-thread state (its task
+				    * storage refused the lookup): the call was not seen */
 	LW_LOST_NR,
 };
 

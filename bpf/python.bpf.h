@@ -192,11 +192,11 @@ static __always_inline void py_keep(__u32 tgid, __u64 id)
 {
 	struct py_scratch *sc = py_scratch_get(0);
 	struct lw_py_proc *p;
-	long err;
+	int err; /* an int: see map_err() */
 
 	if (!sc || bpf_map_lookup_elem(&py_stacks, &id))
 		return;
-	err = bpf_map_update_elem(&py_stacks, &id, &sc->stack, BPF_NOEXIST);
+	err = map_err(bpf_map_update_elem(&py_stacks, &id, &sc->stack, BPF_NOEXIST));
 	if (err && err != -EEXIST && (p = bpf_map_lookup_elem(&py_procs, &tgid)))
 		__sync_fetch_and_add(&p->not_kept, 1);
 }

@@ -12,6 +12,7 @@ const char *const lw_lost_names[LW_LOST_NR] = {
 	[LW_LOST_UNATTACHED_WINDOW] = "unattached_window",
 	[LW_LOST_STATS_MAP_FULL] = "stats_map_full",
 	[LW_LOST_UNWIND_PENDING] = "unwind_pending",
+	[LW_LOST_NO_THREAD_STATE] = "thread_state_unavailable",
 };
 
 void report__time(const struct report *r, char *buf, size_t len)

@@ -8,21 +8,10 @@ repo=$1 build=$2
 cd "$repo" || exit 1
 uname -r
 "$build/leakwatch" --check || exit 1
-# Known to fail, with the reason:
-# - 6.1: test_threads_leak_exact misses one thread's block in about one run
-#   of three (TCG). Likely cause, not yet proven: 6.1's task storage refuses
-#   a lookup (returns NULL) while any task on the same CPU holds its per-CPU
-#   busy count, as a thread's storage being freed at its exit does, so that
-#   thread's allocator call is not seen. Later kernels do not refuse there.
-deselect=
-case $(uname -r) in
-6.1.*) deselect="--deselect tests/integration/test_churn_threads.py::test_threads_leak_exact" ;;
-esac
 # the core: the budget and the kernel record; exact bytes of each allocator
 # function; threads; a target that exits; a C call chain without frame
 # pointers; fork following; -- with arguments; a Python line
-# shellcheck disable=SC2086
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE $deselect \
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE \
 	tests/integration/test_kernel.py \
 	tests/integration/test_allocs.py \
 	tests/integration/test_churn_threads.py::test_threads_leak_exact \
