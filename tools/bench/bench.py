@@ -30,6 +30,10 @@ alone, under leakwatch (pymalloc's arenas counted), under --python-objects
 (each object counted: two traps and a stack walk to make it, one trap to
 free it), and the same sampled.
 
+Then the path of kernels without uprobe_multi links (Linux 6.1): the floor
+and leakwatch as above, against the same with a perf-event uprobe per
+function and process (--kernel-without uprobe_multi), and the attach time.
+
 Uprobes belong to a file, not a process: anybody's uprobe on libc slows
 every process, baseline included. A run during which a uprobe that this
 benchmark did not create was present is repeated (up to 3 times) and
@@ -199,7 +203,7 @@ def run_once(build, condition, workload_args, ops, exe="alloc_storm", observer=N
         if condition != "base":
             t0 = time.monotonic()
             lw = subprocess.Popen([os.path.join(build, "leakwatch"), "-v", "-p", str(storm.pid),
-                                   *(observer or OBSERVER_ARGS[condition]), str(POLL_S)],
+                                   *(OBSERVER_ARGS[condition] if observer is None else observer), str(POLL_S)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             ours.add(lw.pid)
             line, lines = read_line(lw.stderr, r"^leakwatch: watching", 30)
@@ -291,6 +295,32 @@ def bench_workload(build, name, args, reps, ops, out):
               fmt([r.get("detach_ms", 0) for r in lw])), file=out)
     print("  runs repeated because another process had uprobes in place: %d" % contaminated,
           file=out)
+
+
+# (label, leakwatch's arguments) for the kernels without uprobe_multi
+FALLBACK = [("floor-own", ["--bench-floor=own"]),
+            ("floor-own, per function", ["--bench-floor=own", "--kernel-without", "uprobe_multi"]),
+            ("leakwatch", []),
+            ("leakwatch, per function", ["--kernel-without", "uprobe_multi"])]
+
+
+def fallback_cost(build, reps, ops, out):
+    """What a kernel without uprobe_multi costs: per call, and to attach."""
+    args = ["-m", "pairs", "-t", "1"]
+    runs = {label: [] for label, _ in FALLBACK}
+    for rep in range(reps):
+        for label, observer in FALLBACK:
+            runs[label].append(run_once(build, "observed", args, ops, observer=observer))
+    print("\nwithout uprobe_multi (Linux 6.1: a uprobe per function), pairs 1 thread, %d "
+          "operations, %d repetitions:" % (ops, reps), file=out)
+    print("  %-24s %-30s %-22s %s" % ("condition", "cpu ns per op (median [min..max])",
+                                      "x floor-own", "attach ms (BPF load included)"), file=out)
+    ns = {label: [r["cpu_ns_per_op"] for r in runs[label]] for label in runs}
+    for label, _ in FALLBACK:
+        rs = [a / b for a, b in zip(ns[label], ns["floor-own"]) if b]
+        print("  %-24s %-30s %-22s %s" % (label, fmt(ns[label]), fmt(rs, "x"),
+                                          fmt([r.get("attach_ms", 0) for r in runs[label]])),
+              file=out)
 
 
 def unwinder_cost(build, reps, ops, depths, out):
@@ -535,6 +565,8 @@ def main():
         bench_workload(opts.build, name, args, reps, ops, sys.stdout)
         sys.stdout.flush()
     unwinder_cost(opts.build, reps, ops, UNWIND_DEPTHS, sys.stdout)
+    sys.stdout.flush()
+    fallback_cost(opts.build, reps, ops, sys.stdout)
     sys.stdout.flush()
     if not opts.quick and os.path.exists(PYTHON):
         python_cost(opts.build, 3, 300000, sys.stdout)
