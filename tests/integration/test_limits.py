@@ -34,7 +34,7 @@ def check_totals(report, pid, want):
 
 def lost(**counts):
     names = ("allocs_map_full", "stack_missing", "stack_collision", "unknown_frees",
-             "unattached_window", "stats_map_full", "unwind_pending")
+             "unattached_window", "stats_map_full", "unwind_pending", "thread_state_unavailable")
     return {name: counts.get(name, 0) for name in names}
 
 
