@@ -33,7 +33,8 @@ TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -pthread
 NOFP_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
 target_cflags = $(if $(shell head -1 $(1) | grep -l LEAKWATCH_NO_FP),$(NOFP_CFLAGS),$(TARGET_CFLAGS))
 
-USER_SRCS := $(sort $(wildcard userspace/*.c))
+# userspace/ has a folder per stage (README, Layout); main.c is the loop
+USER_SRCS := $(sort $(wildcard userspace/*.c userspace/*/*.c))
 LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
 USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
 LIB_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRCS))
@@ -90,10 +91,11 @@ $(OUTPUT)/obj/profile.pb-c.o: $(OUTPUT)/proto/profile.pb-c.c | $(OUTPUT)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(OUTPUT)/obj/pprof.o: $(OUTPUT)/proto/profile.pb-c.h
+$(OUTPUT)/obj/outputs/pprof.o: $(OUTPUT)/proto/profile.pb-c.h
 
-$(OUTPUT)/obj/%.o: userspace/%.c $(wildcard userspace/*.h) bpf/leakwatch.h $(OUTPUT)/leakwatch.skel.h | $(OUTPUT)/obj
+$(OUTPUT)/obj/%.o: userspace/%.c $(wildcard userspace/*/*.h) bpf/leakwatch.h $(OUTPUT)/leakwatch.skel.h | $(OUTPUT)/obj
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/html_assets.c: tools/html/embed.py $(HTML_ASSETS) | $(OUTPUT)
@@ -168,9 +170,9 @@ FUZZ_SECONDS ?= 600
 FUZZ_SEEDS := $(addprefix $(OUTPUT)/tests/targets/,symbols cxx allocs)
 FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
 
-$(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/dwarf_lookup.c \
-		userspace/hashmap.c userspace/cfi.c userspace/cfi.h userspace/dwarf_lookup.h \
-		userspace/symbolize.h | $(OUTPUT)
+$(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/symbols/dwarf_lookup.c \
+		userspace/common/hashmap.c userspace/stacks/cfi.c userspace/stacks/cfi.h \
+		userspace/symbols/dwarf_lookup.h userspace/symbols/symbolize.h | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace -Ibpf \
@@ -249,7 +251,7 @@ clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
 
-# Python frames from outside the process: a driver over userspace/python.c
+# Python frames from outside the process: a driver over userspace/stacks/python.c
 # for test_python_symbols.py, and the shared library its scripts block in
 # through ctypes.
 $(OUTPUT)/tests/pyinspect: tests/tools/pyinspect.c $(LIB_OBJS) | $(OUTPUT)/tests/targets

@@ -202,7 +202,7 @@ struct lw_proc_counters {
 
 
 /*
- * CFI unwinding (userspace/cfi.h builds the tables, the BPF unwinder reads
+ * CFI unwinding (userspace/stacks/cfi.h builds the tables, the BPF unwinder reads
  * them). A module's table is its rows sorted by off; a row holds from its
  * off to the next row's. Offsets are file offsets, as return addresses map
  * to them through /proc/PID/maps (addr - start + pgoff), so the table does
@@ -282,7 +282,7 @@ struct lw_verify {
 };
 
 /*
- * Python frames (bpf/python.bpf.h walks them; userspace/python.h says what
+ * Python frames (bpf/python.bpf.h walks them; userspace/stacks/python.h says what
  * each offset is). py_procs: per tgid, what the loader found when it
  * opened the interpreter; the counters are the walker's.
  */

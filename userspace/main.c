@@ -11,22 +11,22 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "cli.h"
-#include "command.h"
-#include "kernel.h"
-#include "exitcodes.h"
-#include "exports.h"
-#include "guardian.h"
-#include "memory.h"
-#include "messages.h"
-#include "proc.h"
-#include "pystacks.h"
-#include "report.h"
-#include "stacks.h"
-#include "symbol_worker.h"
-#include "symbolize.h"
-#include "targets.h"
-#include "tracer.h"
+#include "targets/cli.h"
+#include "targets/command.h"
+#include "kernel/kernel.h"
+#include "common/exitcodes.h"
+#include "outputs/exports.h"
+#include "targets/guardian.h"
+#include "targets/memory.h"
+#include "common/messages.h"
+#include "targets/proc.h"
+#include "stacks/pystacks.h"
+#include "judge/report.h"
+#include "stacks/stacks.h"
+#include "symbols/symbol_worker.h"
+#include "symbols/symbolize.h"
+#include "targets/targets.h"
+#include "kernel/tracer.h"
 
 /* How often the loop looks at signals and targets between reports. */
 #define TICK_S 0.1

@@ -22,9 +22,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "cfi.h"
-#include "dwarf_lookup.h"
-#include "symbolize.h"
+#include "stacks/cfi.h"
+#include "symbols/dwarf_lookup.h"
+#include "symbols/symbolize.h"
 
 #define MAX_SEEDS 16
 #define MAX_PATCHES 64

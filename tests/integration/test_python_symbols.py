@@ -1,4 +1,4 @@
-"""CPython frames found and named from outside the process (userspace/python.c).
+"""CPython frames found and named from outside the process (userspace/stacks/python.c).
 
 For each interpreter present, tests/targets/python/frames.py prints, from the
 inside, the addresses of code objects (id()), their names and lines, and each

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "python.h"
+#include "stacks/python.h"
 
 static void json_str(const char *s)
 {

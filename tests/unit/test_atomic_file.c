@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "atomic_file.h"
+#include "outputs/atomic_file.h"
 
 struct dir {
 	char path[64];

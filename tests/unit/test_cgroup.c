@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "cgroup.h"
-#include "proc.h"
+#include "targets/cgroup.h"
+#include "targets/proc.h"
 
 #define ID_A "3f2a9c1b7d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcd"
 #define ID_B "3f2a9c1b7d4e000000000000000000000000000000000000000000000000beef"

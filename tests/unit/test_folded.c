@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "folded.h"
+#include "outputs/folded.h"
 
 static struct lw_module app = { .path = "/opt/app/bin/server" };
 static struct lw_module libfoo = { .path = "/usr/lib/libfoo.so.1" };

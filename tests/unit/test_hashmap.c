@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "hashmap.h"
+#include "common/hashmap.h"
 
 /* More than enough to force several doublings from the initial 64 slots. */
 #define MANY 20000

@@ -13,9 +13,9 @@
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "exitcodes.h"
-#include "exports.h"
-#include "html.h"
+#include "common/exitcodes.h"
+#include "outputs/exports.h"
+#include "outputs/html.h"
 
 #define DATA_START "<script type=\"application/json\" id=\"leakwatch-data\">"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "json_writer.h"
+#include "outputs/json_writer.h"
 
 struct out {
 	char *buf;

@@ -10,7 +10,7 @@
 #include <zlib.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "pprof.h"
+#include "outputs/pprof.h"
 #include "proto/profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile pb_profile;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "prometheus.h"
+#include "outputs/prometheus.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "summary_files.h"
+#include "outputs/summary_files.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define SENTINEL 12345.5

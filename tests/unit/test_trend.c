@@ -7,7 +7,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "trend.h"
+#include "judge/trend.h"
 
 /* Exact double comparison that says what differed. */
 #define assert_double_exact(got, want) do {					\

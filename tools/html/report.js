@@ -1,6 +1,6 @@
 /*
  * leakwatch's HTML report: draws the page from the JSON object in
- * <script id="leakwatch-data"> (written by userspace/html.c). No library,
+ * <script id="leakwatch-data"> (written by userspace/outputs/html.c). No library,
  * no network: SVG built by hand.
  *
  * When done, <html> carries what was drawn, for people debugging the page

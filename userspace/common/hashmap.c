@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <stdlib.h>
-#include "hashmap.h"
+#include "common/hashmap.h"
 
 struct slot {
 	struct lw_key key;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdio.h>
-#include "messages.h"
+#include "common/messages.h"
 
 void lw_vsay(const char *fmt, va_list ap)
 {

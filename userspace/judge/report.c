@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "report.h"
+#include "judge/report.h"
 
 const char *const lw_lost_names[LW_LOST_NR] = {
 	[LW_LOST_ALLOCS_MAP_FULL] = "allocs_map_full",

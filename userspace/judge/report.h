@@ -10,11 +10,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
-#include "kernel.h"
-#include "pystacks.h"
-#include "rollup.h"
-#include "stacks.h"
-#include "symbol_worker.h"
+#include "kernel/kernel.h"
+#include "stacks/pystacks.h"
+#include "judge/rollup.h"
+#include "stacks/stacks.h"
+#include "symbols/symbol_worker.h"
 
 struct report_counts {
 	int64_t outstanding_bytes;

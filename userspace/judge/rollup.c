@@ -2,9 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "hashmap.h"
-#include "report.h"
-#include "rollup.h"
+#include "common/hashmap.h"
+#include "judge/report.h"
+#include "judge/rollup.h"
 
 static const char *exe_of(const struct report_process *procs, int nr, pid_t pid)
 {

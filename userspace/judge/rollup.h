@@ -10,8 +10,8 @@
 
 #include <stdint.h>
 #include <sys/types.h>
-#include "stacks.h"
-#include "trend.h"
+#include "stacks/stacks.h"
+#include "judge/trend.h"
 
 /* PIDs listed per rollup; the count is exact beyond that. */
 #define LW_ROLLUP_PIDS 16

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <math.h>
 #include <stdlib.h>
-#include "trend.h"
+#include "judge/trend.h"
 
 /* One-sided p < 0.01 under the normal approximation. */
 #define Z_SIGNIFICANT 2.326

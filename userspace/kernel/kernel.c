@@ -7,7 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include "kernel.h"
+#include "kernel/kernel.h"
 
 /* Each feature: its name in JSON and --check, and what its absence costs. */
 static const struct {

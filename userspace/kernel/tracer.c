@@ -8,11 +8,11 @@
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "exitcodes.h"
-#include "guardian.h"
+#include "common/exitcodes.h"
+#include "targets/guardian.h"
 #include "leakwatch.skel.h"
-#include "messages.h"
-#include "tracer.h"
+#include "common/messages.h"
+#include "kernel/tracer.h"
 
 /* Per program: the verifier's statistics (log level 4), or its error. */
 #define LOG_BYTES 16384

@@ -12,8 +12,8 @@
 #include <sys/types.h>
 #include <linux/types.h>
 #include "leakwatch.h"
-#include "allocator.h"
-#include "kernel.h"
+#include "probes/allocator.h"
+#include "kernel/kernel.h"
 
 struct tracer;
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "atomic_file.h"
+#include "outputs/atomic_file.h"
 
 /* dir and base name of path ("." when it has no slash). */
 static int split_path(const char *path, char *dir, size_t len, const char **base)

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdlib.h>
-#include "exitcodes.h"
-#include "exports.h"
-#include "folded.h"
-#include "html.h"
-#include "messages.h"
-#include "pprof.h"
-#include "prometheus.h"
-#include "summary_files.h"
+#include "common/exitcodes.h"
+#include "outputs/exports.h"
+#include "outputs/folded.h"
+#include "outputs/html.h"
+#include "common/messages.h"
+#include "outputs/pprof.h"
+#include "outputs/prometheus.h"
+#include "outputs/summary_files.h"
 
 /* Each exporter's file defines its struct exporter; list it here. */
 static const struct exporter *const exporters[] = {

@@ -9,8 +9,8 @@
 #define LW_EXPORTS_H
 
 #include <stdbool.h>
-#include "cli.h"
-#include "report.h"
+#include "targets/cli.h"
+#include "judge/report.h"
 
 struct exporter {
 	const char *name;

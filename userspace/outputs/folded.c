@@ -3,10 +3,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "atomic_file.h"
-#include "exitcodes.h"
-#include "folded.h"
-#include "messages.h"
+#include "outputs/atomic_file.h"
+#include "common/exitcodes.h"
+#include "outputs/folded.h"
+#include "common/messages.h"
 
 struct folded {
 	const char *path;

@@ -15,8 +15,8 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include "exports.h"
-#include "report.h"
+#include "outputs/exports.h"
+#include "judge/report.h"
 
 extern const struct exporter folded_exporter;
 

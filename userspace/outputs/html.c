@@ -14,12 +14,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "exitcodes.h"
-#include "exports.h"
-#include "hashmap.h"
-#include "html.h"
-#include "json_writer.h"
-#include "messages.h"
+#include "common/exitcodes.h"
+#include "outputs/exports.h"
+#include "common/hashmap.h"
+#include "outputs/html.h"
+#include "outputs/json_writer.h"
+#include "common/messages.h"
 
 /* Reports of totals and RSS kept for the chart (a long watch keeps its
  * last ones), and processes charted. */

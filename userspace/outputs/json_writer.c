@@ -2,7 +2,7 @@
 #include <math.h>
 #include <inttypes.h>
 #include <string.h>
-#include "json_writer.h"
+#include "outputs/json_writer.h"
 
 void jw_init(struct jw *w, FILE *f)
 {

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include "atomic_file.h"
-#include "exitcodes.h"
-#include "hashmap.h"
-#include "messages.h"
-#include "pprof.h"
+#include "outputs/atomic_file.h"
+#include "common/exitcodes.h"
+#include "common/hashmap.h"
+#include "common/messages.h"
+#include "outputs/pprof.h"
 #include "proto/profile.pb-c.h"
 
 /* protobuf-c's names, shortened for this file */

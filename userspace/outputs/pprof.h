@@ -17,8 +17,8 @@
 #define LW_PPROF_H
 
 #include <stdio.h>
-#include "exports.h"
-#include "report.h"
+#include "outputs/exports.h"
+#include "judge/report.h"
 
 extern const struct exporter pprof_exporter;
 

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "exitcodes.h"
-#include "exports.h"
-#include "messages.h"
-#include "prometheus.h"
+#include "common/exitcodes.h"
+#include "outputs/exports.h"
+#include "common/messages.h"
+#include "outputs/prometheus.h"
 
 #define CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
 #define CONTENT_TYPE_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include "report.h"
+#include "judge/report.h"
 
 /* Stacks exported per report at most, whatever -T says: each stack is a
  * few series, and a scraper stores every series it ever saw. */

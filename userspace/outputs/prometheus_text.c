@@ -7,8 +7,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include "hashmap.h"
-#include "prometheus.h"
+#include "common/hashmap.h"
+#include "outputs/prometheus.h"
 
 static int parse_port(const char *s, uint16_t *port)
 {

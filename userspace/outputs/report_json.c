@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* JSON lines, schema 1 (DESIGN.md): one object per report, flushed. */
 #include <inttypes.h>
-#include "json_writer.h"
-#include "report.h"
-#include "unwind.h"
+#include "outputs/json_writer.h"
+#include "judge/report.h"
+#include "stacks/unwind.h"
 
 static void counts(struct jw *w, const char *key, const struct report_counts *c,
 		   const struct report *r)

@@ -4,8 +4,8 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
-#include "report.h"
-#include "unwind.h"
+#include "judge/report.h"
+#include "stacks/unwind.h"
 
 /* Frames shown per stack; JSON has them all. */
 #define TEXT_FRAMES 8

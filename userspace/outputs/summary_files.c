@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "atomic_file.h"
-#include "exitcodes.h"
-#include "messages.h"
-#include "summary_files.h"
+#include "outputs/atomic_file.h"
+#include "common/exitcodes.h"
+#include "common/messages.h"
+#include "outputs/summary_files.h"
 
 #define NAME_PREFIX "leakwatch-"
 #define NAME_SUFFIX ".json"

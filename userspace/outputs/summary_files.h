@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
-#include "exports.h"
+#include "outputs/exports.h"
 
 extern const struct exporter summary_files_exporter;
 

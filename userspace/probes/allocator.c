@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
-#include "allocator.h"
-#include "elf_symbols.h"
-#include "exitcodes.h"
-#include "insn.h"
-#include "linkmap.h"
-#include "proc.h"
+#include "probes/allocator.h"
+#include "symbols/elf_symbols.h"
+#include "common/exitcodes.h"
+#include "probes/insn.h"
+#include "probes/linkmap.h"
+#include "targets/proc.h"
 
 /*
  * Every entry point probed, what its arguments mean (leakwatch.h), and

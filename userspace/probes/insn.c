@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <capstone/capstone.h>
 #include <stdio.h>
-#include "insn.h"
+#include "probes/insn.h"
 
 static csh handle(void)
 {

@@ -4,8 +4,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
-#include "elf_symbols.h"
-#include "linkmap.h"
+#include "symbols/elf_symbols.h"
+#include "probes/linkmap.h"
 
 /* glibc's struct r_debug and struct link_map (x86_64), the fields used. */
 #define R_DEBUG_R_MAP 8

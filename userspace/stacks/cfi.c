@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "cfi.h"
+#include "stacks/cfi.h"
 
 /* x86-64 DWARF register numbers */
 #define REG_RBP 6

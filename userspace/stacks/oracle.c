@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "dwarf_lookup.h"
+#include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "oracle.h"
+#include "stacks/oracle.h"
 
 struct snapshot {
 	const uint64_t *regs;

@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "allocator.h"
-#include "hashmap.h"
-#include "messages.h"
-#include "python.h"
-#include "pystacks.h"
-#include "tracer.h"
+#include "probes/allocator.h"
+#include "common/hashmap.h"
+#include "common/messages.h"
+#include "stacks/python.h"
+#include "stacks/pystacks.h"
+#include "kernel/tracer.h"
 
 /* Between looks at a process whose interpreter is not up yet: from the
  * first delay, doubling, to the last; an interpreter found but still

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <linux/types.h>
-#include "symbolize.h"
+#include "symbols/symbolize.h"
 
 struct py_stacks;
 struct tracer;

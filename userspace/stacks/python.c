@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "allocator.h"
-#include "elf_symbols.h"
-#include "hashmap.h"
-#include "insn.h"
-#include "proc.h"
-#include "python.h"
+#include "probes/allocator.h"
+#include "symbols/elf_symbols.h"
+#include "common/hashmap.h"
+#include "probes/insn.h"
+#include "targets/proc.h"
+#include "stacks/python.h"
 
 #define N PY_NO_OFFSET
 #define MAX_MEMBERS 64

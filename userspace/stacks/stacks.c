@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdlib.h>
 #include <string.h>
-#include "hashmap.h"
-#include "pystacks.h"
-#include "stacks.h"
-#include "tracer.h"
+#include "common/hashmap.h"
+#include "stacks/pystacks.h"
+#include "stacks/stacks.h"
+#include "kernel/tracer.h"
 
 struct stack_table {
 	struct symbolizer *sym;

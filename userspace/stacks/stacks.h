@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "leakwatch.h"
-#include "symbolize.h"
-#include "trend.h"
+#include "symbols/symbolize.h"
+#include "judge/trend.h"
 
 struct lw_site {
 	pid_t pid;

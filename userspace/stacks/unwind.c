@@ -2,14 +2,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cfi.h"
-#include "messages.h"
-#include "oracle.h"
-#include "proc.h"
-#include "report.h"
-#include "symbolize.h"
-#include "tracer.h"
-#include "unwind.h"
+#include "stacks/cfi.h"
+#include "common/messages.h"
+#include "stacks/oracle.h"
+#include "targets/proc.h"
+#include "judge/report.h"
+#include "symbols/symbolize.h"
+#include "kernel/tracer.h"
+#include "stacks/unwind.h"
 
 /* A module's table in the row store. */
 struct table {

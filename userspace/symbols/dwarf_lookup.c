@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cfi.h"
-#include "dwarf_lookup.h"
-#include "hashmap.h"
-#include "symbolize.h"
+#include "stacks/cfi.h"
+#include "symbols/dwarf_lookup.h"
+#include "common/hashmap.h"
+#include "symbols/symbolize.h"
 
 /* Where a function's code lies in its CU: found by binary search, so an
  * address does not cost a walk of the whole CU (dwarf_getscopes does that,

@@ -15,13 +15,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "cfi.h"
-#include "dwarf_lookup.h"
+#include "stacks/cfi.h"
+#include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "oracle.h"
-#include "messages.h"
-#include "symbol_worker.h"
-#include "symbolize.h"
+#include "stacks/oracle.h"
+#include "common/messages.h"
+#include "symbols/symbol_worker.h"
+#include "symbols/symbolize.h"
 
 /* The worker runs as nobody: it needs to read only what it is handed and
  * world-readable debug info. */

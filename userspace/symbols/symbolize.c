@@ -8,15 +8,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "cfi.h"
-#include "dwarf_lookup.h"
+#include "stacks/cfi.h"
+#include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "oracle.h"
-#include "hashmap.h"
-#include "insn.h"
-#include "proc.h"
-#include "symbol_worker.h"
-#include "symbolize.h"
+#include "stacks/oracle.h"
+#include "common/hashmap.h"
+#include "probes/insn.h"
+#include "targets/proc.h"
+#include "symbols/symbol_worker.h"
+#include "symbols/symbolize.h"
 
 /* A perf map entry: JIT code a process names for profilers. */
 struct perf_entry {

@@ -10,8 +10,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
-#include "cgroup.h"
-#include "exitcodes.h"
+#include "targets/cgroup.h"
+#include "common/exitcodes.h"
 
 /* Deeper than any runtime nests; bounds the descriptors a walk holds. */
 #define MAX_DEPTH 64

@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli.h"
-#include "kernel.h"
-#include "exitcodes.h"
-#include "messages.h"
-#include "prometheus.h"
-#include "summary_files.h"
+#include "targets/cli.h"
+#include "kernel/kernel.h"
+#include "common/exitcodes.h"
+#include "common/messages.h"
+#include "outputs/prometheus.h"
+#include "outputs/summary_files.h"
 
 const char *argp_program_version = "leakwatch 0.1";
 const char *argp_program_bug_address = NULL;

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 #include <sys/types.h>
-#include "cgroup.h"
-#include "unwind.h"
+#include "targets/cgroup.h"
+#include "stacks/unwind.h"
 
 #define LW_MAX_PIDS 64
 

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "command.h"
-#include "elf_symbols.h"
-#include "exitcodes.h"
+#include "targets/command.h"
+#include "symbols/elf_symbols.h"
+#include "common/exitcodes.h"
 
 /* argv[0] as execvp would find it. */
 static int find_exe(const char *name, char *out, size_t len)

@@ -9,9 +9,9 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "guardian.h"
+#include "targets/guardian.h"
 #include "leakwatch.h"
-#include "proc.h"
+#include "targets/proc.h"
 
 #define STAND_DOWN "ok"
 /* the guardian's descriptors, moved here before all others are closed */

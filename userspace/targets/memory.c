@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include "memory.h"
+#include "targets/memory.h"
 
 /* A cgroup hierarchy as mounted here: a mount may expose a subtree of it
  * (its root, mountinfo's field 4), as inside a container. */

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "exitcodes.h"
-#include "proc.h"
+#include "common/exitcodes.h"
+#include "targets/proc.h"
 
 #define PF_KTHREAD 0x00200000
 

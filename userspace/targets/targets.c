@@ -7,12 +7,12 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "command.h"
-#include "elf_symbols.h"
-#include "exitcodes.h"
-#include "messages.h"
-#include "proc.h"
-#include "targets.h"
+#include "targets/command.h"
+#include "symbols/elf_symbols.h"
+#include "common/exitcodes.h"
+#include "common/messages.h"
+#include "targets/proc.h"
+#include "targets/targets.h"
 
 /* A plan shared by a process and the children it forked: one per image,
  * not one per process (a plan is large, and workers are many). */

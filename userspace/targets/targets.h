@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/types.h>
-#include "allocator.h"
-#include "tracer.h"
-#include "trend.h"
+#include "probes/allocator.h"
+#include "kernel/tracer.h"
+#include "judge/trend.h"
 
 struct target {
 	pid_t pid;
