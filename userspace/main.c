@@ -2,18 +2,16 @@
 /* leakwatch: attach, then poll the kernel's aggregates every interval and
  * report, until stopped, COUNT reports, or the last target exits. */
 #include <errno.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "targets/cli.h"
-#include "targets/command.h"
 #include "kernel/kernel.h"
+#include "kernel/preflight.h"
 #include "common/exitcodes.h"
 #include "outputs/exports.h"
 #include "targets/guardian.h"
@@ -69,34 +67,6 @@ static double now_s(clockid_t clock)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-
-/* Root, or the capabilities that stand for it here: loading BPF and
- * uprobes (CAP_BPF, CAP_PERFMON) and opening /proc/PID/map_files
- * (CAP_SYS_ADMIN). */
-static int check_privilege(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = {};
-	static const int needed[] = { CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN };
-
-	if (syscall(SYS_capget, &hdr, data))
-		return geteuid() == 0 ? 0 : LW_EXIT_PRIVILEGE;
-	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-		int cap = needed[i];
-
-		if (!(data[cap / 32].effective & (1u << (cap % 32)))) {
-			lw_say("not allowed to trace other processes (CAP_BPF, CAP_PERFMON and "
-			     "CAP_SYS_ADMIN are needed): run leakwatch as root, e.g. with sudo");
-			return LW_EXIT_PRIVILEGE;
-		}
-	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		lw_say("this kernel has no BTF (/sys/kernel/btf/vmlinux): run a kernel built "
-		     "with CONFIG_DEBUG_INFO_BTF=y");
-		return LW_EXIT_PRIVILEGE;
-	}
-	return 0;
-}
 
 /* A new slot at the end of the targets; NULL when full or out of memory. */
 static struct target *new_target(struct session *s)
@@ -693,63 +663,6 @@ static int run(struct session *s)
 	return report(s, true);
 }
 
-/* Targets that cannot be watched fail here, before any BPF is loaded:
- * a PID that does not exist, a command that cannot be found. */
-static int check_targets(const struct env *env)
-{
-	char exe[PATH_MAX], why[PATH_MAX + 128];
-
-	for (int i = 0; i < env->nr_pids; i++) {
-		if (kill(env->pids[i], 0) && errno == ESRCH) {
-			lw_say("no such process: PID %d (is it still running? pgrep finds a PID by name)",
-			       env->pids[i]);
-			return LW_EXIT_TARGET;
-		}
-	}
-	if (env->command && command__find(env->command[0], exe, sizeof(exe), why, sizeof(why))) {
-		lw_say("%s", why);
-		return LW_EXIT_TARGET;
-	}
-	return 0;
-}
-
-/* leakwatch --check: what this kernel offers, and whether leakwatch's
- * programs load here (each with its verifier figures). */
-static int check_kernel(struct session *s)
-{
-	struct tracer_opts topts = {
-		.max_allocs = s->env.max_allocs,
-		.max_stacks = s->env.max_stacks,
-		.age_epoch_ns = 1000000000,
-		.unwind_cfi = true,
-		.unwind_rows = 1024,
-		.walk_python = true,
-		.verify_every = s->env.verify_every ? s->env.verify_every : 1000,
-		.kernel = &s->kernel,
-		.refuse_part = s->env.refuse_part,
-	};
-	const struct tracer_prog_stats *ps;
-	struct tracer *t = NULL;
-	char why[512];
-	int err, n;
-
-	if (!s->kernel.has[KF_FIND_VMA])
-		topts.verify_every = 0;
-	err = tracer__new(&t, &topts, why, sizeof(why));
-	kernel__print(&s->kernel, stdout);
-	if (err) {
-		printf("  leakwatch cannot run here: %s\n", why);
-		return err;
-	}
-	ps = tracer__prog_stats(t, &n);
-	for (int i = 0; i < n; i++)
-		printf("  program %-13s loads: %u instructions verified (%.1f%% of 1M), stack %u of "
-		       "512 bytes\n", ps[i].name, ps[i].verified_insns, ps[i].verified_insns / 1e4,
-		       ps[i].stack_bytes);
-	tracer__free(t);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct session s = { .guardian = { .fd = -1 } };
@@ -763,9 +676,9 @@ int main(int argc, char **argv)
 		return symbol_worker__serve(3);
 	env__parse(&s.env, argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	err = check_privilege();
+	err = preflight__privilege();
 	if (!err)
-		err = check_targets(&s.env);
+		err = targets__preflight(s.env.pids, s.env.nr_pids, s.env.command);
 	if (err)
 		return err;
 	kernel__probe(&s.kernel);
@@ -773,7 +686,8 @@ int main(int argc, char **argv)
 		if (s.env.kernel_without & (1u << f))
 			s.kernel.has[f] = false;
 	if (s.env.check)
-		return check_kernel(&s);
+		return preflight__check(&s.kernel, s.env.max_allocs, s.env.max_stacks,
+					s.env.verify_every, s.env.refuse_part);
 
 	s.text = !s.env.json_path || strcmp(s.env.json_path, "-");
 	if (s.env.json_path) {

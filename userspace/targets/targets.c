@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <limits.h>
 #include <errno.h>
 #include <signal.h>
 #include <stddef.h>
@@ -344,4 +345,24 @@ void target__describe(const struct target *t, FILE *f)
 	for (int i = 0; i < t->plan->nr_objects; i++)
 		allocator__describe_object(&t->plan->objects[i], f);
 	allocator__describe(t->plan, f);
+}
+
+/* Targets that cannot be watched fail here, before any BPF is loaded:
+ * a PID that does not exist, a command that cannot be found. */
+int targets__preflight(const pid_t *pids, int nr_pids, char *const *command)
+{
+	char exe[PATH_MAX], why[PATH_MAX + 128];
+
+	for (int i = 0; i < nr_pids; i++) {
+		if (kill(pids[i], 0) && errno == ESRCH) {
+			lw_say("no such process: PID %d (is it still running? pgrep finds a PID by name)",
+			       pids[i]);
+			return LW_EXIT_TARGET;
+		}
+	}
+	if (command && command__find(command[0], exe, sizeof(exe), why, sizeof(why))) {
+		lw_say("%s", why);
+		return LW_EXIT_TARGET;
+	}
+	return 0;
 }

@@ -68,4 +68,9 @@ void target__release(struct target *t);
 /* What is attached where, for -v. */
 void target__describe(const struct target *t, FILE *f);
 
+/* Targets that cannot be watched fail here, before any BPF is loaded: a
+ * PID that does not exist, a command that cannot be found. 0, or
+ * LW_EXIT_TARGET after one line saying which. */
+int targets__preflight(const pid_t *pids, int nr_pids, char *const *command);
+
 #endif
