@@ -33,7 +33,7 @@ TARGET_CFLAGS := -O2 -g -fno-omit-frame-pointer -pthread
 NOFP_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
 target_cflags = $(if $(shell head -1 $(1) | grep -l LEAKWATCH_NO_FP),$(NOFP_CFLAGS),$(TARGET_CFLAGS))
 
-# userspace/ has a folder per stage (README, Layout); main.c is the loop
+# userspace/ has a folder per stage (docs/development.md, Layout); main.c is the loop
 USER_SRCS := $(sort $(wildcard userspace/*.c userspace/*/*.c))
 LIB_SRCS := $(filter-out userspace/main.c,$(USER_SRCS))
 USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))

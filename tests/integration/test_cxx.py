@@ -326,7 +326,7 @@ def test_own_operator_new_in_the_executable(run):
     assert problem is None, problem
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation (README, 'C++ exceptions and return "
+@pytest.mark.xfail(strict=True, reason="known limitation (docs/counting.md, 'C++ exceptions and return "
                    "probes'): jemalloc's operator new needs a return probe, and a bad_alloc "
                    "thrown through it terminates the watched program")
 def test_jemalloc_throwing_new_then_exact(run):

@@ -9,7 +9,7 @@ saw_tick fills a batch of 4000 B blocks for 24 ticks and frees it on the
 25th (a 0.5 s sawtooth). leakwatch reports every 0.2 s for 4.4 s after
 "go": by then the window's recent half lies well past the cache's warm-up.
 
-The verdict (README, "Output"), per stack over its last 64 samples, one
+The verdict (docs/output.md), per stack over its last 64 samples, one
 per report: the growth rate is the Theil-Sen slope (the median of the
 slopes between every pair of samples); "growing" needs a Mann-Kendall z
 >= 2.326 over the window, a positive slope, and a positive slope over the
