@@ -20,6 +20,7 @@
 #include "targets/proc.h"
 #include "stacks/pystacks.h"
 #include "judge/report.h"
+#include "judge/report_build.h"
 #include "stacks/stacks.h"
 #include "symbols/symbol_worker.h"
 #include "symbols/symbolize.h"
@@ -363,23 +364,6 @@ static void banner(const struct session *s)
 		allocator__main_object(s->targets[0].plan)->module, s->env.interval_s);
 }
 
-static void add_stats(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx)
-{
-	stack_table__add(ctx, key, val);
-}
-
-static void add_counts(struct report_counts *to, const struct report_counts *c)
-{
-	to->outstanding_bytes += c->outstanding_bytes;
-	to->outstanding_allocs += c->outstanding_allocs;
-	to->alloc_calls += c->alloc_calls;
-	to->free_calls += c->free_calls;
-	to->recorded += c->recorded;
-	to->bytes_older += c->bytes_older;
-	for (int i = 0; i < LW_LOST_NR; i++)
-		to->lost[i] += c->lost[i];
-}
-
 static bool unwatchable(const struct session *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->nr_unwatchable; i++)
@@ -484,151 +468,47 @@ static bool any_alive(struct session *s)
 	return any;
 }
 
-/* Reads the kernel's aggregates and prints one report, into procs (one
- * per target). */
-static int report_into(struct session *s, bool summary, struct report_process *procs)
+/* One report: built from the kernel's aggregates (judge/report_build.h),
+ * then printed and exported. */
+static int report(struct session *s, bool summary)
 {
-	struct report r = { .summary = summary, .procs = procs, .nr_procs = s->nr_targets,
-			    .wide = s->env.wide, .kernel = &s->kernel };
-	struct lw_site **sites = NULL, *site;
-	size_t pos = 0, nr_sites = 0, cap = 0;
+	struct report_inputs in = {
+		.targets = s->targets,
+		.nr_targets = s->nr_targets,
+		.tracer = s->tracer,
+		.stacks = s->stacks,
+		.sym = s->sym,
+		.py = s->py,
+		.unwind = s->unwind,
+		.kernel = &s->kernel,
+		.now_s = now_s(CLOCK_MONOTONIC),
+		.interval_s = s->env.interval_s,
+		.min_age_s = s->env.min_age_s,
+		.top = s->env.top,
+		.wide = s->env.wide,
+		.sample_every = s->env.sample_every,
+		.sample_bytes = s->env.sample_bytes,
+	};
+	struct report r;
 	int err;
 
 	/* liveness as of this report, so rss_bytes and alive agree */
 	any_alive(s);
-	clock_gettime(CLOCK_REALTIME, &r.when);
-	r.elapsed_s = now_s(CLOCK_MONOTONIC) - s->start_s;
-	symbolizer__new_round(s->sym);
-	stack_table__begin_round(s->stacks);
-	err = tracer__read_stats(s->tracer, add_stats, s->stacks);
-	if (err) {
-		lw_say("cannot read the per-stack map: %s", strerror(-err));
-		return LW_EXIT_FAILURE;
-	}
-	stack_table__end_round(s->stacks, r.elapsed_s);
-	stack_table__ages(s->stacks, now_s(CLOCK_MONOTONIC), r.elapsed_s, s->env.interval_s,
-			  s->env.min_age_s);
-
-	for (int i = 0; i < s->nr_targets; i++) {
-		struct target *t = &s->targets[i];
-		struct report_process *p = &procs[i];
-		struct lw_proc_counters c;
-
-		p->rss_bytes = t->alive ? proc__rss_bytes(t->pid) : -1;
-		if (p->rss_bytes < 0)
-			t->alive = false;
-		p->pid = t->pid;
-		memcpy(p->comm, t->comm, sizeof(p->comm));
-		p->alive = t->alive;
-		p->started = t->started;
-		p->parent = t->parent;
-		p->exe = t->exe;
-		p->ns_pid = t->ns_pid;
-		p->left = t->left;
-		p->exit_status = t->exit_status;
-		p->exit_signal = t->exit_signal;
-		tracer__read_proc(s->tracer, t->pid, &c);
-		p->counts.alloc_calls = c.alloc_calls;
-		p->counts.free_calls = c.free_calls;
-		memcpy(p->counts.lost, c.lost, sizeof(c.lost));
-		p->counts.lost[LW_LOST_UNATTACHED_WINDOW] += t->ran_unwatched;
-		py_stacks__report(s->py, t->pid, &p->python);
-	}
-	while ((site = stack_table__next(s->stacks, &pos))) {
-		if (nr_sites == cap) {
-			size_t want = cap ? cap * 2 : 256;
-			struct lw_site **v = realloc(sites, want * sizeof(*v));
-
-			if (!v) {
-				free(sites);
-				lw_say("out of memory");
-				return LW_EXIT_FAILURE;
-			}
-			sites = v;
-			cap = want;
-		}
-		sites[nr_sites++] = site;
-		for (int i = 0; i < s->nr_targets; i++) {
-			if (procs[i].pid == site->pid) {
-				procs[i].counts.outstanding_bytes += site->bytes;
-				procs[i].counts.outstanding_allocs += site->allocs;
-				procs[i].counts.recorded += site->total_allocs;
-				procs[i].counts.bytes_older += site->bytes_older;
-			}
-		}
-	}
-	for (int i = 0; i < s->nr_targets; i++) {
-		struct target *t = &s->targets[i];
-		struct trend rss, heap;
-
-		add_counts(&r.totals, &procs[i].counts);
-		procs[i].cgroup_bytes = t->alive ? memory__cgroup_bytes(t->pid) : -1;
-		if (!t->alive)
-			continue;
-		series__add(&t->rss, r.elapsed_s, procs[i].rss_bytes);
-		series__add(&t->heap, r.elapsed_s, procs[i].counts.outstanding_bytes);
-		series__trend(&t->rss, &rss);
-		series__trend(&t->heap, &heap);
-		report__memory_note(&rss, &heap, procs[i].note, sizeof(procs[i].note));
-	}
-	if (s->env.sample_every)
-		r.sampling = (struct report_sampling){ "every", s->env.sample_every };
-	else if (s->env.sample_bytes)
-		r.sampling = (struct report_sampling){ "bytes", s->env.sample_bytes };
-	r.stacks = sites;
-	r.min_age_s = s->env.min_age_s;
-	if (r.min_age_s > 0) {
-		/* only what is older than the minimum age: leaks are old */
-		size_t kept = 0;
-
-		for (size_t i = 0; i < nr_sites; i++)
-			if (sites[i]->bytes_older > 0)
-				sites[kept++] = sites[i];
-		nr_sites = kept;
-	}
-	nr_sites = report__holding(sites, nr_sites);
-	r.nr_stacks = report__pick_stacks(sites, nr_sites, s->env.top, summary);
-	r.all_stacks = sites;
-	r.nr_all_stacks = nr_sites;
-	r.nr_rollups = rollup__build(sites, nr_sites, procs, s->nr_targets, s->env.top, summary,
-				     &r.rollups);
-	if (r.nr_rollups < 0)
-		r.nr_rollups = 0; /* out of memory: the per-process stacks still go out */
-	r.interval_s = s->env.interval_s;
-	symbolizer__worker_stats(s->sym, &r.symbolizer);
-	unwinder__report(s->unwind, &r);
-
+	in.elapsed_s = in.now_s - s->start_s;
+	err = report__build(&r, &in, summary);
+	if (err)
+		return err;
 	if (s->text)
 		report_text__print(stdout, &r);
 	if (s->json)
 		report_json__print(s->json, &r);
 	exports__report(s->exports, &r);
-	free(r.rollups);
-
-	/* deltas in the next report are against this one */
-	pos = 0;
-	while ((site = stack_table__next(s->stacks, &pos)))
-		site->reported_bytes = site->bytes;
-	free(sites);
+	report__done(&r, s->stacks);
 	if ((s->json && ferror(s->json)) || (s->text && ferror(stdout))) {
 		lw_say("cannot write the report (output closed?); stopping");
 		return LW_EXIT_FAILURE;
 	}
 	return 0;
-}
-
-static int report(struct session *s, bool summary)
-{
-	struct report_process *procs = calloc(s->nr_targets + 1, sizeof(*procs));
-	int err;
-
-	if (!procs) {
-		lw_say("out of memory");
-		return LW_EXIT_FAILURE;
-	}
-	err = report_into(s, summary, procs);
-	free(procs);
-	return err;
 }
 
 static int run(struct session *s)
