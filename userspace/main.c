@@ -25,21 +25,15 @@
 #include "symbols/symbol_worker.h"
 #include "symbols/symbolize.h"
 #include "targets/targets.h"
+#include "targets/watchlist.h"
 #include "kernel/tracer.h"
 
 /* How often the loop looks at signals and targets between reports. */
 #define TICK_S 0.1
 
-/* Followed children beyond this are let run unwatched (and said once). */
-#define MAX_TARGETS 4096
-
 struct session {
 	struct env env;
-	struct target *targets; /* the -p processes, the command, then children */
-	int nr_targets, cap_targets;
-	bool said_too_many;
-	pid_t *unwatchable;     /* cgroup members that could not be attached */
-	size_t nr_unwatchable;
+	struct watchlist watch;  /* every process watched */
 	struct tracer *tracer;
 	struct guardian guardian; /* continues held processes if leakwatch dies */
 	struct symbolizer *sym;
@@ -69,91 +63,50 @@ static double now_s(clockid_t clock)
 }
 
 
-/* A new slot at the end of the targets; NULL when full or out of memory. */
-static struct target *new_target(struct session *s)
-{
-	if (s->nr_targets == s->cap_targets) {
-		int cap = s->cap_targets ? s->cap_targets * 2 : 64;
-		struct target *v;
-
-		if (cap > MAX_TARGETS || !(v = realloc(s->targets, cap * sizeof(*v))))
-			return NULL;
-		s->targets = v;
-		s->cap_targets = cap;
-	}
-	return &s->targets[s->nr_targets];
-}
-
-static struct target *target_of(struct session *s, pid_t pid)
-{
-	for (int i = 0; i < s->nr_targets; i++)
-		if (s->targets[i].pid == pid)
-			return &s->targets[i];
-	return NULL;
-}
-
-/* A watched process forked: its child, stopped, is watched too. */
-static void on_event(const struct lw_event *e, void *ctx)
+/* What the later stages do when the watched set changes (watchlist.h). */
+static void on_mapped(void *ctx, pid_t pid)
 {
 	struct session *s = ctx;
-	char why[PATH_MAX + 256];
-	struct target *parent, *t;
 
-	if (e->kind == LW_EVENT_MAPS) {
-		/* the unwinder met code it has no table for (dlopen) */
-		if (target_of(s, e->pid))
-			symbolizer__refresh(s->sym, e->pid);
-		return;
-	}
-	if (e->kind == LW_EVENT_PYMAIN) {
-		/* its interpreter is up: walked from the program's first line */
-		py_stacks__started(s->py, e->pid, now_s(CLOCK_MONOTONIC));
-		tracer__continue(s->tracer, e->pid);
-		return;
-	}
-	if (e->kind == LW_EVENT_FINALIZE) {
-		/* the interpreter starts freeing what the program held: its
-		 * probes go, so its counts stay as they are now */
-		tracer__detach_pid(s->tracer, e->pid);
-		py_stacks__finalized(s->py, e->pid);
-		if (s->env.verbose)
-			lw_say("PID %d: its interpreter is finalizing: counted as it was until now",
-			       e->pid);
-		tracer__continue(s->tracer, e->pid); /* (its held mark goes, held or not) */
-		return;
-	}
-	if (e->kind != LW_EVENT_FORK)
-		return; /* execs are followed from the targets' own polling */
-	parent = target_of(s, e->parent);
-	t = parent && !target_of(s, e->pid) ? new_target(s) : NULL;
-	if (!t) {
-		if (parent && !target_of(s, e->pid) && !s->said_too_many) {
-			lw_say("warning: more than %d processes to watch; PID %d and later children "
-			       "run unwatched", MAX_TARGETS, e->pid);
-			s->said_too_many = true;
-		}
-		tracer__unwatch(s->tracer, e->pid); /* not at its exec either */
-		kill(e->pid, SIGCONT);
-		return;
-	}
-	/* the parent may have moved with the array */
-	parent = target_of(s, e->parent);
+	symbolizer__refresh(s->sym, pid);
+}
+
+static void on_forking(void *ctx, pid_t child, pid_t parent)
+{
+	struct session *s = ctx;
+
 	/* before the child is let go: its first allocation has Python frames */
-	py_stacks__fork(s->py, e->pid, e->parent);
-	if (target__adopt_child(t, e->pid, parent, s->tracer, why, sizeof(why))) {
-		/* the Python allocator's probes, if any; and not held at exec */
-		tracer__detach_pid(s->tracer, e->pid);
-		tracer__unwatch(s->tracer, e->pid);
-		if (s->env.verbose)
-			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
-		return;
-	}
-	t->ran_unwatched = !e->held;
-	s->nr_targets++;
-	symbolizer__refresh(s->sym, t->pid);
-	if (s->env.verbose)
-		lw_say("watching PID %d (%s), forked by PID %d%s", t->pid, t->comm, t->parent,
-		       e->held ? "" : " (not held at fork: its first calls may be missed)");
+	py_stacks__fork(s->py, child, parent);
+}
+
+static void on_py_started(void *ctx, pid_t pid)
+{
+	struct session *s = ctx;
+
+	/* its interpreter is up: walked from the program's first line */
+	py_stacks__started(s->py, pid, now_s(CLOCK_MONOTONIC));
+}
+
+static void on_py_finalizing(void *ctx, pid_t pid)
+{
+	struct session *s = ctx;
+
+	py_stacks__finalized(s->py, pid);
+}
+
+static void on_execed(void *ctx, pid_t pid)
+{
+	struct session *s = ctx;
+
+	/* a new program: its mappings were read while it was held (on_held) */
+	py_stacks__exec(s->py, pid);
+}
+
+static void on_running(void *ctx, pid_t pid)
+{
+	struct session *s = ctx;
+
+	py_stacks__poll(s->py, pid, now_s(CLOCK_MONOTONIC));
 }
 
 /* A held process is about to run: its mappings read now give the CFI
@@ -225,118 +178,23 @@ static int attach_all(struct session *s)
 	}
 	target__on_held(on_held, s);
 	stack_table__set_python(s->stacks, s->py);
-	for (int i = 0; i < s->env.nr_pids; i++) {
-		struct target *t = new_target(s);
-		bool dup = false;
-
-		if (!t) {
-			lw_say("out of memory");
-			return LW_EXIT_FAILURE;
-		}
-		err = target__attach_pid(t, s->env.pids[i], s->tracer, !s->env.no_follow_forks,
-					 why, sizeof(why));
-		if (err) {
-			lw_say("%s", why);
-			return err;
-		}
-		for (int j = 0; j < s->nr_targets; j++)
-			dup |= s->targets[j].pid == t->pid;
-		if (!dup)
-			s->nr_targets++;
-	}
-	if (s->env.has_cgroup) {
-		/* its processes now, each like a -p PID; one it cannot watch (a
-		 * kernel thread, no allocator, gone) is skipped, not fatal */
-		const struct lw_cgroup *cg = &s->env.cgroup;
-		int found = 0, skipped = 0, watched = 0, given = 0;
-		pid_t *pids, self = getpid();
-		size_t n;
-
-		err = cgroup__members(cg, &pids, &n);
-		if (err) {
-			lw_say("cannot list the processes of cgroup %s: %s", cg->dir, strerror(-err));
-			return LW_EXIT_TARGET;
-		}
-		if (s->env.verbose)
-			lw_say("cgroup %s (%s%s%s, id %llu): %zu processes", cg->dir,
-			       cg->container[0] ? "container " : "", cg->container[0] ? cg->container : "",
-			       cg->container[0] ? "" : cg->path, (unsigned long long)cg->id, n);
-		if (cg->v1)
-			lw_say("note: container %.12s is in the cgroup v1 hierarchy %s only (hybrid "
-			       "host): its processes are read there", cg->container, cg->v1_controllers);
-		for (size_t i = 0; i < n; i++) {
-			struct target *t;
-			bool dup = false;
-			pid_t inner;
-
-			/* leakwatch and its own helpers, when run inside the cgroup */
-			if (pids[i] == self || proc__ppid(pids[i]) == self)
-				continue;
-			found++;
-			for (int j = 0; j < s->nr_targets; j++)
-				dup |= s->targets[j].pid == pids[i];
-			if (dup) {
-				watched++, given++; /* given with -p too */
-				continue;
-			}
-			t = new_target(s);
-			if (!t)
-				continue; /* said below */
-			err = target__attach_pid(t, pids[i], s->tracer, !s->env.no_follow_forks,
-						 why, sizeof(why));
-			if (err == LW_EXIT_TARGET) {
-				if (s->env.verbose)
-					lw_say("cgroup: skipping PID %d: %s", pids[i], why);
-				skipped++;
-				continue;
-			}
-			if (err) {
-				lw_say("%s", why);
-				free(pids);
-				return err;
-			}
-			t->from_cgroup = true;
-			inner = proc__ns_pid(t->pid);
-			if (s->env.verbose && inner != t->pid)
-				lw_say("cgroup: PID %d (%s) is PID %d in its namespace", t->pid, t->comm, inner);
-			s->nr_targets++;
-			watched++;
-		}
-		free(pids);
-		if (found == skipped) {
-			lw_say("%s %s: %s", cg->container[0] ? "container" : "cgroup",
-			       cg->container[0] ? cg->container : cg->dir,
-			       found ? "none of its processes can be watched (kernel threads, no "
-			       "allocator found, or gone; -v says why for each)" :
-			       "it has no processes: start the service first, or give another cgroup");
-			return LW_EXIT_TARGET;
-		}
-		if (skipped)
-			lw_say("cgroup %s: watching %d of its %d processes; %d skipped (kernel threads, "
-			       "no allocator found, or gone%s)", cg->dir, watched, found, skipped,
-			       s->env.verbose ? "" : "; -v says why for each");
-		if (found - skipped > watched)
-			lw_say("cgroup %s: watching the first %d of its %d processes (by PID): "
-			       "leakwatch watches at most %d processes", cg->dir, watched, found,
-			       MAX_TARGETS);
-	}
-	if (s->env.command) {
-		struct target *t = new_target(s);
-
-		if (!t) {
-			lw_say("out of memory");
-			return LW_EXIT_FAILURE;
-		}
-		err = target__start_command(t, s->env.command, s->tracer, !s->env.no_follow_forks,
-					    why, sizeof(why));
-		if (err) {
-			lw_say("%s", why);
-			return err;
-		}
-		s->nr_targets++;
-	}
-	for (int i = 0; i < s->nr_targets; i++) {
-		const struct target *t = &s->targets[i];
+	s->watch = (struct watchlist){
+		.tracer = s->tracer,
+		.follow_forks = !s->env.no_follow_forks,
+		.verbose = s->env.verbose,
+		.cgroup = s->env.has_cgroup ? &s->env.cgroup : NULL,
+		.hooks = { s, on_mapped, on_forking, on_py_started, on_py_finalizing, on_execed,
+			   on_running },
+	};
+	err = watchlist__add_pids(&s->watch, s->env.pids, s->env.nr_pids);
+	if (!err && s->watch.cgroup)
+		err = watchlist__add_cgroup(&s->watch);
+	if (!err && s->env.command)
+		err = watchlist__start_command(&s->watch, s->env.command);
+	if (err)
+		return err;
+	for (int i = 0; i < s->watch.nr; i++) {
+		const struct target *t = &s->watch.targets[i];
 
 		symbolizer__refresh(s->sym, t->pid);
 		/* a running interpreter is walked from the first report on */
@@ -358,114 +216,11 @@ static int attach_all(struct session *s)
 static void banner(const struct session *s)
 {
 	fprintf(stderr, "leakwatch: watching");
-	for (int i = 0; i < s->nr_targets; i++)
-		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->targets[i].pid, s->targets[i].comm);
+	for (int i = 0; i < s->watch.nr; i++)
+		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->watch.targets[i].pid,
+			s->watch.targets[i].comm);
 	fprintf(stderr, " in %s; reports every %g s; Ctrl-C to stop\n",
-		allocator__main_object(s->targets[0].plan)->module, s->env.interval_s);
-}
-
-static bool unwatchable(const struct session *s, pid_t pid)
-{
-	for (size_t i = 0; i < s->nr_unwatchable; i++)
-		if (s->unwatchable[i] == pid)
-			return true;
-	return false;
-}
-
-/*
- * The -C cgroup now: processes that entered it since (by exec from outside,
- * or moved in) are watched from here on, their first moments missed and
- * counted; those that left it are detached, their numbers final. Children
- * of watched processes are already followed from their fork. False once
- * the cgroup is gone.
- */
-static bool rescan_cgroup(struct session *s)
-{
-	char why[PATH_MAX + 256];
-	pid_t *pids, self = getpid();
-	size_t n;
-
-	/* forks first: a child stopped at its fork is adopted, not rescanned */
-	tracer__wait_events(s->tracer, 0, on_event, s);
-	if (cgroup__members(&s->env.cgroup, &pids, &n))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		struct target *t;
-
-		if (pids[i] == self || proc__ppid(pids[i]) == self || target_of(s, pids[i]) ||
-		    unwatchable(s, pids[i]))
-			continue;
-		t = new_target(s);
-		if (!t)
-			break;
-		if (target__attach_pid(t, pids[i], s->tracer, !s->env.no_follow_forks, why,
-				       sizeof(why))) {
-			pid_t *v = realloc(s->unwatchable, (s->nr_unwatchable + 1) * sizeof(*v));
-
-			if (s->env.verbose)
-				lw_say("cgroup: not watching PID %d: %s", pids[i], why);
-			if (v) {
-				s->unwatchable = v;
-				s->unwatchable[s->nr_unwatchable++] = pids[i];
-			}
-			continue;
-		}
-		t->from_cgroup = true;
-		t->ran_unwatched = true;
-		s->nr_targets++;
-		symbolizer__refresh(s->sym, t->pid);
-		if (s->env.verbose)
-			lw_say("cgroup: watching PID %d (%s), which entered it", t->pid, t->comm);
-	}
-	for (int i = 0; i < s->nr_targets; i++) {
-		struct target *t = &s->targets[i];
-		bool member = false;
-
-		if (!t->from_cgroup || !t->alive || t->left)
-			continue;
-		for (size_t j = 0; j < n && !member; j++)
-			member = pids[j] == t->pid;
-		if (member || !proc__alive(t->pid))
-			continue;
-		tracer__detach_pid(s->tracer, t->pid);
-		tracer__unwatch(s->tracer, t->pid);
-		t->left = true;
-		if (s->env.verbose)
-			lw_say("cgroup: PID %d (%s) left it; no longer watched", t->pid, t->comm);
-	}
-	free(pids);
-	return true;
-}
-
-/* Marks exited targets; true while any is alive (or the -C cgroup is there
- * to bring more). */
-static bool any_alive(struct session *s)
-{
-	bool any = s->env.has_cgroup && rescan_cgroup(s);
-
-	for (int i = 0; i < s->nr_targets; i++) {
-		struct target *t = &s->targets[i];
-
-		if (t->left)
-			continue;
-		switch (target__poll(t, s->tracer)) {
-		case TARGET_EXECED:
-			/* a new program: its mappings were read while it
-			 * was held (on_held) */
-			py_stacks__exec(s->py, t->pid);
-			if (s->env.verbose)
-				target__describe(t, stderr);
-			any = true;
-			break;
-		case TARGET_RUNNING:
-			py_stacks__poll(s->py, t->pid, now_s(CLOCK_MONOTONIC));
-			any = true;
-			break;
-		case TARGET_GONE:
-			break;
-		}
-	}
-	return any;
+		allocator__main_object(s->watch.targets[0].plan)->module, s->env.interval_s);
 }
 
 /* One report: built from the kernel's aggregates (judge/report_build.h),
@@ -473,8 +228,8 @@ static bool any_alive(struct session *s)
 static int report(struct session *s, bool summary)
 {
 	struct report_inputs in = {
-		.targets = s->targets,
-		.nr_targets = s->nr_targets,
+		.targets = s->watch.targets,
+		.nr_targets = s->watch.nr,
 		.tracer = s->tracer,
 		.stacks = s->stacks,
 		.sym = s->sym,
@@ -493,7 +248,7 @@ static int report(struct session *s, bool summary)
 	int err;
 
 	/* liveness as of this report, so rss_bytes and alive agree */
-	any_alive(s);
+	watchlist__poll(&s->watch);
 	in.elapsed_s = in.now_s - s->start_s;
 	err = report__build(&r, &in, summary);
 	if (err)
@@ -522,7 +277,7 @@ static int run(struct session *s)
 		double due = s->start_s + (reports + 1) * s->env.interval_s;
 		bool alive = true;
 
-		while (!stop_signal && (alive = any_alive(s))) {
+		while (!stop_signal && (alive = watchlist__poll(&s->watch))) {
 			double left = due - now_s(CLOCK_MONOTONIC);
 
 			if (left <= 0)
@@ -530,7 +285,8 @@ static int run(struct session *s)
 			if (left > TICK_S)
 				left = TICK_S;
 			/* a fork wakes it at once: the child waits, stopped */
-			tracer__wait_events(s->tracer, (int)(left * 1000) + 1, on_event, s);
+			tracer__wait_events(s->tracer, (int)(left * 1000) + 1, watchlist__on_event,
+					    &s->watch);
 		}
 		if (stop_signal || !alive)
 			break;
@@ -605,10 +361,7 @@ int main(int argc, char **argv)
 	py_stacks__free(s.py);
 	unwinder__free(s.unwind);
 	symbolizer__free(s.sym);
-	for (int i = 0; i < s.nr_targets; i++)
-		target__release(&s.targets[i]);
-	free(s.targets);
-	free(s.unwatchable);
+	watchlist__free(&s.watch);
 	if (s.json && s.json != stdout)
 		fclose(s.json);
 	return err;
