@@ -16,7 +16,7 @@
 #include "targets/proc.h"
 #include "stacks/python.h"
 
-#define N PY_NO_OFFSET
+#define ABSENT PY_NO_OFFSET /* no such field in this version */
 #define MAX_MEMBERS 64
 #define MAX_LINETABLE (1 << 16)
 #define MAX_WALK 256
@@ -42,12 +42,12 @@ static const struct py_layout layouts[] = {
 	{ 10, 584, 568, {
 		.interp_frames = 0,
 		.runtime_interp_head = 32, .interp_tstate_head = 8, .tstate_next = 8,
-		.tstate_thread_id = 176, .tstate_native_id = N,
-		.tstate_frame = 24, .cframe_current_frame = N,
+		.tstate_thread_id = 176, .tstate_native_id = ABSENT,
+		.tstate_frame = 24, .cframe_current_frame = ABSENT,
 		.frame_code = 32, .frame_previous = 24, .frame_instr = 96,
-		.frame_is_entry = N, .frame_owner = N, .owner_cstack = N,
-		.co_filename = 104, .co_name = 112, .co_qualname = N, .co_firstlineno = 40,
-		.co_linetable = 120, .co_code_adaptive = N,
+		.frame_is_entry = ABSENT, .frame_owner = ABSENT, .owner_cstack = ABSENT,
+		.co_filename = 104, .co_name = 112, .co_qualname = ABSENT, .co_firstlineno = 40,
+		.co_linetable = 120, .co_code_adaptive = ABSENT,
 		.unicode_state = 32, .unicode_length = 16, .unicode_ascii_data = 48,
 		.unicode_compact_data = 72, .bytes_size = 16, .bytes_data = 32 } },
 	{ 11, 592, 576, {
@@ -56,29 +56,29 @@ static const struct py_layout layouts[] = {
 		.tstate_thread_id = 152, .tstate_native_id = 160,
 		.tstate_frame = 56, .cframe_current_frame = 8,
 		.frame_code = 32, .frame_previous = 48, .frame_instr = 56,
-		.frame_is_entry = 68, .frame_owner = 69, .owner_cstack = N,
+		.frame_is_entry = 68, .frame_owner = 69, .owner_cstack = ABSENT,
 		.co_filename = 112, .co_name = 120, .co_qualname = 128, .co_firstlineno = 72,
 		.co_linetable = 136, .co_code_adaptive = 184,
 		.unicode_state = 32, .unicode_length = 16, .unicode_ascii_data = 48,
 		.unicode_compact_data = 72, .bytes_size = 16, .bytes_data = 32 } },
-	{ 12, 1544, N, {
+	{ 12, 1544, ABSENT, {
 		.interp_frames = 1,
 		.runtime_interp_head = 40, .interp_tstate_head = 72, .tstate_next = 8,
 		.tstate_thread_id = 136, .tstate_native_id = 144,
 		.tstate_frame = 56, .cframe_current_frame = 0,
 		.frame_code = 0, .frame_previous = 8, .frame_instr = 56,
-		.frame_is_entry = N, .frame_owner = 70, .owner_cstack = 3,
+		.frame_is_entry = ABSENT, .frame_owner = 70, .owner_cstack = 3,
 		.co_filename = 112, .co_name = 120, .co_qualname = 128, .co_firstlineno = 68,
 		.co_linetable = 136, .co_code_adaptive = 192,
 		.unicode_state = 32, .unicode_length = 16, .unicode_ascii_data = 40,
 		.unicode_compact_data = 56, .bytes_size = 16, .bytes_data = 32 } },
-	{ 13, 2160, N, {
+	{ 13, 2160, ABSENT, {
 		.interp_frames = 1,
 		.runtime_interp_head = 632, .interp_tstate_head = 7344, .tstate_next = 8,
 		.tstate_thread_id = 152, .tstate_native_id = 160,
-		.tstate_frame = 72, .cframe_current_frame = N,
+		.tstate_frame = 72, .cframe_current_frame = ABSENT,
 		.frame_code = 0, .frame_previous = 8, .frame_instr = 56,
-		.frame_is_entry = N, .frame_owner = 70, .owner_cstack = 3,
+		.frame_is_entry = ABSENT, .frame_owner = 70, .owner_cstack = 3,
 		.co_filename = 112, .co_name = 120, .co_qualname = 128, .co_firstlineno = 68,
 		.co_linetable = 136, .co_code_adaptive = 200,
 		.unicode_state = 32, .unicode_length = 16, .unicode_ascii_data = 40,
@@ -350,7 +350,8 @@ struct eval_result {
 
 /* Runs straight-line code, conditional branches not taken, until a call,
  * a jump, or a load that depends on the key or the thread pointer. */
-static struct eval_result run(struct eval *e, const uint8_t *code, size_t len, uint64_t addr)
+static struct eval_result eval_until_stop(struct eval *e, const uint8_t *code, size_t len,
+					  uint64_t addr)
 {
 	struct eval_result res = { STOP_END };
 	csh cs = capstone();
@@ -461,7 +462,7 @@ int py_tsd_slot_from_code(const uint8_t *code, size_t len, uint64_t addr, uint32
 
 	/* the key arrives in %edi */
 	e.regs[X86_REG_RDI] = (struct sym_val){ .known = true, .key_coef = 1 };
-	r = run(&e, code, len, addr);
+	r = eval_until_stop(&e, code, len, addr);
 	/* the first load through the key reads specific_1stblock[key].data */
 	if (r.stop != STOP_LOAD || !r.addr.tp || r.addr.key_coef != 16 || r.addr.value <= 0 ||
 	    r.addr.value > 0x4000)
@@ -474,7 +475,7 @@ int py_tss_key_addr_from_code(const uint8_t *code, size_t len, uint64_t addr, py
 			      void *ctx, uint64_t *key_addr)
 {
 	struct eval e = { .read = read, .ctx = ctx };
-	struct eval_result r = run(&e, code, len, addr);
+	struct eval_result r = eval_until_stop(&e, code, len, addr);
 	struct sym_val *rdi = &e.regs[X86_REG_RDI];
 
 	if (r.stop != STOP_CALL)
@@ -496,7 +497,7 @@ int py_tls_from_code(const uint8_t *code, size_t len, uint64_t addr, py_read_fn 
 		     uint32_t *kind, uint32_t *module, int64_t *offset)
 {
 	struct eval e = { .read = read, .ctx = ctx };
-	struct eval_result r = run(&e, code, len, addr);
+	struct eval_result r = eval_until_stop(&e, code, len, addr);
 	struct sym_val *rdi = &e.regs[X86_REG_RDI];
 	uint64_t ti[2];
 
@@ -533,7 +534,8 @@ static int read_u64(struct py_target *t, uint64_t addr, uint64_t *v)
 	return mem_read(t, addr, v, sizeof(*v)) ? -EIO : 0;
 }
 
-static void note(struct py_target *t, const char *fmt, ...)
+/* Adds a line to what the checks of t found (python.h: checks). */
+static void add_check(struct py_target *t, const char *fmt, ...)
 {
 	va_list ap;
 	char line[512];
@@ -649,7 +651,7 @@ static int find_version(struct py_target *t, const struct module *m, uint32_t *h
 
 	if (!module_object(m, "Py_Version", &addr) && !mem_read(t, addr, &v, 4) && v >> 24 == 3) {
 		*hex = v;
-		note(t, "version %u.%u.%u: Py_Version", v >> 24, (v >> 16) & 255, (v >> 8) & 255);
+		add_check(t, "version %u.%u.%u: Py_Version", v >> 24, (v >> 16) & 255, (v >> 8) & 255);
 		return 0;
 	}
 	if (!module_func(m, "Py_GetVersion", &addr) && !mem_read(t, addr, code, sizeof(code)) &&
@@ -675,8 +677,8 @@ static int find_version(struct py_target *t, const struct module *m, uint32_t *h
 		}
 		cs_free(insn, count);
 		if (!err) {
-			note(t, "version %u.%u.%u: Py_GetVersion's string", *hex >> 24,
-			     (*hex >> 16) & 255, (*hex >> 8) & 255);
+			add_check(t, "version %u.%u.%u: Py_GetVersion's string", *hex >> 24,
+				  (*hex >> 16) & 255, (*hex >> 8) & 255);
 			return 0;
 		}
 	}
@@ -684,7 +686,7 @@ static int find_version(struct py_target *t, const struct module *m, uint32_t *h
 	base = base ? base + 1 : m->path;
 	if ((base = strstr(base, "python")) && !py_version_parse(base + 6, hex)) {
 		*hex &= 0xffff0000;
-		note(t, "version %u.%u: the file name", *hex >> 24, (*hex >> 16) & 255);
+		add_check(t, "version %u.%u: the file name", *hex >> 24, (*hex >> 16) & 255);
 		return 0;
 	}
 	return -ENOENT;
@@ -710,7 +712,7 @@ static int read_members(struct py_target *t, uint64_t type, struct member *want,
 	int matched = 0;
 
 	for (size_t k = 0; k < n; k++)
-		want[k].found = N;
+		want[k].found = ABSENT;
 	if (read_u64(t, type + TP_MEMBERS, &members) || !members)
 		return -EIO;
 	for (int i = 0; i < MAX_MEMBERS; i++) {
@@ -721,7 +723,7 @@ static int read_members(struct py_target *t, uint64_t type, struct member *want,
 		if (mem_read(t, def[0], name, sizeof(name) - 1))
 			continue;
 		for (size_t k = 0; k < n; k++)
-			if (!strcmp(name, want[k].name) && want[k].found == N) {
+			if (!strcmp(name, want[k].name) && want[k].found == ABSENT) {
 				want[k].found = def[MEMBERDEF_OFFSET / 8];
 				matched++;
 			}
@@ -731,14 +733,15 @@ static int read_members(struct py_target *t, uint64_t type, struct member *want,
 
 /* Takes each member's offset from the binary; says whether it agreed with
  * the table. A member the binary lacks keeps the table's value. */
-static void settle(struct py_target *t, const char *source, struct member *want, size_t n)
+static void offsets_from_binary(struct py_target *t, const char *source, struct member *want,
+				size_t n)
 {
 	char diff[256] = "";
 	size_t used = 0;
 	int missing = 0;
 
 	for (size_t k = 0; k < n; k++) {
-		if (want[k].found == N) {
+		if (want[k].found == ABSENT) {
 			missing++;
 			continue;
 		}
@@ -749,10 +752,10 @@ static void settle(struct py_target *t, const char *source, struct member *want,
 		*want[k].field = want[k].found;
 	}
 	if (used)
-		note(t, "%s: differs from the table, using the binary's:%s", source, diff);
+		add_check(t, "%s: differs from the table, using the binary's:%s", source, diff);
 	else
-		note(t, "%s: %zu offsets, as the table%s", source, n - missing,
-		     missing ? " (some not listed there: table values kept)" : "");
+		add_check(t, "%s: %zu offsets, as the table%s", source, n - missing,
+			  missing ? " (some not listed there: table values kept)" : "");
 }
 
 static int check_members(struct py_target *t, const struct module *m)
@@ -763,7 +766,7 @@ static int check_members(struct py_target *t, const struct module *m)
 		{ "co_qualname", &o->co_qualname, 0 }, { "co_firstlineno", &o->co_firstlineno, 0 },
 		{ "co_linetable", &o->co_linetable, 0 },
 	};
-	size_t ncode = o->co_qualname == N ? 4 : 5;
+	size_t ncode = o->co_qualname == ABSENT ? 4 : 5;
 	uint64_t type, basic;
 
 	/* co_qualname is last in the list: 3.10 has none */
@@ -772,25 +775,25 @@ static int check_members(struct py_target *t, const struct module *m)
 		code[3] = code[4];
 	}
 	if (read_members(t, o->code_type_addr, code, ncode) <= 0) {
-		note(t, "PyCode_Type.tp_members: unreadable, table values used");
+		add_check(t, "PyCode_Type.tp_members: unreadable, table values used");
 	} else {
 		for (size_t k = 0; k < ncode; k++)
-			if (code[k].found == N)
+			if (code[k].found == ABSENT)
 				return -ENOTSUP;
-		settle(t, "PyCode_Type.tp_members", code, ncode);
+		offsets_from_binary(t, "PyCode_Type.tp_members", code, ncode);
 	}
 	/* 3.11+: the type's basic size is offsetof(PyCodeObject, co_code_adaptive) */
-	if (o->co_code_adaptive != N && !read_u64(t, o->code_type_addr + TP_BASICSIZE, &basic)) {
+	if (o->co_code_adaptive != ABSENT && !read_u64(t, o->code_type_addr + TP_BASICSIZE, &basic)) {
 		struct member adaptive[] = { { "co_code_adaptive", &o->co_code_adaptive, basic } };
 
-		settle(t, "PyCode_Type.tp_basicsize", adaptive, 1);
+		offsets_from_binary(t, "PyCode_Type.tp_basicsize", adaptive, 1);
 	}
 	/* PyUnicodeObject adds one data pointer to PyCompactUnicodeObject */
 	if (!module_object(m, "PyUnicode_Type", &type) &&
 	    !read_u64(t, type + TP_BASICSIZE, &basic)) {
 		struct member compact[] = { { "compact data", &o->unicode_compact_data, basic - 8 } };
 
-		settle(t, "PyUnicode_Type.tp_basicsize", compact, 1);
+		offsets_from_binary(t, "PyUnicode_Type.tp_basicsize", compact, 1);
 	}
 	if (!o->interp_frames && !module_object(m, "PyFrame_Type", &type)) {
 		struct member frame[] = {
@@ -798,7 +801,7 @@ static int check_members(struct py_target *t, const struct module *m)
 		};
 
 		if (read_members(t, type, frame, 2) == 2)
-			settle(t, "PyFrame_Type.tp_members", frame, 2);
+			offsets_from_binary(t, "PyFrame_Type.tp_members", frame, 2);
 	}
 	return 0;
 }
@@ -852,16 +855,16 @@ static int check_debug_offsets(struct py_target *t)
 	size_t n = sizeof(m) / sizeof(m[0]);
 
 	if (mem_read(t, o->runtime_addr, &d, sizeof(d)) || memcmp(d.cookie, "xdebugpy", 8)) {
-		note(t, "_Py_DebugOffsets: no \"xdebugpy\" cookie at _PyRuntime");
+		add_check(t, "_Py_DebugOffsets: no \"xdebugpy\" cookie at _PyRuntime");
 		return -ENOTSUP;
 	}
 	if ((d.v[DO_VERSION] & 0xffff0000) != (o->version_hex & 0xffff0000)) {
-		note(t, "_Py_DebugOffsets: version %#" PRIx64 ", not Py_Version's %#x",
-		     d.v[DO_VERSION], o->version_hex);
+		add_check(t, "_Py_DebugOffsets: version %#" PRIx64 ", not Py_Version's %#x",
+			  d.v[DO_VERSION], o->version_hex);
 		return -ENOTSUP;
 	}
 	if (d.v[DO_FREE_THREADED]) {
-		note(t, "_Py_DebugOffsets: a free-threaded build");
+		add_check(t, "_Py_DebugOffsets: a free-threaded build");
 		return -ENOTSUP;
 	}
 	for (size_t k = 0; k < n; k++) {
@@ -871,7 +874,7 @@ static int check_debug_offsets(struct py_target *t)
 			return -ENOTSUP;
 		m[k].found = v;
 	}
-	settle(t, "_Py_DebugOffsets", m, n);
+	offsets_from_binary(t, "_Py_DebugOffsets", m, n);
 	return 0;
 }
 
@@ -900,17 +903,17 @@ static void find_tsd_slot(struct py_target *t, const struct lw_maps *maps)
 		if (err || mem_read(t, addr, code, sizeof(code)))
 			continue;
 		if (py_tsd_slot_from_code(code, sizeof(code), addr, &off)) {
-			note(t, "pthread_getspecific in %s: not understood, glibc 2.36's %#x assumed",
-			     maps->v[i].path, GLIBC_TSD_SLOT_FALLBACK);
+			add_check(t, "pthread_getspecific in %s: not understood, glibc 2.36's %#x assumed",
+				  maps->v[i].path, GLIBC_TSD_SLOT_FALLBACK);
 			return;
 		}
 		t->o.tss_slot_off = off;
-		note(t, "TSD slot: thread pointer + %#x + 16 * key (pthread_getspecific in %s)", off,
-		     maps->v[i].path);
+		add_check(t, "TSD slot: thread pointer + %#x + 16 * key (pthread_getspecific in %s)", off,
+			  maps->v[i].path);
 		return;
 	}
-	note(t, "pthread_getspecific not found: glibc 2.36's TSD slot %#x assumed",
-	     GLIBC_TSD_SLOT_FALLBACK);
+	add_check(t, "pthread_getspecific not found: glibc 2.36's TSD slot %#x assumed",
+		  GLIBC_TSD_SLOT_FALLBACK);
 }
 
 /* The autoTSSkey's pthread key: from PyGILState_GetThisThreadState's code,
@@ -927,25 +930,25 @@ static void find_tss_key(struct py_target *t, const struct module *m, const stru
 	    !mem_read(t, addr, code, sizeof(code)) &&
 	    !py_tss_key_addr_from_code(code, sizeof(code), addr, mem_read, t, &key_addr)) {
 		if (key_addr == table)
-			note(t, "autoTSSkey at _PyRuntime+%u (PyGILState_GetThisThreadState), as the table",
-			     l->runtime_tss);
+			add_check(t, "autoTSSkey at _PyRuntime+%u (PyGILState_GetThisThreadState), as the table",
+				  l->runtime_tss);
 		else
-			note(t, "autoTSSkey: PyGILState_GetThisThreadState reads _PyRuntime%+" PRId64
-			     ", table says +%u: using the code's", key_addr - TSS_KEY_IN_TSS -
-			     t->o.runtime_addr, l->runtime_tss);
+			add_check(t, "autoTSSkey: PyGILState_GetThisThreadState reads _PyRuntime%+" PRId64
+				  ", table says +%u: using the code's", key_addr - TSS_KEY_IN_TSS -
+				  t->o.runtime_addr, l->runtime_tss);
 	} else {
 		key_addr = table;
-		note(t, "autoTSSkey: PyGILState_GetThisThreadState not understood, table's _PyRuntime+%u used",
-		     l->runtime_tss);
+		add_check(t, "autoTSSkey: PyGILState_GetThisThreadState not understood, "
+			  "table's _PyRuntime+%u used", l->runtime_tss);
 	}
 	t->o.tss_addr = key_addr - TSS_KEY_IN_TSS;
 	if (mem_read(t, key_addr - TSS_KEY_IN_TSS, tss, sizeof(tss)) || tss[0] != 1) {
-		note(t, "autoTSSkey: not initialized: no thread-local route to thread states");
+		add_check(t, "autoTSSkey: not initialized: no thread-local route to thread states");
 		return;
 	}
 	t->o.tss_key = tss[1];
-	note(t, "autoTSSkey: pthread key %d%s", tss[1],
-	     tss[1] >= 32 ? " (32 or more: in glibc's second-level array)" : "");
+	add_check(t, "autoTSSkey: pthread key %d%s", tss[1],
+		  tss[1] >= 32 ? " (32 or more: in glibc's second-level array)" : "");
 }
 
 static void find_tls(struct py_target *t, const struct module *m)
@@ -960,14 +963,14 @@ static void find_tls(struct py_target *t, const struct module *m)
 	    mem_read(t, addr, code, sizeof(code)) ||
 	    py_tls_from_code(code, sizeof(code), addr, mem_read, t, &t->o.tls_kind, &t->o.tls_module,
 			     &t->o.tls_offset)) {
-		note(t, "_Py_tss_tstate: _PyThreadState_GetCurrent not found or not understood");
+		add_check(t, "_Py_tss_tstate: _PyThreadState_GetCurrent not found or not understood");
 		return;
 	}
 	if (t->o.tls_kind == PY_TLS_DTV)
-		note(t, "_Py_tss_tstate: TLS module %u + %" PRId64 " (through the DTV)",
-		     t->o.tls_module, t->o.tls_offset);
+		add_check(t, "_Py_tss_tstate: TLS module %u + %" PRId64 " (through the DTV)",
+			  t->o.tls_module, t->o.tls_offset);
 	else
-		note(t, "_Py_tss_tstate: thread pointer %+" PRId64, t->o.tls_offset);
+		add_check(t, "_Py_tss_tstate: thread pointer %+" PRId64, t->o.tls_offset);
 }
 
 /* The address a memory operand names: rip-relative, or off a register whose
@@ -1002,7 +1005,7 @@ static void find_arena(struct py_target *t, const struct module *m)
 	t->o.arena_alloc_start = t->o.arena_alloc_end = 0;
 	if (!cs || module_func(m, "PyObject_GetArenaAllocator", &addr) ||
 	    mem_read(t, addr, code, sizeof(code))) {
-		note(t, "arenas: PyObject_GetArenaAllocator not found");
+		add_check(t, "arenas: PyObject_GetArenaAllocator not found");
 		return;
 	}
 	count = cs_disasm(cs, code, sizeof(code), addr, 48, &insn);
@@ -1027,7 +1030,7 @@ static void find_arena(struct py_target *t, const struct module *m)
 		cs_free(insn, count);
 	if (!t->o.arena_alloc_start || mem_read(t, t->o.arena_alloc_start, code, sizeof(code))) {
 		t->o.arena_alloc_start = 0;
-		note(t, "arenas: the arena allocator is not the default one, or was not understood");
+		add_check(t, "arenas: the arena allocator is not the default one, or was not understood");
 		return;
 	}
 	count = cs_disasm(cs, code, sizeof(code), t->o.arena_alloc_start, 64, &insn);
@@ -1041,11 +1044,11 @@ static void find_arena(struct py_target *t, const struct module *m)
 		cs_free(insn, count);
 	if (!t->o.arena_alloc_end) {
 		t->o.arena_alloc_start = 0;
-		note(t, "arenas: the arena allocator's code was not understood");
+		add_check(t, "arenas: the arena allocator's code was not understood");
 		return;
 	}
-	note(t, "arenas: allocated by the code at %#" PRIx64 "-%#" PRIx64, t->o.arena_alloc_start,
-	     t->o.arena_alloc_end);
+	add_check(t, "arenas: allocated by the code at %#" PRIx64 "-%#" PRIx64, t->o.arena_alloc_start,
+		  t->o.arena_alloc_end);
 }
 
 /* ---- the object allocator ---- */
@@ -1381,7 +1384,7 @@ static int read_tstates(struct py_target *t, struct py_thread *out, int max)
 
 		out[n].tstate = ts;
 		if (read_u64(t, ts + o->tstate_thread_id, &tid) ||
-		    (o->tstate_native_id != N && mem_read(t, ts + o->tstate_native_id, &native, 4)))
+		    (o->tstate_native_id != ABSENT && mem_read(t, ts + o->tstate_native_id, &native, 4)))
 			return -EIO;
 		out[n].thread_id = tid;
 		out[n].native_id = (int)native;
@@ -1429,21 +1432,21 @@ static int check_walk(struct py_target *t)
 		}
 		if (!bad && !checked) {
 			/* an idle embedded interpreter: nothing to check against */
-			note(t, "frame walk: %d thread state(s), no live frames to check", nt);
+			add_check(t, "frame walk: %d thread state(s), no live frames to check", nt);
 			return 0;
 		}
 		if (!bad) {
-			note(t, "frame walk: %d thread state(s), %d frame(s), every one a code object",
-			     nt, checked);
+			add_check(t, "frame walk: %d thread state(s), %d frame(s), every one a code object",
+				  nt, checked);
 			return 0;
 		}
 	}
 	if (!states) {
 		/* no interpreter or thread state yet: it is starting up */
-		note(t, "frame walk: no thread state yet");
+		add_check(t, "frame walk: no thread state yet");
 		return -EAGAIN;
 	}
-	note(t, "frame walk: frames that are not code objects: the frame offsets are wrong");
+	add_check(t, "frame walk: frames that are not code objects: the frame offsets are wrong");
 	return -ENOTSUP;
 }
 
@@ -1503,7 +1506,7 @@ static int find_interpreter(struct py_target *t, const struct lw_maps *maps, cha
 	t->o = l->o;
 	t->o.version_hex = hex;
 	t->o.runtime_addr = runtime;
-	t->o.tstate_current_addr = l->runtime_tstate_current == N ? 0 :
+	t->o.tstate_current_addr = l->runtime_tstate_current == ABSENT ? 0 :
 				   runtime + l->runtime_tstate_current;
 	if (module_object(&m, "PyCode_Type", &t->o.code_type_addr)) {
 		snprintf(why, len, "Python %u.%u in %s: no PyCode_Type symbol", hex >> 24,
@@ -1672,9 +1675,9 @@ int py_target__walk(struct py_target *t, uint64_t tstate, struct py_raw_frame *o
 		size = o->frame_previous;
 	if (o->frame_instr > size)
 		size = o->frame_instr;
-	if (o->frame_is_entry != N && o->frame_is_entry > size)
+	if (o->frame_is_entry != ABSENT && o->frame_is_entry > size)
 		size = o->frame_is_entry;
-	if (o->frame_owner != N && o->frame_owner > size)
+	if (o->frame_owner != ABSENT && o->frame_owner > size)
 		size = o->frame_owner;
 	size += 8;
 	if (size > sizeof(f))
@@ -1682,12 +1685,13 @@ int py_target__walk(struct py_target *t, uint64_t tstate, struct py_raw_frame *o
 
 	if (read_u64(t, tstate + o->tstate_frame, &frame))
 		return -EIO;
-	if (o->cframe_current_frame != N && frame && read_u64(t, frame + o->cframe_current_frame, &frame))
+	if (o->cframe_current_frame != ABSENT && frame &&
+	    read_u64(t, frame + o->cframe_current_frame, &frame))
 		return -EIO;
 	for (int steps = 0; frame && n < max && steps < 4 * MAX_WALK; steps++) {
 		if (mem_read(t, frame, f, size))
 			return n ? n : -EIO;
-		if (o->owner_cstack != N && field(f, o->frame_owner, 1) == o->owner_cstack) {
+		if (o->owner_cstack != ABSENT && field(f, o->frame_owner, 1) == o->owner_cstack) {
 			/* the evaluation loop's shim: the frame before it was its entry */
 			if (n)
 				out[n - 1].entry = true;
@@ -1695,7 +1699,7 @@ int py_target__walk(struct py_target *t, uint64_t tstate, struct py_raw_frame *o
 			out[n].code = field64(f, o->frame_code);
 			out[n].instr = o->interp_frames ? field64(f, o->frame_instr) :
 							  field(f, o->frame_instr, 4);
-			out[n].entry = o->frame_is_entry != N && field(f, o->frame_is_entry, 1);
+			out[n].entry = o->frame_is_entry != ABSENT && field(f, o->frame_is_entry, 1);
 			n++;
 		}
 		frame = field64(f, o->frame_previous);
@@ -1767,13 +1771,13 @@ static int read_code_fields(struct py_target *t, uint64_t code, struct code_entr
 	uint8_t buf[256];
 	uint32_t size = o->co_linetable + 8;
 
-	if (o->co_qualname != N && o->co_qualname + 8 > size)
+	if (o->co_qualname != ABSENT && o->co_qualname + 8 > size)
 		size = o->co_qualname + 8;
 	if (size > sizeof(buf) || mem_read(t, code, buf, size))
 		return -EIO;
 	c->type = field64(buf, 8);
 	c->name = field64(buf, o->co_name);
-	c->qualname = o->co_qualname != N ? field64(buf, o->co_qualname) : c->name;
+	c->qualname = o->co_qualname != ABSENT ? field64(buf, o->co_qualname) : c->name;
 	c->filename = field64(buf, o->co_filename);
 	c->linetable = field64(buf, o->co_linetable);
 	c->firstlineno = (int32_t)field(buf, o->co_firstlineno, 4);

@@ -199,7 +199,7 @@ static struct proc_tables *proc_of(struct unwinder *u, pid_t pid, bool create)
 }
 
 /* Builds pid's index from its mappings as the symbolizer last read them. */
-static void sync(void *ctx, pid_t pid)
+static void load_proc_index(void *ctx, pid_t pid)
 {
 	struct unwinder *u = ctx;
 	struct lw_cfi_proc *ix = &u->scratch;
@@ -296,7 +296,7 @@ struct unwinder *unwinder__new(struct tracer *t, struct symbolizer *sym, enum un
 	u->max_rows = max_rows;
 	u->verbose = verbose;
 	u->verifying = verifying;
-	symbolizer__on_refresh(sym, sync, u);
+	symbolizer__on_refresh(sym, load_proc_index, u);
 	return u;
 }
 
