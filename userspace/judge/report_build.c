@@ -49,7 +49,8 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		return LW_EXIT_FAILURE;
 	}
 	stack_table__end_round(in->stacks, r->elapsed_s);
-	stack_table__ages(in->stacks, in->now_s, r->elapsed_s, in->interval_s, in->min_age_s);
+	stack_table__ages(in->stacks, in->now_s, r->elapsed_s, tracer__age_epoch_s(in->tracer),
+			  in->min_age_s);
 
 	for (int i = 0; i < in->nr_targets; i++) {
 		struct target *t = &in->targets[i];

@@ -27,7 +27,7 @@ struct report_inputs {
 	struct unwinder *unwind;
 	const struct kernel_info *kernel;
 	double now_s, elapsed_s;     /* CLOCK_MONOTONIC now, and since the probes went in */
-	double interval_s;           /* between reports: the age epochs */
+	double interval_s;           /* between reports */
 	double min_age_s;            /* --min-age, 0 when not asked */
 	int top;                     /* stacks per report */
 	bool wide;

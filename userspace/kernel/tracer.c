@@ -29,6 +29,7 @@ struct tracer {
 	struct leakwatch_bpf *skel;
 	enum tracer_mode mode;
 	bool multi;                 /* uprobe_multi links; else a uprobe per function */
+	unsigned long long age_epoch_ns; /* the one length of an age epoch (leakwatch.h) */
 	bool dropped[LW_PART_NR];
 	char *logs;                 /* the verifier's statistics, LOG_BYTES per program */
 	struct tracer_prog_stats stats[TRACER_MAX_PROGS];
@@ -394,6 +395,7 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		return LW_EXIT_FAILURE;
 	}
 	t->mode = opts->mode;
+	t->age_epoch_ns = opts->age_epoch_ns;
 	t->multi = !opts->kernel || opts->kernel->has[KF_UPROBE_MULTI];
 	for (;;) {
 		int part;
@@ -496,6 +498,11 @@ void tracer__print_verifier_log(const struct tracer_opts *opts, const char *prog
 out:
 	leakwatch_bpf__destroy(skel);
 	free(log);
+}
+
+double tracer__age_epoch_s(const struct tracer *t)
+{
+	return t->age_epoch_ns / 1e9;
 }
 
 bool tracer__dropped(const struct tracer *t, enum lw_part part)

@@ -55,6 +55,9 @@ struct tracer_prog_stats {
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
+/* The length of an age epoch the BPF side counts in (opts->age_epoch_ns),
+ * for the stack table's ages: one value, given to both. */
+double tracer__age_epoch_s(const struct tracer *t);
 /* Whether the verifier refused part, so it was left out (and the loader's
  * side of it must be off too). */
 bool tracer__dropped(const struct tracer *t, enum lw_part part);

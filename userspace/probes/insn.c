@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include "probes/insn.h"
 
-static csh handle(void)
+csh insn_capstone(void)
 {
 	static csh cs;
 	static int state; /* 0 unopened, 1 open, -1 failed */
@@ -39,7 +39,7 @@ static bool emulated(csh cs, const cs_insn *insn)
 
 bool insn_emulated(const uint8_t *code, size_t len, char *text, size_t text_len)
 {
-	csh cs = handle();
+	csh cs = insn_capstone();
 	cs_insn *insn;
 	bool ok;
 
@@ -60,24 +60,35 @@ static const x86_reg arg_regs[] = {
 };
 static const x86_reg frame_regs[] = { X86_REG_RSP, X86_REG_RBP };
 
-/* The 64-bit register a register is part of (edi, di, dil: rdi). */
-static x86_reg full_reg(x86_reg r)
+x86_reg insn_full_reg(x86_reg r)
 {
+	/* each general register, then its 32-, 16- and low 8-bit parts */
 	static const x86_reg parts[][4] = {
-		{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL },
-		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL },
-		{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL },
+		{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL },
+		{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL },
 		{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL },
+		{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL },
+		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL },
+		{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL },
+		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL },
+		{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL },
 		{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B },
 		{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B },
-		{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL },
-		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL },
+		{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B },
+		{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B },
+		{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B },
+		{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B },
+		{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B },
+		{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B },
 	};
 
-	if (r == X86_REG_DH)
-		return X86_REG_RDX;
-	if (r == X86_REG_CH)
-		return X86_REG_RCX;
+	switch (r) {
+	case X86_REG_AH: return X86_REG_RAX;
+	case X86_REG_BH: return X86_REG_RBX;
+	case X86_REG_CH: return X86_REG_RCX;
+	case X86_REG_DH: return X86_REG_RDX;
+	default: break;
+	}
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 		for (int j = 0; j < 4; j++)
 			if (parts[i][j] == r)
@@ -93,7 +104,7 @@ static bool writes_kept_reg(csh cs, const cs_insn *insn, unsigned int nargs)
 	if (cs_regs_access(cs, insn, reads, &nr_reads, writes, &nr_writes))
 		return true;
 	for (int i = 0; i < nr_writes; i++) {
-		x86_reg r = full_reg(writes[i]);
+		x86_reg r = insn_full_reg(writes[i]);
 
 		for (size_t k = 0; k < nargs && k < sizeof(arg_regs) / sizeof(arg_regs[0]); k++)
 			if (r == arg_regs[k])
@@ -146,7 +157,7 @@ static bool plain_return(csh cs, const uint8_t *code, size_t len, uint64_t targe
 size_t insn_probe_point(const uint8_t *code, size_t len, unsigned int nargs, char *why,
 			size_t why_len)
 {
-	csh cs = handle();
+	csh cs = insn_capstone();
 	cs_insn *insn;
 	size_t n, at = 0;
 
@@ -184,7 +195,7 @@ size_t insn_probe_point(const uint8_t *code, size_t len, unsigned int nargs, cha
 
 bool insn_is_thunk(const uint8_t *code, size_t len)
 {
-	csh cs = handle();
+	csh cs = insn_capstone();
 	cs_insn *insn;
 	size_t n, i = 0;
 	bool thunk;
@@ -203,7 +214,7 @@ bool insn_call_before(const uint8_t *code, size_t len)
 {
 	/* call rel32 (5 bytes) first, then the indirect forms (2..7) */
 	static const size_t lengths[] = { 5, 6, 2, 3, 7, 4 };
-	csh cs = handle();
+	csh cs = insn_capstone();
 	cs_insn *insn;
 
 	if (!cs)

@@ -6,6 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <capstone/capstone.h>
+
+/* The one capstone handle (x86-64, with details), or 0 if it cannot open. */
+csh insn_capstone(void);
+/* The 64-bit register r is part of (edi, di, dil: rdi); others as they are. */
+x86_reg insn_full_reg(x86_reg r);
 
 /*
  * Whether the kernel emulates the instruction at code[0] when a uprobe

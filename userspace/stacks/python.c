@@ -13,6 +13,7 @@
 #include "symbols/elf_symbols.h"
 #include "common/hashmap.h"
 #include "probes/insn.h"
+#include "probes/x86_eval.h"
 #include "targets/proc.h"
 #include "stacks/python.h"
 
@@ -220,240 +221,7 @@ int py_linetable_line(uint32_t version_hex, const uint8_t *table, size_t len, in
 	return locations_311(table, len, firstlineno, addr);
 }
 
-/* ---- reading machine code: a small symbolic evaluator ---- */
-
-/* What a register holds: key_coef * key + value (+ the thread pointer if
- * tp), known or not; loaded32 says it was last set by a 4-byte load from
- * load_addr (a pthread key read from memory). */
-struct sym_val {
-	bool known, tp, loaded32;
-	int64_t key_coef, value;
-	uint64_t load_addr;
-};
-
-struct eval {
-	struct sym_val regs[X86_REG_ENDING];
-	py_read_fn read;
-	void *ctx;
-};
-
-static csh capstone(void)
-{
-	static csh cs;
-	static int state;
-
-	if (!state) {
-		state = cs_open(CS_ARCH_X86, CS_MODE_64, &cs) == CS_ERR_OK ? 1 : -1;
-		if (state > 0)
-			cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	}
-	return state > 0 ? cs : 0;
-}
-
-/* The 64-bit register a register is the low part of (edi: rdi). */
-static x86_reg reg64(x86_reg r)
-{
-	static const x86_reg map[][3] = {
-		{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX }, { X86_REG_RBX, X86_REG_EBX, X86_REG_BX },
-		{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX }, { X86_REG_RDX, X86_REG_EDX, X86_REG_DX },
-		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI }, { X86_REG_RDI, X86_REG_EDI, X86_REG_DI },
-		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP }, { X86_REG_RSP, X86_REG_ESP, X86_REG_SP },
-		{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W }, { X86_REG_R9, X86_REG_R9D, X86_REG_R9W },
-		{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W }, { X86_REG_R11, X86_REG_R11D, X86_REG_R11W },
-		{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W }, { X86_REG_R13, X86_REG_R13D, X86_REG_R13W },
-		{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W }, { X86_REG_R15, X86_REG_R15D, X86_REG_R15W },
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		for (int k = 0; k < 3; k++)
-			if (map[i][k] == r)
-				return map[i][0];
-	return r;
-}
-
-static struct sym_val *reg(struct eval *e, x86_reg r)
-{
-	return &e->regs[reg64(r)];
-}
-
-static const struct sym_val unknown;
-
-/* The address a memory operand names, as a symbolic value. */
-static struct sym_val mem_addr(struct eval *e, const cs_insn *insn, const x86_op_mem *m)
-{
-	struct sym_val a = { .known = true, .value = m->disp };
-
-	if (m->base == X86_REG_RIP) {
-		a.value += insn->address + insn->size;
-	} else if (m->base != X86_REG_INVALID) {
-		struct sym_val *b = reg(e, m->base);
-
-		if (!b->known)
-			return unknown;
-		a.value += b->value;
-		a.key_coef = b->key_coef;
-		a.tp = b->tp;
-	}
-	if (m->index != X86_REG_INVALID) {
-		struct sym_val *x = reg(e, m->index);
-
-		if (!x->known || (x->tp && a.tp))
-			return unknown;
-		a.value += x->value * m->scale;
-		a.key_coef += x->key_coef * m->scale;
-		a.tp |= x->tp && m->scale == 1;
-	}
-	if (m->segment == X86_REG_FS)
-		a.tp = true;
-	else if (m->segment != X86_REG_INVALID)
-		return unknown;
-	return a;
-}
-
-/* A load from addr: the thread pointer itself from %fs:0 or %fs:0x10 (the
- * TCB's self pointers), a constant from the target's memory, or unknown. */
-static struct sym_val load(struct eval *e, const struct sym_val *addr, int size)
-{
-	struct sym_val v = { 0 };
-	uint64_t word = 0;
-
-	if (!addr->known || addr->key_coef)
-		return v;
-	if (addr->tp) {
-		if (addr->value == 0 || addr->value == 0x10)
-			v.known = v.tp = true;
-		return v;
-	}
-	if (size == 8 && e->read && !e->read(e->ctx, addr->value, &word, 8)) {
-		v.known = true;
-		v.value = word;
-	}
-	if (size == 4) {
-		v.loaded32 = true;
-		v.load_addr = addr->value;
-	}
-	return v;
-}
-
-/* What evaluation stopped at. */
-enum eval_stop {
-	STOP_END,		/* ran out of code or met something it cannot follow */
-	STOP_CALL,		/* a call or jump (out of the function) */
-	STOP_LOAD,		/* a load whose address involves the key or the thread pointer */
-};
-
-struct eval_result {
-	enum eval_stop stop;
-	struct sym_val addr;	/* STOP_LOAD: its address */
-	bool tls_call;		/* STOP_CALL: the general-dynamic TLS call sequence */
-};
-
-/* Runs straight-line code, conditional branches not taken, until a call,
- * a jump, or a load that depends on the key or the thread pointer. */
-static struct eval_result eval_until_stop(struct eval *e, const uint8_t *code, size_t len,
-					  uint64_t addr)
-{
-	struct eval_result res = { STOP_END };
-	csh cs = capstone();
-	cs_insn *insn = NULL;
-	size_t count;
-
-	if (!cs)
-		return res;
-	count = cs_disasm(cs, code, len, addr, 32, &insn);
-	for (size_t i = 0; i < count; i++) {
-		const cs_insn *in = &insn[i];
-		const cs_x86 *x = &in->detail->x86;
-		const cs_x86_op *d = &x->operands[0], *s = &x->operands[1];
-		struct sym_val *dst = x->op_count && d->type == X86_OP_REG ? reg(e, d->reg) : NULL;
-		struct sym_val v;
-
-		switch (in->id) {
-		case X86_INS_CALL:
-		case X86_INS_JMP:
-			res.stop = STOP_CALL;
-			/* data16 lea x(%rip),%rdi; data16 data16 rex.W call: __tls_get_addr */
-			res.tls_call = in->id == X86_INS_CALL && in->size == 8 &&
-				       in->bytes[0] == 0x66 && i > 0 && insn[i - 1].bytes[0] == 0x66;
-			goto out;
-		case X86_INS_RET:
-			goto out;
-		case X86_INS_CMP:
-		case X86_INS_TEST:
-		case X86_INS_NOP:
-		case X86_INS_PUSH:
-		case X86_INS_ENDBR64:
-			continue;
-		case X86_INS_MOV:
-		case X86_INS_LEA:
-			if (!dst || x->op_count != 2)
-				break;
-			if (s->type == X86_OP_REG) {
-				v = *reg(e, s->reg);
-			} else if (s->type == X86_OP_IMM) {
-				v = (struct sym_val){ .known = true, .value = s->imm };
-			} else if (s->type == X86_OP_MEM) {
-				struct sym_val a = mem_addr(e, in, &s->mem);
-
-				if (in->id == X86_INS_LEA) {
-					v = a;
-				} else {
-					/* %fs:0 and %fs:0x10 are the thread pointer itself */
-					bool self = a.tp && !a.key_coef &&
-						    (a.value == 0 || a.value == 0x10);
-
-					if (a.known && (a.key_coef || a.tp) && !self) {
-						res.stop = STOP_LOAD;
-						res.addr = a;
-						goto out;
-					}
-					v = load(e, &a, d->size);
-				}
-			} else {
-				break;
-			}
-			*dst = v;
-			continue;
-		case X86_INS_ADD:
-			if (!dst || !dst->known)
-				break;
-			if (s->type == X86_OP_IMM) {
-				dst->value += s->imm;
-				continue;
-			}
-			v = s->type == X86_OP_REG ? *reg(e, s->reg) : unknown;
-			if (s->type == X86_OP_MEM) {
-				struct sym_val a = mem_addr(e, in, &s->mem);
-
-				v = load(e, &a, s->size);
-			}
-			if (!v.known || (v.tp && dst->tp))
-				break;
-			dst->value += v.value;
-			dst->key_coef += v.key_coef;
-			dst->tp |= v.tp;
-			continue;
-		case X86_INS_SHL:
-			if (!dst || !dst->known || dst->tp || s->type != X86_OP_IMM || s->imm > 16)
-				break;
-			dst->value <<= s->imm;
-			dst->key_coef <<= s->imm;
-			continue;
-		default:
-			/* conditional jumps fall through: the fast path is first */
-			if (cs_insn_group(cs, in, X86_GRP_JUMP))
-				continue;
-			break;
-		}
-		/* anything else: what it writes is unknown */
-		if (dst)
-			*dst = unknown;
-	}
-out:
-	if (insn)
-		cs_free(insn, count);
-	return res;
-}
+/* ---- reading machine code (probes/x86_eval.h) ---- */
 
 int py_tsd_slot_from_code(const uint8_t *code, size_t len, uint64_t addr, uint32_t *slot_off)
 {
@@ -655,7 +423,8 @@ static int find_version(struct py_target *t, const struct module *m, uint32_t *h
 		return 0;
 	}
 	if (!module_func(m, "Py_GetVersion", &addr) && !mem_read(t, addr, code, sizeof(code)) &&
-	    capstone() && (count = cs_disasm(capstone(), code, sizeof(code), addr, 24, &insn))) {
+	    insn_capstone() &&
+	    (count = cs_disasm(insn_capstone(), code, sizeof(code), addr, 24, &insn))) {
 		for (size_t i = 0; i < count && err; i++) {
 			const cs_x86 *x = &insn[i].detail->x86;
 
@@ -982,8 +751,8 @@ static bool mem_operand(const cs_insn *in, const cs_x86_op *op, const uint64_t *
 		return false;
 	if (op->mem.base == X86_REG_RIP)
 		*where = in->address + in->size + op->mem.disp;
-	else if (op->mem.base != X86_REG_INVALID && regs[reg64(op->mem.base)])
-		*where = regs[reg64(op->mem.base)] + op->mem.disp;
+	else if (op->mem.base != X86_REG_INVALID && regs[insn_full_reg(op->mem.base)])
+		*where = regs[insn_full_reg(op->mem.base)] + op->mem.disp;
 	else
 		return false;
 	return true;
@@ -999,7 +768,7 @@ static void find_arena(struct py_target *t, const struct module *m)
 	uint64_t addr, regs[X86_REG_ENDING] = { 0 }, arena[3];
 	uint8_t code[160];
 	cs_insn *insn = NULL;
-	csh cs = capstone();
+	csh cs = insn_capstone();
 	size_t count;
 
 	t->o.arena_alloc_start = t->o.arena_alloc_end = 0;
@@ -1018,7 +787,7 @@ static void find_arena(struct py_target *t, const struct module *m)
 		    !mem_operand(&insn[i], src, regs, &where))
 			continue;
 		if (src->size == 8 && insn[i].id == X86_INS_MOV && !read_u64(t, where, &word)) {
-			regs[reg64(d->reg)] = word; /* a GOT entry, or a field */
+			regs[insn_full_reg(d->reg)] = word; /* a GOT entry, or a field */
 			continue;
 		}
 		/* the 16-byte copy of {ctx, alloc} */
@@ -1074,7 +843,7 @@ static uint64_t jump_slot(struct py_target *t, const struct lw_maps *maps, uint6
 	uint64_t regs[X86_REG_ENDING] = { 0 }, slot = 0;
 	uint8_t code[96];
 	cs_insn *insn = NULL;
-	csh cs = capstone();
+	csh cs = insn_capstone();
 	size_t count;
 
 	if (!cs || mem_read(t, addr, code, sizeof(code)))
@@ -1096,7 +865,7 @@ static uint64_t jump_slot(struct py_target *t, const struct lw_maps *maps, uint6
 				slot = where;
 			else if (insn[i].id == X86_INS_MOV && x->op_count == 2 && k == 1 &&
 				 x->operands[0].type == X86_OP_REG)
-				regs[reg64(x->operands[0].reg)] = word; /* a GOT entry */
+				regs[insn_full_reg(x->operands[0].reg)] = word; /* a GOT entry */
 		}
 	}
 	if (insn)
@@ -1118,7 +887,7 @@ static uint64_t jump_slot(struct py_target *t, const struct lw_maps *maps, uint6
 
 static long inlined_sites(struct py_target *t, const struct lw_maps *maps, uint64_t malloc_addr)
 {
-	csh cs = capstone();
+	csh cs = insn_capstone();
 	cs_insn *insn;
 	long sites = 0;
 
@@ -1149,7 +918,7 @@ static long inlined_sites(struct py_target *t, const struct lw_maps *maps, uint6
 			}
 			x = &insn->detail->x86;
 			if (insn->id == X86_INS_LEA && x->operands[1].mem.base == X86_REG_RIP) {
-				lea[reg64(x->operands[0].reg)] =
+				lea[insn_full_reg(x->operands[0].reg)] =
 					insn->address + insn->size + x->operands[1].mem.disp;
 				continue;
 			}
@@ -1158,7 +927,7 @@ static long inlined_sites(struct py_target *t, const struct lw_maps *maps, uint6
 					const cs_x86_op *op = &x->operands[k];
 
 					if ((op->type == X86_OP_IMM && (uint64_t)op->imm == malloc_addr) ||
-					    (op->type == X86_OP_REG && lea[reg64(op->reg)] == malloc_addr)) {
+					    (op->type == X86_OP_REG && lea[insn_full_reg(op->reg)] == malloc_addr)) {
 						sites++;
 						break;
 					}
@@ -1784,7 +1553,8 @@ static int read_code_fields(struct py_target *t, uint64_t code, struct code_entr
 	return c->type == o->code_type_addr ? 0 : -ESTALE;
 }
 
-static struct code_entry *load_code(struct py_target *t, uint64_t code, const struct code_entry *now)
+static struct code_entry *load_code(struct py_target *t, uint64_t code,
+				     const struct code_entry *now)
 {
 	const struct py_offsets *o = &t->o;
 	struct code_entry *c = calloc(1, sizeof(*c));
