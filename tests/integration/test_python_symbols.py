@@ -36,7 +36,7 @@ INTERPRETERS = [
     ("embedded-3.11", [str(EMBED)], (3, 11)),
 ]
 
-# Offsets from the CPython headers of each version (offsetof); python.c's
+# Offsets from the CPython headers of each version (offsetof); python_layout.c's
 # own tables must agree, and what it reads from the binary must agree too.
 EXPECTED = {
     (3, 10): dict(tstate_frame=24, frame_code=32, frame_previous=24, frame_instr=96,
