@@ -172,7 +172,8 @@ FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
 
 $(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/symbols/dwarf_lookup.c \
 		userspace/common/hashmap.c userspace/stacks/cfi.c userspace/stacks/cfi.h \
-		userspace/symbols/dwarf_lookup.h userspace/symbols/symbolize.h | $(OUTPUT)
+		userspace/symbols/dwarf_lookup.h userspace/symbols/symbolize.h userspace/symbols/sym.h \
+		| $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address -D_GNU_SOURCE -Iuserspace -Ibpf \

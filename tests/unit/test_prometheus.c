@@ -11,7 +11,7 @@
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "outputs/prometheus.h"
+#include "outputs/prometheus_text.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -14,6 +14,7 @@
 #include "stacks/pystacks.h"
 #include "judge/rollup.h"
 #include "stacks/stacks.h"
+#include "stacks/unwind.h"
 #include "symbols/symbol_worker.h"
 
 struct report_counts {
@@ -48,25 +49,6 @@ struct report_process {
 	char note[256];       /* a sentence for a person, "" when none */
 	struct report_counts counts;
 	struct py_report python; /* its CPython interpreter, if any (pystacks.h) */
-};
-
-struct unwind_module;
-
-/* How stacks were taken (unwind.h), and how good they came out. */
-struct report_unwind {
-	const char *mode;            /* "fp", "auto", "cfi"; NULL: not said */
-	const struct unwind_module *modules; /* each module seen, and what walks it */
-	size_t nr_modules;
-	uint64_t table_bytes;        /* CFI rows loaded in the kernel */
-	/* share of the stacks holding memory that end cleanly at the process
-	 * entry or a thread start; < 0 when there are none */
-	double stack_quality;
-	int stacks, complete;        /* the counts behind it */
-	bool verifying;              /* --verify-stacks */
-	uint64_t verified, agreed;   /* stacks unwound again by libdw, and equal */
-	uint64_t unverifiable;       /* the oracle could not run (process gone), or only
-				      * a prefix of a stack deeper than the copy agreed */
-	uint64_t dropped;            /* records lost to a full ring buffer: not compared */
 };
 
 struct report {

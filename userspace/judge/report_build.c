@@ -140,7 +140,7 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		r->nr_rollups = 0; /* out of memory: the per-process stacks still go out */
 	r->interval_s = in->interval_s;
 	symbolizer__worker_stats(in->sym, &r->symbolizer);
-	unwinder__report(in->unwind, r);
+	unwinder__stats(in->unwind, r->all_stacks, r->nr_all_stacks, &r->unwind);
 	return 0;
 }
 

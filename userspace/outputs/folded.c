@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include "targets/cli.h"
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "outputs/folded.h"

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include "outputs/exports.h"
+#include "outputs/exporter.h"
 #include "judge/report.h"
 
 extern const struct exporter folded_exporter;

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/exitcodes.h"
-#include "outputs/exports.h"
+#include "targets/cli.h"
+#include "outputs/exporter.h"
 #include "common/hashmap.h"
 #include "outputs/html.h"
 #include "outputs/json_writer.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "targets/cli.h"
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "common/hashmap.h"

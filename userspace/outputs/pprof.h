@@ -17,7 +17,7 @@
 #define LW_PPROF_H
 
 #include <stdio.h>
-#include "outputs/exports.h"
+#include "outputs/exporter.h"
 #include "judge/report.h"
 
 extern const struct exporter pprof_exporter;

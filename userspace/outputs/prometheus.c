@@ -17,7 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "common/exitcodes.h"
-#include "outputs/exports.h"
+#include "targets/cli.h"
+#include "outputs/exporter.h"
 #include "common/messages.h"
 #include "outputs/prometheus.h"
 

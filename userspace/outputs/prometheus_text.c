@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common/hashmap.h"
-#include "outputs/prometheus.h"
+#include "outputs/prometheus_text.h"
 
 static int parse_port(const char *s, uint16_t *port)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "targets/cli.h"
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"

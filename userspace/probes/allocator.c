@@ -9,7 +9,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 #include "probes/allocator.h"
-#include "symbols/elf_symbols.h"
+#include "common/elf_symbols.h"
 #include "common/exitcodes.h"
 #include "probes/insn.h"
 #include "probes/linkmap.h"

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
-#include "symbols/elf_symbols.h"
+#include "common/elf_symbols.h"
 #include "probes/linkmap.h"
 
 /* glibc's struct r_debug and struct link_map (x86_64), the fields used. */

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 #include "common/hashmap.h"
 #include "probes/allocator.h"
-#include "symbols/elf_symbols.h"
+#include "common/elf_symbols.h"
 #include "targets/proc.h"
 #include "stacks/python.h"
 

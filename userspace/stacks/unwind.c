@@ -6,7 +6,7 @@
 #include "common/messages.h"
 #include "stacks/oracle.h"
 #include "targets/proc.h"
-#include "judge/report.h"
+#include "stacks/stacks.h"
 #include "symbols/symbolize.h"
 #include "kernel/tracer.h"
 #include "stacks/unwind.h"
@@ -394,17 +394,16 @@ static void verify_one(const struct lw_verify *v, void *ctx)
 	}
 }
 
-void unwinder__report(struct unwinder *u, struct report *r)
+void unwinder__stats(struct unwinder *u, struct lw_site *const *sites, int nr,
+		     struct report_unwind *ru)
 {
-	struct report_unwind *ru = &r->unwind;
-
 	tracer__consume_verify(u->tracer, verify_one, u);
 	ru->mode = unwind_mode_name(u->mode);
 	ru->modules = unwinder__modules(u, &ru->nr_modules);
 	ru->table_bytes = unwinder__table_bytes(u);
 	ru->stacks = ru->complete = 0;
-	for (int i = 0; i < r->nr_all_stacks; i++) {
-		const struct lw_site *s = r->all_stacks[i];
+	for (int i = 0; i < nr; i++) {
+		const struct lw_site *s = sites[i];
 
 		ru->stacks++;
 		ru->complete += s->nr_frames && !s->truncated;

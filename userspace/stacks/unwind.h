@@ -48,11 +48,30 @@ void unwinder__free(struct unwinder *u);
 const struct unwind_module *unwinder__modules(const struct unwinder *u, size_t *n);
 /* Rows in use in the row store, in bytes. */
 uint64_t unwinder__table_bytes(const struct unwinder *u);
-struct report;
-/* Fills r->unwind: the modules, stack quality over r->all_stacks, and the
- * --verify-stacks comparisons made since the last call (their records
- * are read and unwound again now). */
-void unwinder__report(struct unwinder *u, struct report *r);
+
+/* How stacks were taken, and how good they came out (the report shows it). */
+struct report_unwind {
+	const char *mode;            /* "fp", "auto", "cfi"; NULL: not said */
+	const struct unwind_module *modules; /* each module seen, and what walks it */
+	size_t nr_modules;
+	uint64_t table_bytes;        /* CFI rows loaded in the kernel */
+	/* share of the stacks holding memory that end cleanly at the process
+	 * entry or a thread start; < 0 when there are none */
+	double stack_quality;
+	int stacks, complete;        /* the counts behind it */
+	bool verifying;              /* --verify-stacks */
+	uint64_t verified, agreed;   /* stacks unwound again by libdw, and equal */
+	uint64_t unverifiable;       /* the oracle could not run (process gone), or only
+				      * a prefix of a stack deeper than the copy agreed */
+	uint64_t dropped;            /* records lost to a full ring buffer: not compared */
+};
+
+struct lw_site;
+/* Fills out: the modules, stack quality over the nr sites holding memory,
+ * and the --verify-stacks comparisons made since the last call (their
+ * records are read and unwound again now). */
+void unwinder__stats(struct unwinder *u, struct lw_site *const *sites, int nr,
+		     struct report_unwind *out);
 /* One line per module to f: what serves it. */
 void unwinder__describe(const struct unwinder *u, FILE *f);
 

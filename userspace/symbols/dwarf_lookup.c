@@ -11,7 +11,7 @@
 #include "stacks/cfi.h"
 #include "symbols/dwarf_lookup.h"
 #include "common/hashmap.h"
-#include "symbols/symbolize.h"
+#include "symbols/sym.h"
 
 /* Where a function's code lies in its CU: found by binary search, so an
  * address does not cost a walk of the whole CU (dwarf_getscopes does that,

@@ -22,7 +22,7 @@
 #include "common/messages.h"
 #include "symbols/symbol_worker.h"
 #include "symbols/worker_wire.h"
-#include "symbols/symbolize.h"
+#include "symbols/sym.h"
 
 /* The worker runs as nobody: it needs to read only what it is handed and
  * world-readable debug info. */

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "symbols/sym.h"
 
 struct lw_module {
 	char *path;          /* as the target names it */
@@ -25,19 +26,6 @@ struct lw_module {
 	struct hashmap *syms;
 	struct cfi_table *cfi; /* its unwind table once asked for (symbolizer__cfi) */
 	int cfi_err;           /* 0, or why there is none (-ENOENT: no CFI) */
-};
-
-/* What one code address in a module means: a function, or several when
- * the compiler inlined calls there. The innermost comes first; caller
- * leads outward to the function the code really belongs to. */
-struct lw_sym {
-	const char *function; /* NULL when no symbol covers it */
-	uint64_t offset;      /* from the function's start (the outermost's only) */
-	const char *file;     /* source file, NULL without line info */
-	int line;
-	bool return_site;     /* the instruction before it is a call */
-	bool stripped;        /* named from the dynamic symbols only: no symtab, no DWARF */
-	const struct lw_sym *caller; /* the function this one is inlined into, or NULL */
 };
 
 struct lw_frame {

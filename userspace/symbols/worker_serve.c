@@ -12,7 +12,7 @@
 #include "stacks/oracle.h"
 #include "symbols/symbol_worker.h"
 #include "symbols/worker_wire.h"
-#include "symbols/symbolize.h"
+#include "symbols/sym.h"
 
 /* The worker's side: it serves one request at a time on its socket
  * (symbol_worker__serve, run when leakwatch is started as the worker). */

@@ -10,7 +10,7 @@
 #include "kernel/kernel.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
-#include "outputs/prometheus.h"
+#include "outputs/prometheus_text.h"
 #include "outputs/summary_files.h"
 
 const char *argp_program_version = "leakwatch 0.1";

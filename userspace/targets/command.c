@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "targets/command.h"
-#include "symbols/elf_symbols.h"
+#include "common/elf_symbols.h"
 #include "common/exitcodes.h"
 
 /* argv[0] as execvp would find it. */

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "targets/command.h"
-#include "symbols/elf_symbols.h"
+#include "common/elf_symbols.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
 #include "targets/proc.h"

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "symbols/elf_symbols.h"
+#include "common/elf_symbols.h"
 
 struct elf_symbols {
 	Elf *elf;
