@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include "common/exitcodes.h"
 #include "outputs/exports.h"
+#include "targets/cli.h"
 #include "outputs/html.h"
 
 #define DATA_START "<script type=\"application/json\" id=\"leakwatch-data\">"
