@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "common/exitcodes.h"
+#include "common/messages.h"
 #include "outputs/atomic_file.h"
 
 /* dir and base name of path ("." when it has no slash). */
@@ -162,4 +164,16 @@ void atomic_file__clean_path(const char *path)
 
 	if (!split_path(path, dir, sizeof(dir), &base))
 		atomic_file__clean(dir, base);
+}
+
+int atomic_file__claim(const char *path, const char *option)
+{
+	int err = atomic_file__probe(path);
+
+	if (err) {
+		lw_say("cannot write %s %s: %s", option, path, strerror(-err));
+		return LW_EXIT_USAGE;
+	}
+	atomic_file__clean_path(path);
+	return 0;
 }

@@ -31,5 +31,9 @@ int atomic_file__probe(const char *path);
 void atomic_file__clean(const char *dir, const char *prefix);
 /* The same for the temporaries of path. */
 void atomic_file__clean_path(const char *path);
+/* An exporter's file, when it opens: whether path can be written now
+ * (else one line naming option, and LW_EXIT_USAGE), and what a killed run
+ * was writing there removed. */
+int atomic_file__claim(const char *path, const char *option);
 
 #endif

@@ -81,14 +81,10 @@ static bool wanted(const struct env *env)
 static int open_folded(void **state, const struct env *env)
 {
 	struct folded *fo;
-	int err = atomic_file__probe(env->folded_path);
+	int err = atomic_file__claim(env->folded_path, "--folded");
 
-	if (err) {
-		lw_say("cannot write --folded %s: %s", env->folded_path, strerror(-err));
-		return LW_EXIT_USAGE;
-	}
-	/* what a killed run was writing */
-	atomic_file__clean_path(env->folded_path);
+	if (err)
+		return err;
 	fo = calloc(1, sizeof(*fo));
 	if (!fo) {
 		lw_say("out of memory");

@@ -406,14 +406,10 @@ static bool wanted(const struct env *env)
 static int open_pprof(void **state, const struct env *env)
 {
 	struct pprof_out *po;
-	int err = atomic_file__probe(env->pprof_path);
+	int err = atomic_file__claim(env->pprof_path, "--pprof");
 
-	if (err) {
-		lw_say("cannot write --pprof %s: %s", env->pprof_path, strerror(-err));
-		return LW_EXIT_USAGE;
-	}
-	/* what a killed run was writing */
-	atomic_file__clean_path(env->pprof_path);
+	if (err)
+		return err;
 	po = calloc(1, sizeof(*po));
 	if (!po) {
 		lw_say("out of memory");
