@@ -171,7 +171,7 @@ FUZZ_SEEDS := $(addprefix $(OUTPUT)/tests/targets/,symbols cxx allocs)
 FUZZ_FLAGS := -detect_leaks=0 -timeout=10 -rss_limit_mb=2048 -max_len=4096
 
 $(OUTPUT)/fuzz/fuzz_symbolize: tests/fuzz/fuzz_symbolize.c userspace/symbols/dwarf_lookup.c \
-		userspace/common/hashmap.c userspace/stacks/cfi.c userspace/stacks/cfi.h \
+		userspace/common/hashmap.c userspace/symbols/cfi.c userspace/symbols/cfi.h \
 		userspace/symbols/dwarf_lookup.h userspace/symbols/symbolize.h userspace/symbols/sym.h \
 		| $(OUTPUT)
 	$(call msg,FUZZ,$@)

@@ -202,7 +202,7 @@ struct lw_proc_counters {
 
 
 /*
- * CFI unwinding (userspace/stacks/cfi.h builds the tables, the BPF unwinder reads
+ * CFI unwinding (userspace/symbols/cfi.h builds the tables, the BPF unwinder reads
  * them). A module's table is its rows sorted by off; a row holds from its
  * off to the next row's. Offsets are file offsets, as return addresses map
  * to them through /proc/PID/maps (addr - start + pgoff), so the table does

@@ -22,7 +22,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 #include "symbols/dwarf_lookup.h"
 #include "symbols/symbolize.h"
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 
 #define RSP 0x7ffd00001000ULL
 #define RBP 0x7ffd00008000ULL

@@ -16,7 +16,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include "targets/cgroup.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 
 #define ID_A "3f2a9c1b7d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcd"
 #define ID_B "3f2a9c1b7d4e000000000000000000000000000000000000000000000000beef"

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include "targets/cli.h"
+#include "options/cli.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -138,7 +138,7 @@ static void test_env_defaults(void **state)
 	assert_int_equal(env.pids[0], 1234);
 	assert_double_exact(env.interval_s, 5);
 	assert_int_equal(env.count, 0);
-	assert_int_equal(env.top, 10);
+	assert_int_equal(env.out.top, 10);
 	assert_null(env.json_path);
 	assert_int_equal(env.verbose, 0);
 	assert_int_equal(env.max_allocs, 1 << 20);
@@ -158,7 +158,7 @@ static void test_env_everything(void **state)
 	assert_int_equal(env.pids[0], 12);
 	assert_int_equal(env.pids[1], 34);
 	assert_int_equal(env.pids[2], 56);
-	assert_int_equal(env.top, 20);
+	assert_int_equal(env.out.top, 20);
 	assert_non_null(env.json_path);
 	assert_string_equal(env.json_path, "-");
 	assert_int_equal(env.verbose, 2);

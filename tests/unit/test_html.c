@@ -15,7 +15,6 @@
 #include <cmocka.h>
 #include "common/exitcodes.h"
 #include "outputs/exports.h"
-#include "targets/cli.h"
 #include "outputs/html.h"
 
 #define DATA_START "<script type=\"application/json\" id=\"leakwatch-data\">"
@@ -23,7 +22,7 @@
 struct fixture {
 	char dir[64];
 	char path[128];
-	struct env env;
+	struct output_opts opts;
 	void *state;
 };
 
@@ -77,7 +76,7 @@ static int setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/r.html", f->dir);
-	f->env.html_path = f->path;
+	f->opts.html_path = f->path;
 	*state = f;
 	return 0;
 }
@@ -131,7 +130,7 @@ static void test_page_whole_and_data_escaped(void **state)
 	struct report r;
 	char *page, *data, *end;
 
-	assert_int_equal(html_exporter.open(&f->state, &f->env), 0);
+	assert_int_equal(html_exporter.open(&f->state, &f->opts), 0);
 	init_report(&r, 1.5);
 	html_exporter.report(f->state, &r);
 	page = slurp(f->path);
@@ -165,7 +164,7 @@ static void test_history_bounded(void **state)
 	struct report r;
 	char *page;
 
-	assert_int_equal(html_exporter.open(&f->state, &f->env), 0);
+	assert_int_equal(html_exporter.open(&f->state, &f->opts), 0);
 	for (int i = 1; i <= 600; i++) {
 		init_report(&r, i);
 		html_exporter.report(f->state, &r);
@@ -183,14 +182,14 @@ static void test_unwritable_at_open(void **state)
 	struct fixture *f = *state;
 	char missing[160];
 
-	f->env.html_path = f->dir; /* a directory */
-	assert_int_equal(html_exporter.open(&f->state, &f->env), LW_EXIT_USAGE);
+	f->opts.html_path = f->dir; /* a directory */
+	assert_int_equal(html_exporter.open(&f->state, &f->opts), LW_EXIT_USAGE);
 	assert_null(f->state);
 	snprintf(missing, sizeof(missing), "%s/no/such/r.html", f->dir);
-	f->env.html_path = missing;
-	assert_int_equal(html_exporter.open(&f->state, &f->env), LW_EXIT_USAGE);
+	f->opts.html_path = missing;
+	assert_int_equal(html_exporter.open(&f->state, &f->opts), LW_EXIT_USAGE);
 	assert_null(f->state);
-	f->env.html_path = f->path;
+	f->opts.html_path = f->path;
 }
 
 /* Runs fn with stderr going to a file; returns what it wrote. */
@@ -231,7 +230,7 @@ static void test_write_failure_said_once(void **state)
 	struct report r;
 	char *err, *page;
 
-	assert_int_equal(html_exporter.open(&f->state, &f->env), 0);
+	assert_int_equal(html_exporter.open(&f->state, &f->opts), 0);
 	assert_int_equal(rmdir(f->dir), 0);
 	err = stderr_of(three_reports_without_dir, f);
 	assert_non_null(err);

@@ -6,7 +6,7 @@
 #include "judge/report_build.h"
 #include "judge/rollup.h"
 #include "targets/memory.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 
 static void add_stats(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx)
 {

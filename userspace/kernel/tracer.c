@@ -13,7 +13,7 @@
 #include "common/exitcodes.h"
 #include "common/messages.h"
 #include "kernel/tracer_internal.h"
-#include "targets/guardian.h"
+#include "kernel/guardian.h"
 
 /* per object: one link for its entries, one for its returns */
 #define LINKS_PER_OBJECT 2

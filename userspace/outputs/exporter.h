@@ -12,15 +12,26 @@
 #include <stdbool.h>
 #include "judge/report.h"
 
-struct env; /* the options (targets/cli.h), read by wanted and open only */
+/* What the command line asks of the outputs (filled by the options parser). */
+struct output_opts {
+	int top;                    /* -T: stacks per report, default 10 */
+	const char *html_path;      /* --html FILE: a self-contained HTML report; NULL = none */
+	const char *prometheus;     /* --prometheus [ADDR:]PORT; NULL = off */
+	const char *pprof_path;     /* --pprof FILE: gzipped pprof profile at exit; NULL = none */
+	bool pprof_every;           /* --pprof-every: rewrite it at every report too */
+	const char *folded_path;    /* --folded FILE: folded stacks, rewritten every report */
+	double summary_every_s;     /* --summary-every DURATION: 0 = no summary files */
+	const char *summary_dir;    /* --summary-dir DIR, where they go */
+	int summary_keep;           /* --summary-keep N, newest kept (default 24) */
+};
 
 struct exporter {
 	const char *name;
-	/* Whether env asks for it. */
-	bool (*wanted)(const struct env *env);
+	/* Whether the options ask for it. */
+	bool (*wanted)(const struct output_opts *opts);
 	/* Checks its file or address now, before any probe goes in: 0, or an
 	 * exit code (exitcodes.h) after one line said why. */
-	int (*open)(void **state, const struct env *env);
+	int (*open)(void **state, const struct output_opts *opts);
 	/* Every report, interval and summary alike (r->summary tells). */
 	void (*report)(void *state, const struct report *r);
 	void (*close)(void *state);

@@ -27,7 +27,7 @@ struct exports {
 	int nr;
 };
 
-int exports__open(struct exports **out, const struct env *env)
+int exports__open(struct exports **out, const struct output_opts *opts)
 {
 	struct exports *x = calloc(1, sizeof(*x));
 
@@ -40,9 +40,9 @@ int exports__open(struct exports **out, const struct env *env)
 		const struct exporter *e = exporters[i];
 		int err;
 
-		if (!e || !e->wanted(env))
+		if (!e || !e->wanted(opts))
 			continue;
-		err = e->open(&x->state[x->nr], env);
+		err = e->open(&x->state[x->nr], opts);
 		if (err)
 			return err;
 		x->on[x->nr++] = e;

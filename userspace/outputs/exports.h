@@ -11,7 +11,7 @@
 struct exports;
 
 /* Opens every exporter env asks for: 0, or an exit code after one line. */
-int exports__open(struct exports **out, const struct env *env);
+int exports__open(struct exports **out, const struct output_opts *opts);
 void exports__report(struct exports *x, const struct report *r);
 void exports__close(struct exports *x);
 

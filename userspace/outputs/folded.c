@@ -3,7 +3,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include "targets/cli.h"
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "outputs/folded.h"
@@ -73,15 +72,15 @@ int folded__write(FILE *f, const struct report *r)
 	return ferror(f) ? (errno ? -errno : -EIO) : 0;
 }
 
-static bool wanted(const struct env *env)
+static bool wanted(const struct output_opts *opts)
 {
-	return env->folded_path;
+	return opts->folded_path;
 }
 
-static int open_folded(void **state, const struct env *env)
+static int open_folded(void **state, const struct output_opts *opts)
 {
 	struct folded *fo;
-	int err = atomic_file__claim(env->folded_path, "--folded");
+	int err = atomic_file__claim(opts->folded_path, "--folded");
 
 	if (err)
 		return err;
@@ -90,7 +89,7 @@ static int open_folded(void **state, const struct env *env)
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
-	fo->path = env->folded_path;
+	fo->path = opts->folded_path;
 	*state = fo;
 	return 0;
 }

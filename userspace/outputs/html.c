@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/exitcodes.h"
-#include "targets/cli.h"
 #include "outputs/exporter.h"
 #include "common/hashmap.h"
 #include "outputs/html.h"
@@ -46,9 +45,9 @@ struct html {
 	int nr_procs;
 };
 
-static bool html_wanted(const struct env *env)
+static bool html_wanted(const struct output_opts *opts)
 {
-	return env->html_path;
+	return opts->html_path;
 }
 
 /* Temporary name beside path: rename() is atomic only within a file system. */
@@ -65,7 +64,7 @@ static char *temp_template(const char *path)
 
 static void html_close(void *state);
 
-static int html_open(void **state, const struct env *env)
+static int html_open(void **state, const struct output_opts *opts)
 {
 	struct html *h = calloc(1, sizeof(*h));
 	struct stat st;
@@ -73,7 +72,7 @@ static int html_open(void **state, const struct env *env)
 	int fd;
 
 	*state = NULL;
-	if (!h || !(h->path = strdup(env->html_path)) || !(h->tmpl = temp_template(h->path)) ||
+	if (!h || !(h->path = strdup(opts->html_path)) || !(h->tmpl = temp_template(h->path)) ||
 	    !(probe = strdup(h->tmpl))) {
 		lw_say("out of memory");
 		html_close(h);

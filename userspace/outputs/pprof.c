@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include "targets/cli.h"
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "common/hashmap.h"
@@ -398,15 +397,15 @@ out:
 	return err;
 }
 
-static bool wanted(const struct env *env)
+static bool wanted(const struct output_opts *opts)
 {
-	return env->pprof_path;
+	return opts->pprof_path;
 }
 
-static int open_pprof(void **state, const struct env *env)
+static int open_pprof(void **state, const struct output_opts *opts)
 {
 	struct pprof_out *po;
-	int err = atomic_file__claim(env->pprof_path, "--pprof");
+	int err = atomic_file__claim(opts->pprof_path, "--pprof");
 
 	if (err)
 		return err;
@@ -415,8 +414,8 @@ static int open_pprof(void **state, const struct env *env)
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
-	po->path = env->pprof_path;
-	po->every = env->pprof_every;
+	po->path = opts->pprof_path;
+	po->every = opts->pprof_every;
 	*state = po;
 	return 0;
 }

@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "common/exitcodes.h"
-#include "targets/cli.h"
 #include "outputs/exporter.h"
 #include "common/messages.h"
 #include "outputs/prometheus.h"
@@ -161,12 +160,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return ret;
 }
 
-static bool prom_wanted(const struct env *env)
+static bool prom_wanted(const struct output_opts *opts)
 {
-	return env->prometheus;
+	return opts->prometheus;
 }
 
-/* A listening socket on env->prometheus: the fd, or -(exit code) after one line. */
+/* A listening socket on opts->prometheus: the fd, or -(exit code) after one line. */
 static int listen_on(const char *where, int *family)
 {
 	struct sockaddr_storage addr;
@@ -216,7 +215,7 @@ static void prom_close(void *state)
 	free(p);
 }
 
-static int prom_open(void **state, const struct env *env)
+static int prom_open(void **state, const struct output_opts *opts)
 {
 	struct prom *p = calloc(1, sizeof(*p));
 	sigset_t all, old;
@@ -230,7 +229,7 @@ static int prom_open(void **state, const struct env *env)
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	publish(p, NULL);
-	fd = listen_on(env->prometheus, &family);
+	fd = listen_on(opts->prometheus, &family);
 	if (fd < 0) {
 		prom_close(p);
 		return -fd;
@@ -249,7 +248,7 @@ static int prom_open(void **state, const struct env *env)
 	if (!p->daemon) {
 		close(fd);
 		prom_close(p);
-		lw_say("--prometheus %s: cannot start the HTTP server (libmicrohttpd)", env->prometheus);
+		lw_say("--prometheus %s: cannot start the HTTP server (libmicrohttpd)", opts->prometheus);
 		return LW_EXIT_FAILURE;
 	}
 	*state = p;

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "targets/cli.h"
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
@@ -164,46 +163,46 @@ static void write_file(struct summary_files *sf, const struct report *r)
 	prune(sf);
 }
 
-static bool wanted(const struct env *env)
+static bool wanted(const struct output_opts *opts)
 {
-	return env->summary_dir;
+	return opts->summary_dir;
 }
 
-static int open_files(void **state, const struct env *env)
+static int open_files(void **state, const struct output_opts *opts)
 {
 	struct summary_files *sf;
 	char probe[PATH_MAX];
 	struct stat st;
 	int err;
 
-	if (stat(env->summary_dir, &st)) {
-		lw_say("cannot use --summary-dir %s: %s (create the directory first)", env->summary_dir,
+	if (stat(opts->summary_dir, &st)) {
+		lw_say("cannot use --summary-dir %s: %s (create the directory first)", opts->summary_dir,
 		       strerror(errno));
 		return LW_EXIT_USAGE;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		lw_say("--summary-dir %s is not a directory: give a directory for the summary files",
-		       env->summary_dir);
+		       opts->summary_dir);
 		return LW_EXIT_USAGE;
 	}
-	snprintf(probe, sizeof(probe), "%s/" NAME_PREFIX "probe", env->summary_dir);
+	snprintf(probe, sizeof(probe), "%s/" NAME_PREFIX "probe", opts->summary_dir);
 	err = atomic_file__probe(probe);
 	if (err) {
-		lw_say("cannot write in --summary-dir %s: %s", env->summary_dir, strerror(-err));
+		lw_say("cannot write in --summary-dir %s: %s", opts->summary_dir, strerror(-err));
 		return LW_EXIT_USAGE;
 	}
 	/* what a killed run was writing */
-	atomic_file__clean(env->summary_dir, NAME_PREFIX);
+	atomic_file__clean(opts->summary_dir, NAME_PREFIX);
 	sf = calloc(1, sizeof(*sf));
 	if (!sf) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
-	sf->dir = env->summary_dir;
-	sf->every_s = env->summary_every_s;
-	sf->next_s = env->summary_every_s;
-	sf->keep = env->summary_keep;
-	sf->top = env->top;
+	sf->dir = opts->summary_dir;
+	sf->every_s = opts->summary_every_s;
+	sf->next_s = opts->summary_every_s;
+	sf->keep = opts->summary_keep;
+	sf->top = opts->top;
 	*state = sf;
 	return 0;
 }

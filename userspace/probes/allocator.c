@@ -13,7 +13,7 @@
 #include "common/exitcodes.h"
 #include "probes/insn.h"
 #include "probes/linkmap.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 
 /*
  * Every entry point probed, what its arguments mean (leakwatch.h), and

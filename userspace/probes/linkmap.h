@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
-#include "targets/proc.h"
+#include "common/proc.h"
 
 /* Fills order[] with indices into maps of one mapping per loaded object,
  * in lookup order, and returns how many (at most max), or a negative errno

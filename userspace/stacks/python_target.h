@@ -17,7 +17,7 @@
 #include "common/hashmap.h"
 #include "probes/allocator.h"
 #include "common/elf_symbols.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 #include "stacks/python.h"
 
 #define ABSENT PY_NO_OFFSET /* no such field in this version */

@@ -15,7 +15,7 @@
 #include <sys/types.h>
 #include "leakwatch.h"
 #include "symbols/symbolize.h"
-#include "judge/trend.h"
+#include "common/series.h"
 
 struct lw_site {
 	pid_t pid;

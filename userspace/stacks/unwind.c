@@ -2,10 +2,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 #include "common/messages.h"
-#include "stacks/oracle.h"
-#include "targets/proc.h"
+#include "symbols/oracle.h"
+#include "common/proc.h"
 #include "stacks/stacks.h"
 #include "symbols/symbolize.h"
 #include "kernel/tracer.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 #include "symbols/dwarf_lookup.h"
 #include "common/hashmap.h"
 #include "symbols/sym.h"

@@ -15,10 +15,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 #include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "stacks/oracle.h"
+#include "symbols/oracle.h"
 #include "common/messages.h"
 #include "symbols/symbol_worker.h"
 #include "symbols/worker_wire.h"

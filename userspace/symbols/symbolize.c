@@ -8,13 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 #include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "stacks/oracle.h"
+#include "symbols/oracle.h"
 #include "common/hashmap.h"
 #include "probes/insn.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 #include "symbols/symbol_worker.h"
 #include "symbols/symbolize.h"
 

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 #include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "stacks/oracle.h"
+#include "symbols/oracle.h"
 #include "symbols/symbol_worker.h"
 #include "symbols/worker_wire.h"
 #include "symbols/sym.h"

@@ -12,7 +12,7 @@
 #include "common/elf_symbols.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 #include "targets/targets.h"
 
 /* A plan shared by a process and the children it forked: one per image,

@@ -9,7 +9,7 @@
 #include <sys/types.h>
 #include "probes/allocator.h"
 #include "kernel/tracer.h"
-#include "judge/trend.h"
+#include "common/series.h"
 
 struct target {
 	pid_t pid;

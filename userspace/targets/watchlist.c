@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include "common/exitcodes.h"
 #include "common/messages.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 #include "targets/watchlist.h"
 
 /* A new slot at the end of the targets; NULL when full or out of memory. */

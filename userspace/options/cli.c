@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "targets/cli.h"
+#include "options/cli.h"
 #include "kernel/kernel.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
@@ -286,7 +286,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'T':
 		if (parse_long(arg, 1, 100000, &v))
 			usage_error("bad -T value '%s': expected a number of stacks from 1 to 100000", arg);
-		env->top = v;
+		env->out.top = v;
 		break;
 	case OPT_JSON:
 		if (!*arg)
@@ -296,7 +296,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_HTML:
 		if (!*arg || !strcmp(arg, "-"))
 			usage_error("--html needs a FILE to write, e.g. --html leaks.html");
-		env->html_path = arg;
+		env->out.html_path = arg;
 		break;
 	case OPT_PROMETHEUS: {
 		struct sockaddr_storage addr;
@@ -305,7 +305,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (prom_parse_listen(arg, &addr, &len))
 			usage_error("bad --prometheus value '%s': expected PORT, IPV4:PORT or [IPV6]:PORT "
 				    "with PORT 1-65535, e.g. 9477 or 0.0.0.0:9477", arg);
-		env->prometheus = arg;
+		env->out.prometheus = arg;
 		break;
 	}
 	case 'v':
@@ -393,17 +393,17 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 				    key == OPT_FOLDED ? "--folded" : "--summary-dir",
 				    key == OPT_SUMMARY_DIR ? "directory" : "FILE");
 		if (key == OPT_PPROF)
-			env->pprof_path = arg;
+			env->out.pprof_path = arg;
 		else if (key == OPT_FOLDED)
-			env->folded_path = arg;
+			env->out.folded_path = arg;
 		else
-			env->summary_dir = arg;
+			env->out.summary_dir = arg;
 		break;
 	case OPT_PPROF_EVERY:
-		env->pprof_every = true;
+		env->out.pprof_every = true;
 		break;
 	case OPT_SUMMARY_EVERY:
-		if (parse_duration(arg, &env->summary_every_s))
+		if (parse_duration(arg, &env->out.summary_every_s))
 			usage_error("bad --summary-every value '%s': expected a duration like 30s, 5m, "
 				    "1h, 1d or plain seconds", arg);
 		break;
@@ -411,7 +411,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (parse_long(arg, 1, 1000000, &v))
 			usage_error("bad --summary-keep value '%s': expected a number of files from 1 "
 				    "to 1000000", arg);
-		env->summary_keep = v;
+		env->out.summary_keep = v;
 		summary_keep_given = true;
 		break;
 	case 'h':
@@ -464,12 +464,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case ARGP_KEY_END:
-		if (env->pprof_every && !env->pprof_path)
+		if (env->out.pprof_every && !env->out.pprof_path)
 			usage_error("--pprof-every needs --pprof FILE");
-		if (!env->summary_every_s != !env->summary_dir)
+		if (!env->out.summary_every_s != !env->out.summary_dir)
 			usage_error("--summary-every and --summary-dir go together: give both, e.g. "
 				    "--summary-every 5m --summary-dir /var/tmp/leakwatch");
-		if (summary_keep_given && !env->summary_dir)
+		if (summary_keep_given && !env->out.summary_dir)
 			usage_error("--summary-keep needs --summary-every and --summary-dir");
 		if (sampling_options == 3)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
@@ -496,10 +496,10 @@ void env__parse(struct env *env, int argc, char **argv)
 
 	*env = (struct env){
 		.interval_s = 5,
-		.top = 10,
+		.out.top = 10,
 		.max_allocs = 1 << 20,
 		.max_stacks = 1 << 15,
-		.summary_keep = 24,
+		.out.summary_keep = 24,
 		.unwind_rows = 1 << 20,
 		/* most binaries have no frame pointers (glibc, -O2) */
 		.unwind = UNWIND_AUTO,

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include "symbols/dwarf_lookup.h"
 #include "leakwatch.h"
-#include "stacks/oracle.h"
+#include "symbols/oracle.h"
 
 struct snapshot {
 	const uint64_t *regs;

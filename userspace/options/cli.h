@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "targets/cgroup.h"
+#include "outputs/exporter.h"
 #include "stacks/unwind.h"
 
 #define LW_MAX_PIDS 64
@@ -13,11 +14,10 @@
 struct env {
 	pid_t pids[LW_MAX_PIDS];    /* -p, in the order given */
 	int nr_pids;
+	struct output_opts out;     /* -T and the exporters' options (outputs/exporter.h) */
 	double interval_s;          /* INTERVAL, default 5 */
 	long count;                 /* COUNT reports then exit; 0 = until stopped */
-	int top;                    /* -T, default 10 */
 	const char *json_path;      /* --json FILE, "-" = stdout; NULL = text */
-	const char *html_path;      /* --html FILE: a self-contained HTML report; NULL = none */
 	int verbose;                /* -v, repeatable */
 	bool wide;                  /* -w: full stacks in the text report */
 	double min_age_s;           /* --min-age: report bytes older than this; 0 = off */
@@ -28,17 +28,10 @@ struct env {
 	bool no_follow_forks;       /* --no-follow-forks: children are not watched */
 	unsigned int sample_every;  /* --sample-every N: 0 = off */
 	unsigned long long sample_bytes; /* --sample-bytes B: 0 = off */
-	const char *prometheus;     /* --prometheus [ADDR:]PORT; NULL = off */
 	unsigned int kernel_without; /* --kernel-without: features taken as missing (bits
 				      * of enum kernel_feature), to test the fallbacks */
 	int refuse_part;             /* --refuse: 1 + the enum lw_part made refused, in tests */
 	int bench_floor;            /* --bench-floor: 0, or 1 entry / 2 own probe points / 3 own, file-wide */
-	const char *pprof_path;     /* --pprof FILE: gzipped pprof profile at exit; NULL = none */
-	bool pprof_every;           /* --pprof-every: rewrite it at every report too */
-	const char *folded_path;    /* --folded FILE: folded stacks, rewritten every report */
-	double summary_every_s;     /* --summary-every DURATION: 0 = no summary files */
-	const char *summary_dir;    /* --summary-dir DIR, where they go */
-	int summary_keep;           /* --summary-keep N, newest kept (default 24) */
 	const char *cgroup_arg;     /* -C PATH as given; NULL = none */
 	const char *container_arg;  /* --container ID as given; NULL = none */
 	bool has_cgroup;            /* -C or --container: cgroup is resolved */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "common/exitcodes.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 
 #define PF_KTHREAD 0x00200000
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "stacks/cfi.h"
+#include "symbols/cfi.h"
 
 /* x86-64 DWARF register numbers */
 #define REG_RBP 6

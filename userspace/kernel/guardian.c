@@ -9,9 +9,9 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "targets/guardian.h"
+#include "kernel/guardian.h"
 #include "leakwatch.h"
-#include "targets/proc.h"
+#include "common/proc.h"
 
 #define STAND_DOWN "ok"
 /* the guardian's descriptors, moved here before all others are closed */

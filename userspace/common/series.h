@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A history of outstanding bytes, one sample per report (the last
+ * LW_SERIES_LEN kept), and the types of what is judged of it: kept by each
+ * stack (stacks/stacks.h) and each process (targets/targets.h), judged by
+ * judge/trend.h.
+ */
+#ifndef LW_SERIES_H
+#define LW_SERIES_H
+
+#include <stdint.h>
+
+#define LW_SERIES_LEN 64
+/* Fewer samples than this and a stack is "new". */
+#define LW_MIN_SAMPLES 4
+
+struct series {
+	double t[LW_SERIES_LEN];        /* seconds since watching began */
+	int64_t bytes[LW_SERIES_LEN];
+	unsigned int n;                 /* samples held, <= LW_SERIES_LEN */
+	unsigned int head;              /* next slot to write */
+};
+
+enum verdict {
+	VERDICT_NEW,
+	VERDICT_GROWING,
+	VERDICT_STEADY,
+	VERDICT_SHRINKING,
+};
+
+struct trend {
+	enum verdict verdict;
+	double rate;         /* what to show as the growth: slope when growing or
+			      * shrinking, else recent_slope (a cache that filled
+			      * and stopped grows at 0 now) */
+	double slope;        /* Theil-Sen, bytes per second over the window */
+	double recent_slope; /* the same over its recent half */
+	double z;            /* Mann-Kendall statistic over the window */
+};
+
+void series__add(struct series *s, double t, int64_t bytes);
+/* Sample i, 0 = oldest held. */
+int64_t series__bytes(const struct series *s, unsigned int i);
+double series__time(const struct series *s, unsigned int i);
+
+#endif
