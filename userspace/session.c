@@ -11,6 +11,8 @@
 #include "judge/report_build.h"
 #include "kernel/tracer.h"
 #include "outputs/exports.h"
+#include "outputs/report_json.h"
+#include "outputs/report_text.h"
 #include "stacks/pystacks.h"
 #include "stacks/stacks.h"
 #include "symbols/symbolize.h"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* atomic_file.h in a temporary directory: a file is replaced whole or not
- * at all, and only the temporaries of dead writers are cleaned up. */
+ * at all, only the temporaries of dead writers are cleaned up, and an
+ * exporter's file is claimed at open and kept when a write fails. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include "common/exitcodes.h"
 #include "outputs/atomic_file.h"
 
 struct dir {
@@ -161,12 +163,54 @@ static void test_clean(void **state)
 	assert_non_null(get(d, "out.txt"));
 }
 
+static int write_new(FILE *f, const struct report *r)
+{
+	fputs("new", f);
+	return 0;
+}
+
+static int write_fails(FILE *f, const struct report *r)
+{
+	fputs("half", f);
+	return -ENOSPC;
+}
+
+static void test_export_file(void **state)
+{
+	struct dir *d = *state;
+	char path[PATH_MAX];
+	struct export_file *x;
+	void *st = NULL;
+
+	/* a directory is no file to replace: a usage error, nothing allocated */
+	assert_int_equal(export_file__open(&st, sizeof(*x), d->path, "--test"), LW_EXIT_USAGE);
+	assert_null(st);
+	snprintf(path, sizeof(path), "%s/out.txt", d->path);
+	assert_int_equal(export_file__open(&st, sizeof(*x) + 8, path, "--test"), 0);
+	x = st;
+	assert_string_equal(x->path, path);
+	assert_string_equal(x->option, "--test");
+	assert_false(x->failing);
+	export_file__write(x, NULL, write_new, true);
+	assert_string_equal(get(d, "out.txt"), "new");
+	/* a failed write leaves the last file whole, and no temporary */
+	export_file__write(x, NULL, write_fails, true);
+	assert_true(x->failing);
+	assert_string_equal(get(d, "out.txt"), "new");
+	assert_int_equal(entries(d), 1);
+	export_file__write(x, NULL, write_new, true);
+	assert_false(x->failing);
+	export_file__close(st);
+	export_file__close(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clean, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_file, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -103,12 +103,4 @@ int report__holding(struct lw_site **sites, int nr);
  * each site kept. */
 int report__pick_stacks(struct lw_site **sites, int nr, int top, bool summary);
 
-void report_text__print(FILE *f, const struct report *r);
-void report_json__print(FILE *f, const struct report *r);
-/* A stack's and a frame's members as the JSON lines write them, for other
- * outputs that carry them (the HTML report's data). */
-struct jw;
-void report_json__stack_members(struct jw *w, const struct lw_site *s, const struct report *r);
-void report_json__frame_members(struct jw *w, const struct lw_frame *f);
-
 #endif

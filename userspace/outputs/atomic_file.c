@@ -177,3 +177,45 @@ int atomic_file__claim(const char *path, const char *option)
 	atomic_file__clean_path(path);
 	return 0;
 }
+
+int export_file__open(void **state, size_t size, const char *path, const char *option)
+{
+	struct export_file *x;
+	int err = atomic_file__claim(path, option);
+
+	if (err)
+		return err;
+	x = calloc(1, size);
+	if (!x) {
+		lw_say("out of memory");
+		return LW_EXIT_FAILURE;
+	}
+	x->path = path;
+	x->option = option;
+	*state = x;
+	return 0;
+}
+
+void export_file__write(struct export_file *x, const struct report *r,
+			int (*write)(FILE *f, const struct report *r), bool again)
+{
+	struct atomic_file af;
+	int err = atomic_file__begin(&af, x->path);
+
+	if (!err) {
+		err = write(af.f, r);
+		if (err)
+			atomic_file__abort(&af);
+		else
+			err = atomic_file__commit(&af);
+	}
+	if (err && !x->failing)
+		lw_say("cannot write %s %s: %s%s", x->option, x->path, strerror(-err),
+		       again ? "; trying again at the next report" : "");
+	x->failing = err;
+}
+
+void export_file__close(void *state)
+{
+	free(state);
+}

@@ -9,6 +9,8 @@
 #define LW_ATOMIC_FILE_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 struct atomic_file {
@@ -35,5 +37,30 @@ void atomic_file__clean_path(const char *path);
  * (else one line naming option, and LW_EXIT_USAGE), and what a killed run
  * was writing there removed. */
 int atomic_file__claim(const char *path, const char *option);
+
+/*
+ * An exporter whose output is one file, claimed when it opens and replaced
+ * whole at each report it writes (--folded, --pprof). Its state begins
+ * with this struct; anything else it keeps follows.
+ */
+struct export_file {
+	const char *path;
+	const char *option;  /* "--folded": named in every message */
+	bool failing;        /* the last write failed: said once until one works */
+};
+
+struct report;
+
+/* Claims path for option (atomic_file__claim), then sets *state to size
+ * zeroed bytes, a struct export_file of path and option first: 0, or an
+ * exit code after one line. */
+int export_file__open(void **state, size_t size, const char *path, const char *option);
+/* Replaces the file with what write (0 or -errno) puts for r. A failure
+ * is said once, until a write works again; again adds that the next
+ * report tries again. */
+void export_file__write(struct export_file *x, const struct report *r,
+			int (*write)(FILE *f, const struct report *r), bool again);
+/* The exporter's close: frees the state. */
+void export_file__close(void *state);
 
 #endif

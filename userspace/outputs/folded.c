@@ -1,17 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
 #include <string.h>
 #include "outputs/atomic_file.h"
-#include "common/exitcodes.h"
 #include "outputs/folded.h"
-#include "common/messages.h"
-
-struct folded {
-	const char *path;
-	bool failing;    /* the last write failed (said once until one works) */
-};
 
 /* ';' separates frames and a newline ends the line: neither may be in one. */
 static void sanitize(char *s)
@@ -79,43 +71,12 @@ static bool wanted(const struct output_opts *opts)
 
 static int open_folded(void **state, const struct output_opts *opts)
 {
-	struct folded *fo;
-	int err = atomic_file__claim(opts->folded_path, "--folded");
-
-	if (err)
-		return err;
-	fo = calloc(1, sizeof(*fo));
-	if (!fo) {
-		lw_say("out of memory");
-		return LW_EXIT_FAILURE;
-	}
-	fo->path = opts->folded_path;
-	*state = fo;
-	return 0;
+	return export_file__open(state, sizeof(struct export_file), opts->folded_path, "--folded");
 }
 
 static void report(void *state, const struct report *r)
 {
-	struct folded *fo = state;
-	struct atomic_file af;
-	int err = atomic_file__begin(&af, fo->path);
-
-	if (!err) {
-		err = folded__write(af.f, r);
-		if (err)
-			atomic_file__abort(&af);
-		else
-			err = atomic_file__commit(&af);
-	}
-	if (err && !fo->failing)
-		lw_say("cannot write --folded %s: %s; trying again at the next report", fo->path,
-		       strerror(-err));
-	fo->failing = err;
-}
-
-static void close_folded(void *state)
-{
-	free(state);
+	export_file__write(state, r, folded__write, true);
 }
 
 const struct exporter folded_exporter = {
@@ -123,5 +84,5 @@ const struct exporter folded_exporter = {
 	.wanted = wanted,
 	.open = open_folded,
 	.report = report,
-	.close = close_folded,
+	.close = export_file__close,
 };

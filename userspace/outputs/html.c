@@ -20,6 +20,7 @@
 #include "outputs/html.h"
 #include "outputs/json_writer.h"
 #include "common/messages.h"
+#include "outputs/report_json.h"
 
 /* Reports of totals and RSS kept for the chart (a long watch keeps its
  * last ones), and processes charted. */
@@ -281,38 +282,27 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The JSON lines' members where the script reads the same (report_json.h),
+ * in fewer of them, and what only the page needs: the history, each top
+ * stack's series and the flame graph. */
 static int data(FILE *f, const struct html *h, const struct report *r)
 {
-	char when[32];
 	struct jw w;
 
-	report__time(r, when, sizeof(when));
-	jw_init(&w, f);
-	jw_object(&w, NULL);
-	jw_string(&w, "type", r->summary ? "summary" : "interval");
-	jw_string(&w, "time", when);
-	jw_double(&w, "elapsed_s", r->elapsed_s);
+	report_json__begin(&w, f, r);
+	report_json__time_members(&w, r);
 	jw_double(&w, "interval_s", r->interval_s);
 	jw_double(&w, "sample_rate", report_counts__sample_rate(&r->totals, &r->sampling));
 	jw_object(&w, "totals");
-	jw_int(&w, "outstanding_bytes", r->totals.outstanding_bytes);
-	jw_int(&w, "outstanding_allocs", r->totals.outstanding_allocs);
-	jw_uint(&w, "alloc_calls", r->totals.alloc_calls);
-	jw_uint(&w, "free_calls", r->totals.free_calls);
-	jw_uint(&w, "lost_events", report_counts__lost(&r->totals));
+	report_json__count_members(&w, &r->totals);
 	jw_object_end(&w);
 	jw_array(&w, "processes");
 	for (int i = 0; i < r->nr_procs; i++) {
 		const struct report_process *p = &r->procs[i];
 
 		jw_object(&w, NULL);
-		jw_int(&w, "pid", p->pid);
-		jw_string(&w, "comm", p->comm);
-		if (p->rss_bytes >= 0)
-			jw_int(&w, "rss_bytes", p->rss_bytes);
-		else
-			jw_null(&w, "rss_bytes");
-		jw_bool(&w, "alive", p->alive);
+		report_json__process_id_members(&w, p);
+		report_json__process_state_members(&w, p);
 		jw_int(&w, "outstanding_bytes", p->counts.outstanding_bytes);
 		jw_string(&w, "note", p->note[0] ? p->note : NULL);
 		jw_object_end(&w);

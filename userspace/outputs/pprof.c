@@ -7,9 +7,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "outputs/atomic_file.h"
-#include "common/exitcodes.h"
 #include "common/hashmap.h"
-#include "common/messages.h"
 #include "outputs/pprof.h"
 #include "proto/profile.pb-c.h"
 
@@ -49,9 +47,8 @@ struct builder {
 };
 
 struct pprof_out {
-	const char *path;
+	struct export_file file; /* first (atomic_file.h) */
 	bool every;      /* at every report, not only at exit */
-	bool failing;    /* the last write failed (said once until one works) */
 };
 
 /* Zeroed memory that lasts until builder_free. */
@@ -404,47 +401,19 @@ static bool wanted(const struct output_opts *opts)
 
 static int open_pprof(void **state, const struct output_opts *opts)
 {
-	struct pprof_out *po;
-	int err = atomic_file__claim(opts->pprof_path, "--pprof");
+	int err = export_file__open(state, sizeof(struct pprof_out), opts->pprof_path, "--pprof");
 
-	if (err)
-		return err;
-	po = calloc(1, sizeof(*po));
-	if (!po) {
-		lw_say("out of memory");
-		return LW_EXIT_FAILURE;
-	}
-	po->path = opts->pprof_path;
-	po->every = opts->pprof_every;
-	*state = po;
-	return 0;
+	if (!err)
+		((struct pprof_out *)*state)->every = opts->pprof_every;
+	return err;
 }
 
 static void report(void *state, const struct report *r)
 {
 	struct pprof_out *po = state;
-	struct atomic_file af;
-	int err;
 
-	if (!r->summary && !po->every)
-		return;
-	err = atomic_file__begin(&af, po->path);
-	if (!err) {
-		err = pprof__write(af.f, r);
-		if (err)
-			atomic_file__abort(&af);
-		else
-			err = atomic_file__commit(&af);
-	}
-	if (err && !po->failing)
-		lw_say("cannot write --pprof %s: %s%s", po->path, strerror(-err),
-		       po->every ? "; trying again at the next report" : "");
-	po->failing = err;
-}
-
-static void close_pprof(void *state)
-{
-	free(state);
+	if (r->summary || po->every)
+		export_file__write(&po->file, r, pprof__write, po->every);
 }
 
 const struct exporter pprof_exporter = {
@@ -452,5 +421,5 @@ const struct exporter pprof_exporter = {
 	.wanted = wanted,
 	.open = open_pprof,
 	.report = report,
-	.close = close_pprof,
+	.close = export_file__close,
 };

@@ -2,8 +2,33 @@
 /* JSON lines, schema 1 (DESIGN.md): one object per report, flushed. */
 #include <inttypes.h>
 #include "outputs/json_writer.h"
-#include "judge/report.h"
+#include "outputs/report_json.h"
 #include "stacks/unwind.h"
+
+void report_json__begin(struct jw *w, FILE *f, const struct report *r)
+{
+	jw_init(w, f);
+	jw_object(w, NULL);
+	jw_string(w, "type", r->summary ? "summary" : "interval");
+}
+
+void report_json__time_members(struct jw *w, const struct report *r)
+{
+	char when[32];
+
+	report__time(r, when, sizeof(when));
+	jw_string(w, "time", when);
+	jw_double(w, "elapsed_s", r->elapsed_s);
+}
+
+void report_json__count_members(struct jw *w, const struct report_counts *c)
+{
+	jw_int(w, "outstanding_bytes", c->outstanding_bytes);
+	jw_int(w, "outstanding_allocs", c->outstanding_allocs);
+	jw_uint(w, "alloc_calls", c->alloc_calls);
+	jw_uint(w, "free_calls", c->free_calls);
+	jw_uint(w, "lost_events", report_counts__lost(c));
+}
 
 static void counts(struct jw *w, const char *key, const struct report_counts *c,
 		   const struct report *r)
@@ -11,11 +36,7 @@ static void counts(struct jw *w, const char *key, const struct report_counts *c,
 	const struct report_sampling *sampling = &r->sampling;
 
 	jw_object(w, key);
-	jw_int(w, "outstanding_bytes", c->outstanding_bytes);
-	jw_int(w, "outstanding_allocs", c->outstanding_allocs);
-	jw_uint(w, "alloc_calls", c->alloc_calls);
-	jw_uint(w, "free_calls", c->free_calls);
-	jw_uint(w, "lost_events", report_counts__lost(c));
+	report_json__count_members(w, c);
 	if (r->min_age_s > 0)
 		jw_int(w, "bytes_older_than_min_age", c->bytes_older);
 	if (sampling->mode) {
@@ -106,6 +127,21 @@ static void python(struct jw *w, const struct py_report *py)
 	jw_uint(w, "too_deep", py->too_deep);
 	jw_uint(w, "not_kept", py->not_kept);
 	jw_object_end(w);
+}
+
+void report_json__process_id_members(struct jw *w, const struct report_process *p)
+{
+	jw_int(w, "pid", p->pid);
+	jw_string(w, "comm", p->comm);
+}
+
+void report_json__process_state_members(struct jw *w, const struct report_process *p)
+{
+	if (p->rss_bytes >= 0)
+		jw_int(w, "rss_bytes", p->rss_bytes);
+	else
+		jw_null(w, "rss_bytes");
+	jw_bool(w, "alive", p->alive);
 }
 
 void report_json__frame_members(struct jw *w, const struct lw_frame *f)
@@ -240,17 +276,11 @@ static void kernel(struct jw *w, const struct kernel_info *k)
 
 void report_json__print(FILE *f, const struct report *r)
 {
-	char when[32];
 	struct jw w;
 
-	report__time(r, when, sizeof(when));
-
-	jw_init(&w, f);
-	jw_object(&w, NULL);
-	jw_string(&w, "type", r->summary ? "summary" : "interval");
+	report_json__begin(&w, f, r);
 	jw_int(&w, "schema", 1);
-	jw_string(&w, "time", when);
-	jw_double(&w, "elapsed_s", r->elapsed_s);
+	report_json__time_members(&w, r);
 	if (r->kernel)
 		kernel(&w, r->kernel);
 	jw_array(&w, "processes");
@@ -258,16 +288,11 @@ void report_json__print(FILE *f, const struct report *r)
 		const struct report_process *p = &r->procs[i];
 
 		jw_object(&w, NULL);
-		jw_int(&w, "pid", p->pid);
-		jw_string(&w, "comm", p->comm);
+		report_json__process_id_members(&w, p);
 		jw_string(&w, "exe", p->exe && p->exe[0] ? p->exe : NULL);
 		if (p->ns_pid > 0 && p->ns_pid != p->pid)
 			jw_int(&w, "ns_pid", p->ns_pid);
-		if (p->rss_bytes >= 0)
-			jw_int(&w, "rss_bytes", p->rss_bytes);
-		else
-			jw_null(&w, "rss_bytes");
-		jw_bool(&w, "alive", p->alive);
+		report_json__process_state_members(&w, p);
 		if (p->parent)
 			jw_int(&w, "parent_pid", p->parent);
 		if (p->left)

@@ -4,7 +4,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
-#include "judge/report.h"
+#include "outputs/report_text.h"
 #include "stacks/unwind.h"
 
 /* Frames shown per stack; JSON has them all. */

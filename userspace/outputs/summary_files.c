@@ -11,6 +11,7 @@
 #include "outputs/atomic_file.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
+#include "outputs/report_json.h"
 #include "outputs/summary_files.h"
 
 #define NAME_PREFIX "leakwatch-"
