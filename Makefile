@@ -21,6 +21,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Wno-unused-parameter -Werror -std=gnu11 -D_GNU_SOURCE \
 	  -I$(OUTPUT) -Ibpf -Iuserspace $(EXTRA_CFLAGS)
 LDLIBS := -lbpf -ldw -lelf -lcapstone -lz -lm -lstdc++ -lmicrohttpd -lprotobuf-c
+# leakwatch diff reads reports back with json-c
+PKG_CONFIG ?= pkg-config
+CFLAGS += $(shell $(PKG_CONFIG) --cflags json-c)
+LDLIBS += $(shell $(PKG_CONFIG) --libs json-c)
 PROTOC_C ?= protoc-c
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 	      $(CLANG_BPF_SYS_INCLUDES)

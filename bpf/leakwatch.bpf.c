@@ -19,6 +19,7 @@
 #include "regions.bpf.h"
 #include "unwind.bpf.h"
 #include "python.bpf.h"
+#include "python_gc.bpf.h"
 #include "verify.bpf.h"
 #include "holds.bpf.h"
 
@@ -235,6 +236,11 @@ int alloc_enter(struct pt_regs *ctx)
 		return hold_for(LW_EVENT_FINALIZE, tgid);
 	case LW_FUNC_PYMAIN:
 		return hold_for(LW_EVENT_PYMAIN, tgid);
+	case LW_FUNC_GC:
+	case LW_FUNC_GC_START:
+		return walk_python ? gc_begin(tgid) : 0;
+	case LW_FUNC_GC_DONE:
+		return walk_python ? gc_end(tgid) : 0;
 	case LW_FUNC_FREE:
 	case LW_FUNC_DELETE:
 		/* pymalloc's free hands large blocks on to free(): a delete */
@@ -399,6 +405,9 @@ int alloc_exit(struct pt_regs *ctx)
 	struct lw_proc_counters *c;
 	struct inflight *st;
 
+	/* the collector's return: no allocator call of the thread's */
+	if (walk_python && LW_COOKIE_FUNC(bpf_get_attach_cookie(ctx)) == LW_FUNC_GC)
+		return gc_end(tgid);
 	st = bpf_task_storage_get(&inflight, task, 0, 0);
 	if (st && st->active && sp < st->entry_sp + 8)
 		return 0; /* a nested call returning */

@@ -35,6 +35,10 @@ enum lw_func {
 				 * starts tearing itself down (LW_EVENT_FINALIZE) */
 	LW_FUNC_PYMAIN,         /* CPython's Py_RunMain, entry only: the interpreter
 				 * is up, the program about to run (LW_EVENT_PYMAIN) */
+	LW_FUNC_GC,             /* CPython's collector (gc_collect_main): entry and
+				 * return bracket one collection (bpf/python_gc.bpf.h) */
+	LW_FUNC_GC_START,       /* its USDT probe python:gc__start, entry only */
+	LW_FUNC_GC_DONE,        /* python:gc__done, entry only */
 	LW_FUNC_NR,
 };
 
@@ -328,6 +332,32 @@ struct lw_py_stack {
 	__u32 truncated;            /* the walk stopped before the outermost frame */
 	__u32 pad;
 	struct lw_py_frame frames[LW_PY_MAX_FRAMES];
+};
+
+/*
+ * CPython's garbage collections (bpf/python_gc.bpf.h). py_gc: per tgid,
+ * where the interpreter keeps its per-generation statistics, the
+ * struct gc_generation_stats[3] that gc.get_stats() reports. Each
+ * collection sends one lw_gc_event with those statistics read as it began
+ * and as it ended: the loader takes the generation, the objects collected
+ * and the uncollectable ones from their difference.
+ */
+#define LW_GC_GENERATIONS 3
+#define LW_GC_STATS (3 * LW_GC_GENERATIONS) /* {collections, collected, uncollectable} each */
+
+struct lw_py_gc {
+	__u64 stats_addr;           /* &interp->gc.generation_stats */
+	__u64 dropped;              /* collections not sent: gc_events was full */
+	__u64 unreadable;           /* the statistics could not be read */
+};
+
+struct lw_gc_event {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_ns;             /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 duration_ns;
+	__s64 before[LW_GC_STATS];
+	__s64 after[LW_GC_STATS];
 };
 
 #endif /* LEAKWATCH_H */

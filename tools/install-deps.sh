@@ -14,6 +14,8 @@ main_pkgs="make gcc g++ clang llvm pkg-config libelf-dev libdw-dev zlib1g-dev li
 # --pprof: protoc-c and its library build it; the tests decode profiles with
 # protoc and read them with go tool pprof (golang-go)
 main_pkgs="$main_pkgs protobuf-c-compiler libprotobuf-c-dev protobuf-compiler golang-go"
+# leakwatch diff reads reports back with json-c
+main_pkgs="$main_pkgs libjson-c-dev"
 # allocators the tests run targets under, preloaded and linked (-l needs the -dev packages)
 main_pkgs="$main_pkgs libjemalloc-dev libtcmalloc-minimal4 libgoogle-perftools-dev libmimalloc2.0 libmimalloc-dev"
 # make test-kernels: Debian's kernels under qemu, with a busybox init

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "common/messages.h"
+#include "diff/diff.h"
 #include "kernel/preflight.h"
 #include "kernel/tracer.h"
 #include "session.h"
@@ -66,6 +67,9 @@ int main(int argc, char **argv)
 	/* leakwatch's own symbolizer process, started by symbol_worker.c */
 	if (argc == 2 && !strcmp(argv[1], SYMBOL_WORKER_ARG))
 		return symbol_worker__serve(3);
+	/* reads files only: no privilege, no BPF */
+	if (argc >= 2 && !strcmp(argv[1], DIFF_COMMAND))
+		return diff__main(argc - 1, argv + 1);
 	env__parse(&s.env, argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	err = preflight__privilege();

@@ -7,6 +7,7 @@
 #include "session.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
+#include "judge/groups.h"
 #include "judge/report.h"
 #include "judge/report_build.h"
 #include "kernel/tracer.h"
@@ -158,11 +159,15 @@ int session__attach(struct session *s)
 		       "holds a process at fork or exec, that process stays stopped", strerror(-err));
 	s->sym = symbolizer__new();
 	s->stacks = s->sym ? stack_table__new(s->sym, s->tracer) : NULL;
+	if (s->stacks)
+		stack_table__set_since(s->stacks, s->env.since_s);
 	s->unwind = s->stacks ? unwinder__new(s->tracer, s->sym, s->env.unwind, s->env.unwind_rows,
 					      s->env.verify_every > 0, s->env.verbose) : NULL;
 	s->py = s->unwind ? py_stacks__new(s->tracer, s->env.verbose, s->env.no_python,
 					   s->env.python_objects) : NULL;
-	if (!s->py) {
+	if (s->py && s->env.group_by != GROUP_BY_STACK)
+		s->groups = group_table__new(s->env.group_by);
+	if (!s->py || (s->env.group_by != GROUP_BY_STACK && !s->groups)) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
@@ -222,6 +227,7 @@ int session__report(struct session *s, bool summary)
 		.nr_targets = s->watch.nr,
 		.tracer = s->tracer,
 		.stacks = s->stacks,
+		.groups = s->groups,
 		.sym = s->sym,
 		.py = s->py,
 		.unwind = s->unwind,
@@ -229,6 +235,7 @@ int session__report(struct session *s, bool summary)
 		.now_s = session__now(),
 		.interval_s = s->env.interval_s,
 		.min_age_s = s->env.min_age_s,
+		.since_s = s->env.since_s,
 		.top = s->env.out.top,
 		.wide = s->env.wide,
 		.sample_every = s->env.sample_every,
@@ -268,6 +275,7 @@ void session__close(struct session *s)
 	guardian__stand_down(&s->guardian);
 	exports__close(s->exports);
 	stack_table__free(s->stacks);
+	group_table__free(s->groups);
 	py_stacks__free(s->py);
 	unwinder__free(s->unwind);
 	symbolizer__free(s->sym);

@@ -22,6 +22,7 @@ struct session {
 	struct guardian guardian; /* continues held processes if leakwatch dies */
 	struct symbolizer *sym;
 	struct stack_table *stacks;
+	struct group_table *groups; /* --group-by's groups (judge/groups.h); NULL: none */
 	struct unwinder *unwind;
 	struct py_stacks *py;   /* Python frames of CPython targets */
 	struct exports *exports;

@@ -158,7 +158,7 @@ def parse_page(text, openmetrics=False):
             name, _, kind = line[7:].partition(" ")
             assert name in helped, "%s: TYPE before HELP" % where
             assert name not in families, "%s: TYPE twice" % where
-            assert kind in ("gauge", "counter", "info"), where
+            assert kind in ("gauge", "counter", "info", "histogram"), where
             if current:
                 done.add(current)
             families[name], current = kind, name
@@ -178,6 +178,10 @@ def parse_page(text, openmetrics=False):
                 base = name[:-6] if openmetrics else name
             elif kind == "info":
                 base = name[:-5] if openmetrics else name
+            elif kind == "histogram":
+                base, _, part = name.rpartition("_")
+                assert part in ("bucket", "sum", "count"), "%s: not a histogram sample" % where
+                assert part != "bucket" or "le" in labels, "%s: a bucket without le" % where
             assert base == current, "%s: sample outside its family (%s)" % (where, current)
             assert base not in done, "%s: family %s split" % (where, base)
             samples.append((name, labels, float(value)))

@@ -91,7 +91,8 @@ def test_large_objects_in_the_python_category(run):
     s = Script(run, interpreter(str(PYENV / "3.11.7/bin/python3")), "plain", rounds=10,
                period=0.05)
     lw, done = watch_objects(run, s)
-    summary = finish(lw)
+    # the cache's verdict needs 4 reports of it
+    summary = finish(lw, after=4)
     leak = the_stack(summary, "make_record", marker("leak: record"), s.pid)
     assert leak["category"] == "python", leak
     assert leak["outstanding_bytes"] == done["rounds"] * (done["record"] + BYTES_HEADER), leak

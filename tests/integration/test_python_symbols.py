@@ -173,7 +173,7 @@ def test_detection_and_offsets(script):
         assert "PyCode_Type.tp_basicsize: 1 offsets, as the table" in checks, checks
     if minor == 13:
         assert read_bytes(s.pid, o["runtime_addr"], 8) == b"xdebugpy"
-        assert "_Py_DebugOffsets: 21 offsets, as the table" in checks, checks
+        assert "_Py_DebugOffsets: 22 offsets, as the table" in checks, checks
     assert re.search(r"frame walk: 2 thread state\(s\), [1-9]\d* frame\(s\), every one", checks)
     assert "differs" not in checks and "not understood" not in checks, checks
 

@@ -10,8 +10,9 @@ uname -r
 "$build/leakwatch" --check || exit 1
 # the core: the budget and the kernel record; exact bytes of each allocator
 # function; threads; a target that exits; a C call chain without frame
-# pointers; fork following; -- with arguments; a Python line
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE \
+# pointers; fork following; -- with arguments; a Python line; CPython's
+# collections at its USDT probes and at its collector function
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs \
 	tests/integration/test_kernel.py \
 	tests/integration/test_allocs.py \
 	tests/integration/test_churn_threads.py::test_threads_leak_exact \
@@ -19,4 +20,7 @@ exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE \
 	tests/integration/test_cfi.py::test_c_chains_cfi \
 	tests/integration/test_forks.py::test_workers_followed_from_their_fork \
 	tests/integration/test_commands.py::test_double_dash_exact_argv \
-	tests/integration/test_python.py::test_debian_names_the_leaking_lines
+	tests/integration/test_python.py::test_debian_names_the_leaking_lines \
+	tests/integration/test_python_gc.py::test_counts_and_pauses_match_the_interpreter \
+	tests/integration/test_python_gc.py::test_growing_uncollectable_garbage \
+	"tests/integration/test_python_gc.py::test_each_version_at_the_collector_function[3.12.1]"

@@ -269,6 +269,25 @@ static void test_leak_after_wrap(void **state)
 	assert_double_exact(t.slope, 600);
 }
 
+/* The summary right after the last report: its bytes in that report's
+ * place, not a second point that would flatten the trend's tail. */
+static void test_summary_right_after_a_report(void **state)
+{
+	struct series s = {};
+	struct trend t;
+
+	for (int i = 0; i < 8; i++)
+		series__add_spaced(&s, i, 4096 * (int64_t)i, 0.5);
+	series__add_spaced(&s, 7.01, 4096 * 7 + 100, 0.5);
+	assert_int_equal(s.n, 8);
+	assert_double_exact(series__time(&s, 7), 7.01);
+	assert_int_equal(series__bytes(&s, 7), 4096 * 7 + 100);
+	series__trend(&s, &t);
+	assert_int_equal(t.verdict, VERDICT_GROWING);
+	series__add_spaced(&s, 7.6, 4096 * 8, 0.5);
+	assert_int_equal(s.n, 9);
+}
+
 static void test_verdict_names(void **state)
 {
 	assert_string_equal(verdict__name(VERDICT_NEW), "new");
@@ -296,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_shrinking),
 		cmocka_unit_test(test_leak_after_wrap),
+		cmocka_unit_test(test_summary_right_after_a_report),
 		cmocka_unit_test(test_verdict_names),
 	};
 

@@ -162,7 +162,8 @@
 	 * A line chart of series [{name, color, t: [...], v: [... or null]}]
 	 * into parent; returns how many series had a point to draw.
 	 */
-	function lineChart(parent, title, series) {
+	function lineChart(parent, title, series, scale) {
+		scale = scale || { step: byteStep, text: human };
 		var W = 640, H = 260, L = 70, R = 12, T = 10, B = 30;
 		var box = el("div", { "class": "chart" });
 		box.appendChild(el("h3", null, title));
@@ -185,7 +186,7 @@
 			tmax = tmin + 1;
 		if (vmax === 0)
 			vmax = 1;
-		var ystep = byteStep(vmax, 4);
+		var ystep = scale.step(vmax, 4);
 		vmax = Math.ceil(vmax / ystep) * ystep;
 		function x(t) { return L + (t - tmin) / (tmax - tmin) * (W - L - R); }
 		function y(v) { return T + (1 - v / vmax) * (H - T - B); }
@@ -193,7 +194,8 @@
 		var g = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title });
 		for (var v = 0; v <= vmax + ystep / 2; v += ystep) {
 			g.appendChild(svg("line", { "class": "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
-			g.appendChild(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, human(v)));
+			g.appendChild(svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" },
+				scale.text(v)));
 		}
 		var xstep = niceStep(tmax - tmin, 6);
 		for (var t = Math.ceil(tmin / xstep) * xstep; t <= tmax + 1e-9; t += xstep) {
@@ -217,7 +219,7 @@
 				pen = "L";
 				pts++;
 				var dot = svg("circle", { cx: x(t).toFixed(1), cy: y(s.v[i]).toFixed(1), r: 2.5 });
-				dot.appendChild(svg("title", null, s.name + "\n" + human(s.v[i]) + " at " +
+				dot.appendChild(svg("title", null, s.name + "\n" + scale.text(s.v[i]) + " at " +
 					t.toFixed(2) + " s"));
 				dots.appendChild(dot);
 			});
@@ -257,6 +259,29 @@
 				color: PALETTE[(i + 1) % PALETTE.length], t: h.t, v: p.bytes });
 		});
 		root.dataset.chartTotals = lineChart(row, "Total outstanding and RSS", totals);
+		gcPauses(d, body);
+	}
+
+	/* Under the heap: how long each Python process's garbage collections
+	 * paused it between one report and the next. */
+	function gcPauses(d, body) {
+		var h = d.history, pauses = [];
+		h.rss.forEach(function (p, i) {
+			if (!p.gc_pause_ns || !p.gc_pause_ns.some(function (v) { return v !== null; }))
+				return;
+			pauses.push({ name: "gc pauses of " + p.pid + " " + p.comm,
+				color: PALETTE[(i + 1) % PALETTE.length], t: h.t,
+				v: p.gc_pause_ns.map(function (ns) { return ns === null ? null : ns / 1e6; }) });
+		});
+		if (!pauses.length)
+			return;
+		body.appendChild(el("h2", null, "Python garbage collection"));
+		var row = el("div", { "class": "charts" });
+		body.appendChild(row);
+		root.dataset.chartGc = lineChart(row, "Paused per report", pauses, {
+			step: function (max, n) { return niceStep(max, n); },
+			text: function (ms) { return +ms.toFixed(3) + " ms"; },
+		});
 	}
 
 	/* ----------------------------------------------------------- flame graph */

@@ -268,3 +268,71 @@ int elf_symbols__interp(const struct elf_symbols *es, char *buf, size_t len)
 	}
 	return -ENOENT;
 }
+
+/* A SystemTap SDT note (.note.stapsdt, type 3): the probe's address, the
+ * link-time address of .stapsdt.base it was recorded against, its
+ * semaphore's address (0: none), then "provider\0name\0arguments\0". */
+#define NT_STAPSDT 3
+
+static Elf_Scn *section_named(Elf *elf, const char *want, GElf_Shdr *sh)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *name;
+
+		if (gelf_getshdr(scn, sh) && (name = elf_strptr(elf, shstrndx, sh->sh_name)) &&
+		    !strcmp(name, want))
+			return scn;
+	}
+	return NULL;
+}
+
+int elf_symbols__usdt(const struct elf_symbols *es, const char *provider, const char *name,
+		      uint64_t *off, uint64_t *semaphore_off)
+{
+	GElf_Shdr sh, base_sh;
+	Elf_Scn *scn = section_named(es->elf, ".note.stapsdt", &sh);
+	bool have_base = section_named(es->elf, ".stapsdt.base", &base_sh);
+	Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
+	size_t at = 0, next, name_at, desc_at;
+	GElf_Nhdr nh;
+
+	while (data && (next = gelf_getnote(data, at, &nh, &name_at, &desc_at)) > 0) {
+		const char *desc = (const char *)data->d_buf + desc_at, *p;
+		uint64_t a[3];
+		size_t left;
+
+		at = next;
+		if (nh.n_type != NT_STAPSDT || nh.n_namesz != sizeof("stapsdt") ||
+		    memcmp((const char *)data->d_buf + name_at, "stapsdt", nh.n_namesz) ||
+		    nh.n_descsz < sizeof(a) + 2)
+			continue;
+		memcpy(a, desc, sizeof(a));
+		p = desc + sizeof(a);
+		left = nh.n_descsz - sizeof(a);
+		if (strnlen(p, left) == left || strcmp(p, provider))
+			continue;
+		left -= strlen(p) + 1;
+		p += strlen(p) + 1;
+		if (strnlen(p, left) == left || strcmp(p, name))
+			continue;
+		/* prelink may have moved the file: .stapsdt.base says by how much */
+		if (have_base)
+			a[0] += base_sh.sh_addr - a[1];
+		if (vaddr_to_offset(es->elf, a[0], off))
+			return -ENOENT;
+		*semaphore_off = 0;
+		if (a[2]) {
+			if (have_base)
+				a[2] += base_sh.sh_addr - a[1];
+			if (vaddr_to_offset(es->elf, a[2], semaphore_off))
+				return -ENOENT;
+		}
+		return 0;
+	}
+	return -ENOENT;
+}

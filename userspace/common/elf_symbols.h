@@ -42,5 +42,11 @@ int elf_symbols__entry_offset(const struct elf_symbols *es, uint64_t *off);
 /* The program interpreter (PT_INTERP) into buf; 0, or -ENOENT for a
  * static executable. */
 int elf_symbols__interp(const struct elf_symbols *es, char *buf, size_t len);
+/* A USDT probe (SystemTap SDT note) provider:name: the file offset of its
+ * instruction, and of its semaphore (0: the probe has none). A semaphore
+ * must be counted up (a uprobe's ref_ctr_offset) for the probe to run.
+ * 0 or -ENOENT. */
+int elf_symbols__usdt(const struct elf_symbols *es, const char *provider, const char *name,
+		      uint64_t *off, uint64_t *semaphore_off);
 
 #endif

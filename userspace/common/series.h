@@ -8,6 +8,7 @@
 #ifndef LW_SERIES_H
 #define LW_SERIES_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define LW_SERIES_LEN 64
@@ -39,8 +40,32 @@ struct trend {
 };
 
 void series__add(struct series *s, double t, int64_t bytes);
+/* The same, except that a sample less than min_gap after the last one (the
+ * summary right after a report) takes the last one's place: a second,
+ * near-duplicate point would flatten the tail of every trend. */
+void series__add_spaced(struct series *s, double t, int64_t bytes, double min_gap);
 /* Sample i, 0 = oldest held. */
 int64_t series__bytes(const struct series *s, unsigned int i);
 double series__time(const struct series *s, unsigned int i);
+
+/*
+ * --since: a sparser history reaching back a span, so a report can say how
+ * much a stack grew since the report that long ago. Samples are kept at
+ * least span / LW_LOOKBACK_STEPS apart: the one found is at most that much
+ * older than asked.
+ */
+#define LW_LOOKBACK_STEPS 16
+#define LW_LOOKBACK_LEN (LW_LOOKBACK_STEPS + 4)
+
+struct lookback {
+	double t[LW_LOOKBACK_LEN];
+	int64_t bytes[LW_LOOKBACK_LEN];
+	unsigned int n, head;
+};
+
+void lookback__add(struct lookback *l, double span_s, double t, int64_t bytes);
+/* The bytes of the latest sample at or before t: true, or false when
+ * every sample is later (the stack appeared after t). */
+bool lookback__at(const struct lookback *l, double t, int64_t *bytes);
 
 #endif

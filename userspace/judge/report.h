@@ -12,6 +12,7 @@
 #include <time.h>
 #include "kernel/kernel.h"
 #include "stacks/pystacks.h"
+#include "judge/groups.h"
 #include "judge/rollup.h"
 #include "stacks/stacks.h"
 #include "stacks/unwind.h"
@@ -67,11 +68,18 @@ struct report {
 	/* stacks several processes of one program hold (rollup.h), top first */
 	struct rollup *rollups;
 	int nr_rollups;
+	/* --group-by (groups.h): what stacks are summed by (GROUP_BY_STACK:
+	 * no groups), and the groups, top first */
+	enum group_by group_by;
+	struct group **groups;
+	int nr_groups;
 	double interval_s;           /* between reports */
 	struct symbol_worker_stats symbolizer; /* how the worker fared so far */
 	struct report_sampling sampling;
 	bool wide;                   /* text: every frame of every stack */
 	double min_age_s;            /* --min-age, 0 when not asked */
+	double since_s;              /* --since: what delta spans (the watch's age while
+				      * younger); 0: since the report before */
 	struct report_unwind unwind;
 	const struct kernel_info *kernel; /* what this kernel runs and what was left out */
 };

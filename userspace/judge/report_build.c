@@ -48,7 +48,8 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		free(procs);
 		return LW_EXIT_FAILURE;
 	}
-	stack_table__end_round(in->stacks, r->elapsed_s);
+	/* the summary right after a report: the same point, not another */
+	stack_table__end_round(in->stacks, r->elapsed_s, in->interval_s / 2);
 	stack_table__ages(in->stacks, in->now_s, r->elapsed_s, tracer__age_epoch_s(in->tracer),
 			  in->min_age_s);
 
@@ -76,6 +77,8 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		memcpy(p->counts.lost, c.lost, sizeof(c.lost));
 		p->counts.lost[LW_LOST_UNATTACHED_WINDOW] += t->ran_unwatched;
 		py_stacks__report(in->py, t->pid, &p->python);
+		if (p->python.gc.garbage_series)
+			series__trend(p->python.gc.garbage_series, &p->python.gc.garbage_trend);
 	}
 	while ((site = stack_table__next(in->stacks, &pos))) {
 		if (nr_sites == cap) {
@@ -109,8 +112,9 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		procs[i].cgroup_bytes = t->alive ? memory__cgroup_bytes(t->pid) : -1;
 		if (!t->alive)
 			continue;
-		series__add(&t->rss, r->elapsed_s, procs[i].rss_bytes);
-		series__add(&t->heap, r->elapsed_s, procs[i].counts.outstanding_bytes);
+		series__add_spaced(&t->rss, r->elapsed_s, procs[i].rss_bytes, in->interval_s / 2);
+		series__add_spaced(&t->heap, r->elapsed_s, procs[i].counts.outstanding_bytes,
+				   in->interval_s / 2);
 		series__trend(&t->rss, &rss);
 		series__trend(&t->heap, &heap);
 		report__memory_note(&rss, &heap, procs[i].note, sizeof(procs[i].note));
@@ -121,6 +125,8 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		r->sampling = (struct report_sampling){ "bytes", in->sample_bytes };
 	r->stacks = sites;
 	r->min_age_s = in->min_age_s;
+	if (in->since_s > 0)
+		r->since_s = in->since_s < r->elapsed_s ? in->since_s : r->elapsed_s;
 	if (r->min_age_s > 0) {
 		/* only what is older than the minimum age: leaks are old */
 		size_t kept = 0;
@@ -138,6 +144,14 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 				     &r->rollups);
 	if (r->nr_rollups < 0)
 		r->nr_rollups = 0; /* out of memory: the per-process stacks still go out */
+	if (in->groups) {
+		r->group_by = group_table__by(in->groups);
+		r->nr_groups = group_table__report(in->groups, sites, nr_sites, r->elapsed_s,
+						   in->interval_s / 2, in->top,
+						   summary, &r->groups);
+		if (r->nr_groups < 0)
+			r->nr_groups = 0; /* out of memory: the stacks still go out */
+	}
 	r->interval_s = in->interval_s;
 	symbolizer__worker_stats(in->sym, &r->symbolizer);
 	unwinder__stats(in->unwind, r->all_stacks, r->nr_all_stacks, &r->unwind);
@@ -153,6 +167,7 @@ void report__done(struct report *r, struct stack_table *stacks)
 	while ((site = stack_table__next(stacks, &pos)))
 		site->reported_bytes = site->bytes;
 	free(r->rollups);
+	free(r->groups);
 	free(r->all_stacks);
 	free(r->procs);
 }

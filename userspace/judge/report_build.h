@@ -8,6 +8,7 @@
 #define LW_REPORT_BUILD_H
 
 #include <stdbool.h>
+#include "judge/groups.h"
 #include "judge/report.h"
 #include "kernel/kernel.h"
 #include "kernel/tracer.h"
@@ -22,6 +23,7 @@ struct report_inputs {
 	int nr_targets;
 	struct tracer *tracer;
 	struct stack_table *stacks;
+	struct group_table *groups;  /* --group-by's, kept across reports; NULL: none */
 	struct symbolizer *sym;
 	struct py_stacks *py;
 	struct unwinder *unwind;
@@ -29,6 +31,7 @@ struct report_inputs {
 	double now_s, elapsed_s;     /* CLOCK_MONOTONIC now, and since the probes went in */
 	double interval_s;           /* between reports */
 	double min_age_s;            /* --min-age, 0 when not asked */
+	double since_s;              /* --since, 0 when not asked */
 	int top;                     /* stacks per report */
 	bool wide;
 	unsigned int sample_every;

@@ -36,6 +36,40 @@ int tracer_on_verify(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+int tracer_on_gc(void *ctx, void *data, size_t size)
+{
+	struct tracer *t = ctx;
+
+	if (size >= sizeof(struct lw_gc_event) && t->gc_fn)
+		t->gc_fn(data, t->gc_ctx);
+	return 0;
+}
+
+void tracer__on_gc(struct tracer *t, tracer_gc_fn fn, void *ctx)
+{
+	t->gc_fn = fn;
+	t->gc_ctx = ctx;
+}
+
+int tracer__py_gc(struct tracer *t, pid_t pid, uint64_t stats_addr)
+{
+	struct lw_py_gc g = { .stats_addr = stats_addr };
+	__u32 key = pid;
+
+	if (!stats_addr)
+		return bpf_map__delete_elem(t->skel->maps.py_gc, &key, sizeof(key), 0);
+	return bpf_map__update_elem(t->skel->maps.py_gc, &key, sizeof(key), &g, sizeof(g), 0) ?
+	       -errno : 0;
+}
+
+int tracer__read_py_gc(struct tracer *t, pid_t pid, struct lw_py_gc *out)
+{
+	__u32 key = pid;
+
+	return bpf_map__lookup_elem(t->skel->maps.py_gc, &key, sizeof(key), out, sizeof(*out), 0) ?
+	       -errno : 0;
+}
+
 uint64_t tracer__verify_dropped(const struct tracer *t)
 {
 	return t->skel->bss ? __atomic_load_n(&t->skel->bss->verify_dropped, __ATOMIC_RELAXED) : 0;
@@ -58,6 +92,8 @@ int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, vo
 	t->event_fn = fn;
 	t->event_ctx = ctx;
 	n = ring_buffer__poll(t->events, timeout_ms);
+	if (t->gc)
+		ring_buffer__consume(t->gc);
 	t->event_fn = NULL;
 	return n < 0 && n != -EINTR ? n : 0;
 }
@@ -186,10 +222,11 @@ static int attach_error(const struct lw_object *o, pid_t pid, int err, char *why
 /* Without uprobe_multi: one perf-event uprobe per function, for pid. */
 static int attach_each(struct tracer *t, struct bpf_program *prog, pid_t pid,
 		       const struct lw_object *o, const unsigned long *offsets, const __u64 *cookies,
-		       size_t n, bool retprobe)
+		       const unsigned long *ref_ctrs, size_t n, bool retprobe)
 {
 	for (size_t i = 0; i < n; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uopts, .bpf_cookie = cookies[i], .retprobe = retprobe);
+		LIBBPF_OPTS(bpf_uprobe_opts, uopts, .bpf_cookie = cookies[i], .retprobe = retprobe,
+			    .ref_ctr_offset = ref_ctrs[i]);
 		struct bpf_link *link;
 		int err;
 
@@ -212,8 +249,9 @@ int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o
 {
 	unsigned long offsets[LW_MAX_PROBES];
 	__u64 cookies[LW_MAX_PROBES];
+	unsigned long ref_ctrs[LW_MAX_PROBES];
 	LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets, .cookies = cookies);
-	bool floor = t->mode != TRACER_TRACK, at_entry = t->mode == TRACER_FLOOR_ENTRY;
+	bool any_ref_ctr = false, floor = t->mode != TRACER_TRACK, at_entry = t->mode == TRACER_FLOOR_ENTRY;
 	struct bpf_program *progs[LINKS_PER_OBJECT] = {
 		/* Returns first: an entry seen before its return probe exists
 		 * would leave a call that never completes. */
@@ -237,9 +275,12 @@ int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o
 			 * return-probed (leakwatch.h) */
 			if (opts.retprobe && (f == LW_FUNC_FREE || f == LW_FUNC_DELETE ||
 					      f == LW_FUNC_MUNMAP || f == LW_FUNC_NEW ||
-					      f == LW_FUNC_FINALIZE || f == LW_FUNC_PYMAIN))
+					      f == LW_FUNC_FINALIZE || f == LW_FUNC_PYMAIN ||
+					      f == LW_FUNC_GC_START || f == LW_FUNC_GC_DONE))
 				continue;
 			offsets[opts.cnt] = at_entry ? p->entry_offset : p->offset;
+			ref_ctrs[opts.cnt] = p->ref_ctr_offset;
+			any_ref_ctr |= p->ref_ctr_offset != 0;
 			/* operator new's extent, from the probe point on */
 			cookies[opts.cnt] = LW_COOKIE(f, f == LW_FUNC_NEW ?
 						      p->size - (p->offset - p->entry_offset) : 0) |
@@ -248,8 +289,10 @@ int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o
 		}
 		if (!opts.cnt)
 			continue;
+		opts.ref_ctr_offsets = any_ref_ctr ? ref_ctrs : NULL;
 		if (!t->multi) {
-			err = attach_each(t, progs[i], pid, o, offsets, cookies, opts.cnt, opts.retprobe);
+			err = attach_each(t, progs[i], pid, o, offsets, cookies, ref_ctrs, opts.cnt,
+					  opts.retprobe);
 			if (err)
 				return attach_error(o, pid, err, why, len);
 			continue;
@@ -320,6 +363,7 @@ void tracer__free(struct tracer *t)
 	free(t->links);
 	ring_buffer__free(t->events);
 	ring_buffer__free(t->verify);
+	ring_buffer__free(t->gc);
 	leakwatch_bpf__destroy(t->skel);
 	free(t->logs);
 	free(t);

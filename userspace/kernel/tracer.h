@@ -122,6 +122,14 @@ int tracer__unwind_proc(struct tracer *t, pid_t pid, const struct lw_cfi_proc *p
 int tracer__py_proc(struct tracer *t, pid_t pid, const struct lw_py_proc *proc);
 int tracer__read_py_proc(struct tracer *t, pid_t pid, struct lw_py_proc *out);
 int tracer__read_py_stack(struct tracer *t, __u64 id, struct lw_py_stack *out);
+/* CPython's collections (leakwatch.h, struct lw_gc_event): pid's
+ * statistics address for the BPF side (0: none any more), its counts of
+ * what was not sent, and fn, called for each collection as
+ * tracer__wait_events drains them. */
+int tracer__py_gc(struct tracer *t, pid_t pid, uint64_t stats_addr);
+int tracer__read_py_gc(struct tracer *t, pid_t pid, struct lw_py_gc *out);
+typedef void (*tracer_gc_fn)(const struct lw_gc_event *e, void *ctx);
+void tracer__on_gc(struct tracer *t, tracer_gc_fn fn, void *ctx);
 /* Calls fn for every --verify-stacks record waiting (leakwatch.h). */
 typedef void (*tracer_verify_fn)(const struct lw_verify *v, void *ctx);
 void tracer__consume_verify(struct tracer *t, tracer_verify_fn fn, void *ctx);

@@ -34,6 +34,9 @@ struct tracer {
 	struct ring_buffer *verify;     /* --verify-stacks records */
 	tracer_verify_fn verify_fn;     /* during tracer__consume_verify */
 	void *verify_ctx;
+	struct ring_buffer *gc;         /* CPython's collections, drained at every wait */
+	tracer_gc_fn gc_fn;             /* tracer__on_gc */
+	void *gc_ctx;
 	tracer_event_fn event_fn;   /* during tracer__wait_events */
 	void *event_ctx;
 	struct tracked_link *links;
@@ -43,5 +46,6 @@ struct tracer {
 /* The ring buffers' callbacks (tracer.c). */
 int tracer_on_event(void *ctx, void *data, size_t size);
 int tracer_on_verify(void *ctx, void *data, size_t size);
+int tracer_on_gc(void *ctx, void *data, size_t size);
 
 #endif

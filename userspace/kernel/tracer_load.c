@@ -374,6 +374,13 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		tracer__free(t);
 		return LW_EXIT_FAILURE;
 	}
+	t->gc = ring_buffer__new(bpf_map__fd(t->skel->maps.gc_events), tracer_on_gc, t, NULL);
+	if (!t->gc) {
+		snprintf(why, len, "cannot read the garbage collections ring buffer: %s",
+			 strerror(errno));
+		tracer__free(t);
+		return LW_EXIT_FAILURE;
+	}
 	if (t->skel->rodata->verify_every) {
 		t->verify = ring_buffer__new(bpf_map__fd(t->skel->maps.verify_events), tracer_on_verify, t, NULL);
 		if (!t->verify) {

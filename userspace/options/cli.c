@@ -22,6 +22,7 @@ static const char doc[] =
 "USAGE: leakwatch -p PID [-p PID...] [-T N] [--json FILE] [INTERVAL [COUNT]]\n"
 "       leakwatch -C CGROUP | --container ID [OPTIONS] [INTERVAL [COUNT]]\n"
 "       leakwatch [OPTIONS] [INTERVAL [COUNT]] -- CMD [ARG...]\n"
+"       leakwatch diff OLD NEW [--group-by KEY] [--json FILE] [--at TIME] [-T N]\n"
 "\n"
 "Every INTERVAL seconds (default 5, fractions allowed) prints the stacks\n"
 "holding the most outstanding (allocated, not yet freed) bytes, their change\n"
@@ -34,6 +35,8 @@ static const char doc[] =
 "  leakwatch -p 1234 1 60         # every second, 60 reports, then a summary\n"
 "  leakwatch -p 1234,1240 -T 20   # two processes, top 20 stacks\n"
 "  leakwatch -p 1234 --json - 10  # JSON lines on stdout, one per report\n"
+"  leakwatch -p 1234 --group-by line  # bytes per source line (Python: its line)\n"
+"  leakwatch diff old.json new.json   # what grew between two reports (no root)\n"
 "  leakwatch -c \"./server -v\" 2   # start a command, watch it until it exits\n"
 "  leakwatch 1 -- ./server --port \"8080\"  # the same with an exact argv\n"
 "  leakwatch -p 1234 --prometheus 9477     # metrics on 127.0.0.1:9477/metrics\n"
@@ -76,6 +79,8 @@ enum {
 	OPT_UNWIND_ROWS,
 	OPT_NO_PYTHON,
 	OPT_PYTHON_OBJECTS,
+	OPT_GROUP_BY,
+	OPT_SINCE,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -111,6 +116,11 @@ static const struct argp_option options[] = {
 	  "the children they fork (followed by default, from the fork on)", 0 },
 	{ "top", 'T', "N", 0, "Stacks per report, text and JSON (default 10)", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "JSON lines to FILE, or stdout for '-' (replaces the table)", 0 },
+	{ "group-by", OPT_GROUP_BY, "KEY", 0, "Sum stacks by line, function, file or module "
+	  "(Python: the innermost Python frame; native: the innermost frame outside the allocator "
+	  "and runtime); default stack", 0 },
+	{ "since", OPT_SINCE, "DURATION", 0, "DELTA is the growth since the report this long ago "
+	  "(30s, 10m, 1h; since the start while the watch is younger), not since the last one", 0 },
 	{ "html", OPT_HTML, "FILE", 0, "A self-contained HTML report (charts, flame graph, "
 	  "verdicts) to FILE, rewritten after every report", 0 },
 	{ "min-age", OPT_MIN_AGE, "SECONDS", 0, "Show only stacks holding bytes older than this, "
@@ -292,6 +302,16 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		if (!*arg)
 			usage_error("--json needs a FILE, or - for stdout");
 		env->json_path = arg;
+		break;
+	case OPT_GROUP_BY:
+		if (group_by__parse(arg, &env->group_by))
+			usage_error("bad --group-by value '%s': expected stack, line, function, file or "
+				    "module", arg);
+		break;
+	case OPT_SINCE:
+		if (parse_duration(arg, &env->since_s) || env->since_s <= 0)
+			usage_error("bad --since value '%s': expected a duration like 30s, 10m, 1h "
+				    "or plain seconds", arg);
 		break;
 	case OPT_HTML:
 		if (!*arg || !strcmp(arg, "-"))

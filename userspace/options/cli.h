@@ -7,6 +7,7 @@
 #include <sys/types.h>
 #include "targets/cgroup.h"
 #include "outputs/exporter.h"
+#include "judge/groups.h"
 #include "stacks/unwind.h"
 
 #define LW_MAX_PIDS 64
@@ -41,6 +42,8 @@ struct env {
 	unsigned int verify_every;  /* --verify-stacks N: 0 = off */
 	bool no_python;             /* --no-python: CPython frames are not walked */
 	bool python_objects;        /* --python-objects: objects counted, not arenas */
+	enum group_by group_by;     /* --group-by, default GROUP_BY_STACK (no groups) */
+	double since_s;             /* --since: DELTA over this span; 0 = since the last report */
 };
 
 /* Fills env from argv. On bad input prints one line to stderr and exits

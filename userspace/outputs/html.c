@@ -33,6 +33,8 @@ struct html_proc {
 	pid_t pid;
 	char comm[16];
 	long long rss[HTML_HISTORY]; /* by history slot; -1 unknown */
+	long long gc_pause_ns[HTML_HISTORY]; /* CPython's collections: paused since
+					      * the report before; -1 not timed */
 };
 
 struct html {
@@ -114,7 +116,7 @@ static struct html_proc *proc_of(struct html *h, const struct report_process *p)
 	hp->pid = p->pid;
 	memcpy(hp->comm, p->comm, sizeof(hp->comm));
 	for (int i = 0; i < HTML_HISTORY; i++)
-		hp->rss[i] = -1;
+		hp->rss[i] = hp->gc_pause_ns[i] = -1;
 	return hp;
 }
 
@@ -125,12 +127,16 @@ static void remember(struct html *h, const struct report *r)
 	h->t[slot] = r->elapsed_s;
 	h->total[slot] = r->totals.outstanding_bytes;
 	for (int i = 0; i < h->nr_procs; i++)
-		h->procs[i].rss[slot] = -1;
+		h->procs[i].rss[slot] = h->procs[i].gc_pause_ns[slot] = -1;
 	for (int i = 0; i < r->nr_procs; i++) {
 		struct html_proc *hp = proc_of(h, &r->procs[i]);
+		const struct py_report *py = &r->procs[i].python;
 
-		if (hp)
-			hp->rss[slot] = r->procs[i].rss_bytes;
+		if (!hp)
+			continue;
+		hp->rss[slot] = r->procs[i].rss_bytes;
+		if (py->present && py->gc.available && py->gc.timed)
+			hp->gc_pause_ns[slot] = py->gc.interval.total_ns;
 	}
 	h->head = (h->head + 1) % HTML_HISTORY;
 	if (h->n < HTML_HISTORY)
@@ -141,6 +147,21 @@ static void remember(struct html *h, const struct report *r)
 static unsigned int slot_of(const struct html *h, unsigned int i)
 {
 	return (h->head + HTML_HISTORY - h->n + i) % HTML_HISTORY;
+}
+
+/* A process's samples in history order, null where unknown (< 0). */
+static void samples(struct jw *w, const struct html *h, const char *name, const long long *v)
+{
+	jw_array(w, name);
+	for (unsigned int i = 0; i < h->n; i++) {
+		long long x = v[slot_of(h, i)];
+
+		if (x >= 0)
+			jw_int(w, NULL, x);
+		else
+			jw_null(w, NULL);
+	}
+	jw_array_end(w);
 }
 
 static void history(struct jw *w, const struct html *h)
@@ -161,16 +182,8 @@ static void history(struct jw *w, const struct html *h)
 		jw_object(w, NULL);
 		jw_int(w, "pid", hp->pid);
 		jw_string(w, "comm", hp->comm);
-		jw_array(w, "bytes");
-		for (unsigned int i = 0; i < h->n; i++) {
-			long long v = hp->rss[slot_of(h, i)];
-
-			if (v >= 0)
-				jw_int(w, NULL, v);
-			else
-				jw_null(w, NULL);
-		}
-		jw_array_end(w);
+		samples(w, h, "bytes", hp->rss);
+		samples(w, h, "gc_pause_ns", hp->gc_pause_ns);
 		jw_object_end(w);
 	}
 	jw_array_end(w);

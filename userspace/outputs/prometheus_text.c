@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common/hashmap.h"
@@ -292,6 +293,114 @@ static void per_stack(FILE *f, const char *name, const struct lw_site *const *ss
 	}
 }
 
+/* One counter per generation of each process whose collector is watched. */
+static void per_generation(FILE *f, const struct report *r, const char *name, size_t member)
+{
+	for (int i = 0; i < r->nr_procs; i++) {
+		const struct py_gc_report *gc = &r->procs[i].python.gc;
+		const int64_t *v = (const int64_t *)((const char *)gc + member);
+
+		if (!r->procs[i].python.present || !gc->available)
+			continue;
+		for (int g = 0; g < LW_GC_GENERATIONS; g++) {
+			proc_labels(f, name, &r->procs[i]);
+			fprintf(f, ",generation=\"%d\"} %" PRId64 "\n", g, v[g]);
+		}
+	}
+}
+
+/* CPython's collectors: counts since watching began, a histogram of the
+ * pauses, and the length of gc.garbage. */
+static void python_gc(FILE *f, const struct report *r, const struct prom_render_opts *o)
+{
+	const char *h = "leakwatch_python_gc_pause_seconds";
+
+	family(f, o, "leakwatch_python_gc_collections_total", "counter",
+	       "CPython garbage collections since leakwatch began watching, by generation.");
+	per_generation(f, r, "leakwatch_python_gc_collections_total",
+		       offsetof(struct py_gc_report, collections));
+	family(f, o, "leakwatch_python_gc_collected_total", "counter",
+	       "Objects CPython's collections freed since leakwatch began watching.");
+	per_generation(f, r, "leakwatch_python_gc_collected_total",
+		       offsetof(struct py_gc_report, collected));
+	family(f, o, "leakwatch_python_gc_uncollectable_total", "counter",
+	       "Objects CPython's collections found unreachable but could not free.");
+	per_generation(f, r, "leakwatch_python_gc_uncollectable_total",
+		       offsetof(struct py_gc_report, uncollectable));
+	family(f, o, "leakwatch_python_gc_garbage_objects", "gauge",
+	       "Length of gc.garbage: objects kept after a collection found them unreachable.");
+	for (int i = 0; i < r->nr_procs; i++) {
+		const struct py_gc_report *gc = &r->procs[i].python.gc;
+
+		if (r->procs[i].python.present && gc->available && gc->garbage >= 0) {
+			proc_labels(f, "leakwatch_python_gc_garbage_objects", &r->procs[i]);
+			fprintf(f, "} %" PRId64 "\n", gc->garbage);
+		}
+	}
+	family(f, o, h, "histogram",
+	       "Pauses of CPython's garbage collections since leakwatch began watching.");
+	for (int i = 0; i < r->nr_procs; i++) {
+		const struct py_gc_report *gc = &r->procs[i].python.gc;
+		uint64_t below = 0;
+
+		if (!r->procs[i].python.present || !gc->available || !gc->timed)
+			continue;
+		for (int b = 0; b <= PY_GC_BUCKETS; b++) {
+			below += gc->buckets[b];
+			proc_labels(f, "leakwatch_python_gc_pause_seconds_bucket", &r->procs[i]);
+			fputs(",le=\"", f);
+			number(f, b < PY_GC_BUCKETS ? py_gc_bucket_le[b] : INFINITY);
+			fprintf(f, "\"} %" PRIu64 "\n", below);
+		}
+		proc_labels(f, "leakwatch_python_gc_pause_seconds_sum", &r->procs[i]);
+		fputs("} ", f);
+		number(f, gc->pauses.total_ns / 1e9);
+		fputc('\n', f);
+		proc_labels(f, "leakwatch_python_gc_pause_seconds_count", &r->procs[i]);
+		fprintf(f, "} %" PRIu64 "\n", gc->pauses.n);
+	}
+}
+
+static void group_sample(FILE *f, const char *name, const struct report *r, const struct group *g)
+{
+	fprintf(f, "%s{group_by=\"%s\",key=\"", name, group_by__name(r->group_by));
+	prom_escape(f, g->key);
+	fputs("\"} ", f);
+}
+
+/* --group-by: the first PROM_MAX_STACKS groups, labelled by their key. */
+static void groups(FILE *f, const struct report *r, const struct prom_render_opts *o)
+{
+	int nr = r->nr_groups < PROM_MAX_STACKS ? r->nr_groups : PROM_MAX_STACKS;
+
+	family(f, o, "leakwatch_group_outstanding_bytes", "gauge",
+	       "Bytes outstanding from the stacks of one group (--group-by: line, function, file "
+	       "or module).");
+	for (int i = 0; i < nr; i++) {
+		group_sample(f, "leakwatch_group_outstanding_bytes", r, r->groups[i]);
+		fprintf(f, "%" PRId64 "\n", r->groups[i]->bytes);
+	}
+	family(f, o, "leakwatch_group_outstanding_allocations", "gauge",
+	       "Allocations outstanding from the stacks of one group.");
+	for (int i = 0; i < nr; i++) {
+		group_sample(f, "leakwatch_group_outstanding_allocations", r, r->groups[i]);
+		fprintf(f, "%" PRId64 "\n", r->groups[i]->allocs);
+	}
+	family(f, o, "leakwatch_group_growth_bytes_per_second", "gauge",
+	       "Growth of a group's outstanding bytes over the trend window (Theil-Sen slope).");
+	for (int i = 0; i < nr; i++) {
+		group_sample(f, "leakwatch_group_growth_bytes_per_second", r, r->groups[i]);
+		number(f, r->groups[i]->trend.rate);
+		fputc('\n', f);
+	}
+	family(f, o, "leakwatch_group_growing", "gauge",
+	       "Whether the group's verdict is growing (1), by the Mann-Kendall trend test.");
+	for (int i = 0; i < nr; i++) {
+		group_sample(f, "leakwatch_group_growing", r, r->groups[i]);
+		fprintf(f, "%d\n", r->groups[i]->trend.verdict == VERDICT_GROWING);
+	}
+}
+
 int prom_render(FILE *f, const struct report *r, struct prom_labels *labels,
 		const struct prom_render_opts *o)
 {
@@ -346,6 +455,8 @@ int prom_render(FILE *f, const struct report *r, struct prom_labels *labels,
 		}
 	}
 
+	python_gc(f, r, o);
+
 	for (int i = 0; i < r->nr_stacks && nr < PROM_MAX_STACKS; i++) {
 		const struct stack_labels *l = labels_of(labels, r->stacks[i]);
 
@@ -368,6 +479,8 @@ int prom_render(FILE *f, const struct report *r, struct prom_labels *labels,
 	family(f, o, "leakwatch_stack_growing", "gauge",
 	       "Whether the stack's verdict is growing (1), by the Mann-Kendall trend test.");
 	per_stack(f, "leakwatch_stack_growing", ss, sl, nr, STACK_GROWING);
+	if (r->group_by != GROUP_BY_STACK)
+		groups(f, r, o);
 	if (o->openmetrics)
 		fputs("# EOF\n", f);
 	return err;

@@ -93,6 +93,63 @@ static void unwind(struct jw *w, const struct report_unwind *u)
 	jw_object_end(w);
 }
 
+static void per_generation(struct jw *w, const char *name, const int64_t v[LW_GC_GENERATIONS])
+{
+	jw_array(w, name);
+	for (int g = 0; g < LW_GC_GENERATIONS; g++)
+		jw_int(w, NULL, v[g]);
+	jw_array_end(w);
+}
+
+static void pauses(struct jw *w, const char *name, const struct py_gc_pauses *p)
+{
+	jw_object(w, name);
+	jw_uint(w, "count", p->n);
+	jw_uint(w, "total", p->total_ns);
+	jw_uint(w, "max", p->max_ns);
+	jw_uint(w, "p99", p->p99_ns);
+	jw_object_end(w);
+}
+
+/* Its garbage collector (python_gc.h): counts since watching began, the
+ * process's own totals (gc.get_stats()), the pauses, gc.garbage. */
+static void python_gc(struct jw *w, const struct py_gc_report *gc)
+{
+	jw_object(w, "gc");
+	jw_bool(w, "available", gc->available);
+	if (gc->reason)
+		jw_string(w, "reason", gc->reason);
+	if (!gc->available) {
+		jw_object_end(w);
+		return;
+	}
+	per_generation(w, "collections", gc->collections);
+	per_generation(w, "collected", gc->collected);
+	per_generation(w, "uncollectable", gc->uncollectable);
+	jw_object(w, "process");
+	per_generation(w, "collections", gc->process_collections);
+	per_generation(w, "collected", gc->process_collected);
+	per_generation(w, "uncollectable", gc->process_uncollectable);
+	jw_object_end(w);
+	if (gc->timed) {
+		jw_string(w, "timed_at", gc->hook);
+		pauses(w, "pause_ns", &gc->pauses);
+		pauses(w, "interval_pause_ns", &gc->interval);
+	} else {
+		jw_null(w, "pause_ns");
+	}
+	if (gc->garbage >= 0) {
+		jw_int(w, "garbage", gc->garbage);
+		jw_string(w, "garbage_verdict", verdict__name(gc->garbage_trend.verdict));
+		jw_double(w, "garbage_growth_per_s", gc->garbage_trend.rate);
+	} else {
+		jw_null(w, "garbage");
+	}
+	jw_uint(w, "dropped", gc->dropped);
+	jw_uint(w, "unreadable", gc->unreadable);
+	jw_object_end(w);
+}
+
 /* The process's interpreter, when it has one: walked, or why not. */
 static void python(struct jw *w, const struct py_report *py)
 {
@@ -126,6 +183,7 @@ static void python(struct jw *w, const struct py_report *py)
 	jw_uint(w, "unreadable", py->unreadable);
 	jw_uint(w, "too_deep", py->too_deep);
 	jw_uint(w, "not_kept", py->not_kept);
+	python_gc(w, &py->gc);
 	jw_object_end(w);
 }
 
@@ -207,6 +265,8 @@ void report_json__stack_members(struct jw *w, const struct lw_site *s, const str
 	jw_int(w, "outstanding_bytes", s->bytes);
 	jw_int(w, "outstanding_allocs", s->allocs);
 	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
+	if (r->since_s > 0)
+		jw_int(w, "since_delta_bytes", s->since_bytes);
 	jw_double(w, "growth_bytes_per_s", s->trend.rate);
 	jw_string(w, "verdict", verdict__name(s->trend.verdict));
 	if (s->oldest_age_s >= 0)
@@ -221,6 +281,27 @@ void report_json__stack_members(struct jw *w, const struct lw_site *s, const str
 	jw_array(w, "frames");
 	for (int i = 0; i < s->nr_frames; i++)
 		frame(w, &s->frames[i]);
+	jw_array_end(w);
+}
+
+/* --group-by: "group_by" and the groups, top first (judge/groups.h). */
+static void groups(struct jw *w, const struct report *r)
+{
+	jw_string(w, "group_by", group_by__name(r->group_by));
+	jw_array(w, "groups");
+	for (int i = 0; i < r->nr_groups; i++) {
+		const struct group *g = r->groups[i];
+
+		jw_object(w, NULL);
+		jw_string(w, "key", g->key);
+		jw_int(w, "outstanding_bytes", g->bytes);
+		jw_int(w, "outstanding_allocs", g->allocs);
+		jw_int(w, "delta_bytes", g->bytes - g->reported_bytes);
+		jw_double(w, "growth_bytes_per_s", g->trend.rate);
+		jw_string(w, "verdict", verdict__name(g->trend.verdict));
+		jw_int(w, "stacks", g->nr_stacks);
+		jw_object_end(w);
+	}
 	jw_array_end(w);
 }
 
@@ -281,6 +362,8 @@ void report_json__print(FILE *f, const struct report *r)
 	report_json__begin(&w, f, r);
 	jw_int(&w, "schema", 1);
 	report_json__time_members(&w, r);
+	if (r->since_s > 0)
+		jw_double(&w, "since_s", r->since_s);
 	if (r->kernel)
 		kernel(&w, r->kernel);
 	jw_array(&w, "processes");
@@ -333,6 +416,8 @@ void report_json__print(FILE *f, const struct report *r)
 	for (int i = 0; i < r->nr_rollups; i++)
 		rollup(&w, &r->rollups[i]);
 	jw_array_end(&w);
+	if (r->group_by != GROUP_BY_STACK)
+		groups(&w, r);
 	jw_object_end(&w);
 	fputc('\n', f);
 	fflush(f);

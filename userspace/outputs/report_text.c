@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* The terminal table: a header line per report, one line per process, then
  * the top stacks, each with its frames beneath it. Fits 100 columns. */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
@@ -116,6 +117,50 @@ static const char *module_base(const struct lw_frame *fr)
 	return slash ? slash + 1 : fr->module->path;
 }
 
+/* A pause: 850 us, 3.2 ms, 120 ms. */
+static const char *pause(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 10000)
+		snprintf(buf, len, "%" PRIu64 " us", (ns + 500) / 1000);
+	else if (ns < 10000000)
+		snprintf(buf, len, "%.1f ms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.0f ms", ns / 1e6);
+	return buf;
+}
+
+/* Its garbage collector: collections per generation since watching
+ * began, their pauses, and gc.garbage (what no collection could free). */
+static void gc_line(FILE *f, const struct py_gc_report *gc)
+{
+	char a[32], b[32], c[32];
+
+	if (!gc->available) {
+		fprintf(f, "    gc: unavailable: %s\n", gc->reason ? gc->reason : "not watched yet");
+		return;
+	}
+	fprintf(f, "    gc: %" PRId64 "/%" PRId64 "/%" PRId64 " collections (generations 0/1/2), %"
+		PRId64 " objects collected, %" PRId64 " uncollectable", gc->collections[0],
+		gc->collections[1], gc->collections[2],
+		gc->collected[0] + gc->collected[1] + gc->collected[2],
+		gc->uncollectable[0] + gc->uncollectable[1] + gc->uncollectable[2]);
+	if (gc->timed && !gc->pauses.n)
+		fprintf(f, "; none timed yet");
+	else if (gc->timed)
+		fprintf(f, "; paused %s in all, longest %s, p99 %s", pause(gc->pauses.total_ns, a,
+			sizeof(a)), pause(gc->pauses.max_ns, b, sizeof(b)),
+			pause(gc->pauses.p99_ns, c, sizeof(c)));
+	if (gc->garbage >= 0)
+		fprintf(f, "; gc.garbage %" PRId64 " objects, %s", gc->garbage,
+			verdict__name(gc->garbage_trend.verdict));
+	fputc('\n', f);
+	if (!gc->timed && gc->reason)
+		fprintf(f, "    gc: pauses not timed: %s\n", gc->reason);
+	if (gc->dropped || gc->unreadable)
+		fprintf(f, "    gc: not recorded: %" PRIu64 " collections (%" PRIu64 " ring buffer "
+			"full, %" PRIu64 " statistics unreadable)\n", gc->dropped + gc->unreadable,
+			gc->dropped, gc->unreadable);
+}
 static void frame_line(FILE *f, int i, const struct lw_frame *fr)
 {
 	const char *file;
@@ -137,6 +182,30 @@ static void frame_line(FILE *f, int i, const struct lw_frame *fr)
 	}
 	fprintf(f, " [%s]%s%s\n", module_base(fr), fr->sym && fr->sym->caller ? " (inlined)" : "",
 		fr->sym && fr->sym->stripped ? " [stripped]" : "");
+}
+
+/* --group-by: the groups in place of the stacks; STACKS is how many
+ * stacks (over every process) each sums. */
+static void group_lines(FILE *f, const struct report *r)
+{
+	char a[24], b[24], c[32], d[32], key[16];
+
+	snprintf(key, sizeof(key), "%s", group_by__name(r->group_by));
+	for (char *k = key; *k; k++)
+		*k = toupper((unsigned char)*k);
+	fprintf(f, "  %10s %7s %10s %12s %-*s %-9s %6s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
+		"GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "STACKS", key);
+	for (int i = 0; i < r->nr_groups; i++) {
+		const struct group *g = r->groups[i];
+		int64_t delta = g->bytes - g->reported_bytes;
+		char spark[SPARK_WIDTH * 3 + 1];
+
+		snprintf(c, sizeof(c), "%s/min", human((int64_t)(g->trend.rate * 60), b, sizeof(b)));
+		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
+		sparkline(&g->series, spark);
+		fprintf(f, "  %10s %7" PRId64 " %10s %12s %s %-9s %6d  %s\n", human(g->bytes, a, sizeof(a)),
+			g->allocs, d, c, spark, verdict__name(g->trend.verdict), g->nr_stacks, g->key);
+	}
 }
 
 void report_text__print(FILE *f, const struct report *r)
@@ -186,6 +255,8 @@ void report_text__print(FILE *f, const struct report *r)
 			fprintf(f, "    python: %s counted: %s\n",
 				p->python.pymalloc ? p->python.pymalloc : "nothing",
 				p->python.pymalloc_why);
+		if (p->python.present)
+			gc_line(f, &p->python.gc);
 	}
 	lost_line(f, "  ", &r->totals);
 	if (r->symbolizer.crashes || r->symbolizer.timeouts)
@@ -227,11 +298,22 @@ void report_text__print(FILE *f, const struct report *r)
 	if (r->min_age_s > 0)
 		fprintf(f, "  %s older than %g s (only stacks holding some)\n",
 			human(r->totals.bytes_older, a, sizeof(a)), r->min_age_s);
-	fprintf(f, "  %10s %7s %10s %12s %-*s %-9s %6s %7s  %s\n", "OUTSTANDING", "ALLOCS", "DELTA",
-		"GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "AGE", "PID", "STACK");
+	if (r->group_by != GROUP_BY_STACK) {
+		group_lines(f, r);
+		/* the summary is what a person acts on: the stacks too */
+		if (!r->summary) {
+			fflush(f);
+			return;
+		}
+	}
+	if (r->since_s > 0)
+		snprintf(d, sizeof(d), "+%s", duration(r->since_s, e, sizeof(e)));
+	fprintf(f, "  %10s %7s %10s %12s %-*s %-9s %6s %7s  %s\n", "OUTSTANDING", "ALLOCS",
+		r->since_s > 0 ? d : "DELTA", "GROWTH", SPARK_WIDTH, "TREND", "VERDICT", "AGE", "PID",
+		"STACK");
 	for (int i = 0; i < r->nr_stacks; i++) {
 		const struct lw_site *s = r->stacks[i];
-		int64_t delta = s->bytes - s->reported_bytes;
+		int64_t delta = r->since_s > 0 ? s->since_bytes : s->bytes - s->reported_bytes;
 		char spark[SPARK_WIDTH * 3 + 1];
 
 		snprintf(c, sizeof(c), "%s/min", human((int64_t)(s->trend.rate * 60), b, sizeof(b)));

@@ -30,6 +30,8 @@ struct lw_probe {
 	bool single_step;      /* the kernel cannot emulate it: a second trap per call */
 	bool skipped;          /* not attached: a thunk into a probed function */
 	bool pymalloc;         /* CPython's object allocator (LW_COOKIE_PYMALLOC) */
+	uint64_t ref_ctr_offset; /* a USDT probe's semaphore (file offset), counted up
+				  * while attached; 0: none */
 	char chosen[112];      /* why this object's definition: "LD_PRELOAD, before libc.so.6" */
 };
 

@@ -7,6 +7,7 @@
 #include "common/hashmap.h"
 #include "common/messages.h"
 #include "stacks/python.h"
+#include "stacks/python_gc.h"
 #include "stacks/pystacks.h"
 #include "kernel/tracer.h"
 
@@ -41,6 +42,10 @@ struct py_proc {
 	char alloc_why[512];
 	struct lw_object *fin;	/* the Py_FinalizeEx probe, attached */
 	bool finalized;		/* it began finalizing: counting stopped there */
+	struct py_gc *gc;	/* its collector, once walked */
+	struct py_gc_where gc_where;
+	struct lw_object *gc_probes; /* those timing its collections, attached */
+	bool gc_pending;	/* its collector was not set up yet: look again */
 };
 
 /* A Python frame's name, shared by every stack that has it. */
@@ -63,6 +68,8 @@ static struct lw_key pid_key(pid_t pid)
 	return (struct lw_key){ (uint32_t)pid, 0 };
 }
 
+static void on_gc(const struct lw_gc_event *e, void *ctx);
+
 struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off, bool objects)
 {
 	struct py_stacks *p = calloc(1, sizeof(*p));
@@ -79,6 +86,8 @@ struct py_stacks *py_stacks__new(struct tracer *tracer, int verbose, bool off, b
 		py_stacks__free(p);
 		return NULL;
 	}
+	if (!off)
+		tracer__on_gc(tracer, on_gc, p);
 	return p;
 }
 
@@ -94,6 +103,8 @@ void py_stacks__free(struct py_stacks *p)
 		py_target__close(pp->t);
 		free(pp->alloc);
 		free(pp->fin);
+		free(pp->gc_probes);
+		py_gc__free(pp->gc);
 		free(pp);
 	}
 	pos = 0;
@@ -189,6 +200,7 @@ static int attach_probes(struct py_stacks *p, pid_t pid, struct py_target *t,
 		err = py_target__allocator(t, o, why, len);
 	} else if (kind == PROBES_FINALIZE) {
 		err = py_target__finalize(t, o, why, len);
+
 	} else {
 		err = py_main_probe(pid, o, why, len);
 	}
@@ -243,6 +255,84 @@ static void watch_finalize(struct py_stacks *p, struct py_proc *pp, const struct
 		lw_say("PID %d: its interpreter's finalization is not watched: %s", pp->pid, why);
 }
 
+/*
+ * Its garbage collector (python_gc.h): the statistics found and read as
+ * the baseline, and the probes that time each collection attached, or
+ * why not. A child forked from a watched interpreter comes here too, when
+ * its own target is opened: its counts start there.
+ */
+static void watch_gc(struct py_stacks *p, struct py_proc *pp)
+{
+	struct py_gc_where *w = &pp->gc_where;
+	struct lw_object *o = calloc(1, sizeof(*o));
+	int64_t stats[LW_GC_STATS], garbage;
+	char why[512];
+	int err;
+
+	if (!pp->gc)
+		pp->gc = py_gc__new();
+	if (!pp->gc || !o) {
+		free(o);
+		return;
+	}
+	err = py_target__gc(pp->t, o, w, why, sizeof(why));
+	pp->gc_pending = err == -EAGAIN;
+	if (pp->gc_pending) {
+		py_gc__unavailable(pp->gc, why); /* until the next look */
+		free(o);
+		return;
+	}
+	if (err && err != -ENOENT) {
+		py_gc__unavailable(pp->gc, why);
+		lw_say("PID %d: its garbage collections are not watched: %s", pp->pid, why);
+		free(o);
+		return;
+	}
+	if (!err && (err = tracer__py_gc(p->tracer, pp->pid, w->stats_addr)) == 0 &&
+	    (err = tracer__attach_object(p->tracer, pp->pid, o, why, sizeof(why))) != 0)
+		tracer__py_gc(p->tracer, pp->pid, 0);
+	if (err) {
+		if (w->hook)
+			lw_say("PID %d: its garbage collections are counted, their pauses not "
+			       "timed: %s", pp->pid, why);
+		w->hook = NULL;
+		free(o);
+	} else {
+		pp->gc_probes = o;
+	}
+	if (py_target__gc_read(pp->t, w, stats, &garbage)) {
+		py_gc__unavailable(pp->gc, "its collector's statistics could not be read");
+		return;
+	}
+	py_gc__start(pp->gc, w->hook, why, stats);
+	py_gc__read(pp->gc, stats, garbage, 0, 0);
+	if (p->verbose)
+		lw_say("PID %d: %s", pp->pid, why);
+}
+
+/* What the collector says now; once the interpreter began finalizing,
+ * what it said then (the program's own last gc.get_stats()). */
+static void read_gc(struct py_stacks *p, struct py_proc *pp)
+{
+	int64_t stats[LW_GC_STATS], garbage;
+	struct lw_py_gc counts = { 0 };
+
+	if (!pp->gc || !pp->t || !pp->gc_where.stats_addr ||
+	    py_target__gc_read(pp->t, &pp->gc_where, stats, &garbage))
+		return;
+	tracer__read_py_gc(p->tracer, pp->pid, &counts);
+	py_gc__read(pp->gc, stats, garbage, counts.dropped, counts.unreadable);
+}
+
+static void on_gc(const struct lw_gc_event *e, void *ctx)
+{
+	struct py_stacks *p = ctx;
+	struct py_proc *pp = proc_of(p, e->tgid, false);
+
+	if (pp && pp->gc)
+		py_gc__collection(pp->gc, e);
+}
+
 static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 {
 	struct lw_py_proc w;
@@ -271,6 +361,7 @@ static void try_open(struct py_stacks *p, struct py_proc *pp, double now_s)
 			pp->found = true;
 			pp->next_s = now_s + CHECK_S;
 			watch_finalize(p, pp, NULL);
+			watch_gc(p, pp);
 			if (p->verbose) {
 				lw_say("PID %d: %s: Python frames are walked", pp->pid, pp->why);
 				say_checks(pp->t);
@@ -313,6 +404,12 @@ static void reset_proc(struct py_proc *pp)
 	pp->alloc_why[0] = 0;
 	free(pp->fin);
 	pp->fin = NULL;
+	free(pp->gc_probes);
+	pp->gc_probes = NULL;
+	py_gc__free(pp->gc);
+	pp->gc = NULL;
+	memset(&pp->gc_where, 0, sizeof(pp->gc_where));
+	pp->gc_pending = false;
 	pp->finalized = false;
 	pp->parent = 0;
 	pp->state = PY_LOOKING;
@@ -341,6 +438,8 @@ void py_stacks__poll(struct py_stacks *p, pid_t pid, double now_s)
 {
 	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, true);
 
+	if (pp && pp->gc_pending)
+		watch_gc(p, pp); /* its collector is set up early: look at every tick */
 	if (!pp || now_s < pp->next_s)
 		return;
 	if (pp->state == PY_LOOKING)
@@ -406,7 +505,8 @@ void py_stacks__started(struct py_stacks *p, pid_t pid, double now_s)
 {
 	struct py_proc *pp = p->off ? NULL : proc_of(p, pid, false);
 
-	if (pp && pp->state == PY_LOOKING) {
+	/* looked at while it started, it is ready now */
+	if (pp && (pp->state == PY_LOOKING || pp->gc_pending)) {
 		pp->next_s = 0; /* look now */
 		py_stacks__poll(p, pid, now_s);
 	}
@@ -416,8 +516,10 @@ void py_stacks__finalized(struct py_stacks *p, pid_t pid)
 {
 	struct py_proc *pp = p ? proc_of(p, pid, false) : NULL;
 
-	if (pp)
-		pp->finalized = true;
+	if (!pp)
+		return;
+	read_gc(p, pp); /* held: before it collects for its own end */
+	pp->finalized = true;
 }
 
 bool py_eval_function(const char *name)
@@ -481,14 +583,12 @@ int py_stacks__merge(struct py_stacks *p, pid_t pid, __u64 raw_id, struct lw_fra
 		     int nr, int max, bool *truncated)
 {
 	static struct lw_py_stack raw;
-	struct lw_frame py[LW_PY_MAX_FRAMES], *out;
+	struct lw_frame py[LW_PY_MAX_FRAMES];
 	struct py_target *t = target_for(p, pid);
-	int starts[LW_PY_MAX_FRAMES + 1], groups = 0, next = 0, n = 0;
 
 	if (!p || tracer__read_py_stack(p->tracer, raw_id, &raw) || !raw.nr)
 		return nr;
-	/* name every Python frame, and cut them into eval-loop calls */
-	starts[0] = 0;
+	/* name every Python frame */
 	for (__u32 i = 0; i < raw.nr; i++) {
 		struct py_symbol s;
 
@@ -497,13 +597,25 @@ int py_stacks__merge(struct py_stacks *p, pid_t pid, __u64 raw_id, struct lw_fra
 		py[i].python = true;
 		if (t && !py_target__symbolize(t, raw.frames[i].code, raw.frames[i].instr, &s))
 			py[i].sym = name_of(p, s.qualname, s.filename, s.line);
-		if (raw.entries & (1u << i))
-			starts[++groups] = i + 1;
 	}
-	if (starts[groups] < (int)raw.nr)
-		starts[++groups] = raw.nr; /* the walk's last call, cut short */
 	if (raw.truncated)
 		*truncated = true;
+	return py_stacks__splice(frames, nr, max, py, raw.nr, raw.entries);
+}
+
+int py_stacks__splice(struct lw_frame *frames, int nr, int max, const struct lw_frame *py,
+		      int nr_py, __u32 entries)
+{
+	int starts[LW_PY_MAX_FRAMES + 1], groups = 0, next = 0, n = 0;
+	struct lw_frame *out;
+
+	/* cut the Python frames into eval-loop calls */
+	starts[0] = 0;
+	for (int i = 0; i < nr_py; i++)
+		if (entries & (1u << i))
+			starts[++groups] = i + 1;
+	if (starts[groups] < nr_py)
+		starts[++groups] = nr_py; /* the walk's last call, cut short */
 
 	out = malloc(max * sizeof(*out));
 	if (!out)
@@ -565,4 +677,9 @@ void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out)
 	out->unreadable = w.unreadable;
 	out->too_deep = w.too_deep;
 	out->not_kept = w.not_kept;
+	if (pp->gc) {
+		if (!pp->finalized)
+			read_gc(p, pp);
+		py_gc__report(pp->gc, &out->gc);
+	}
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <linux/types.h>
+#include "stacks/python_gc.h"
 #include "symbols/symbolize.h"
 
 struct py_stacks;
@@ -50,6 +51,12 @@ void py_stacks__finalized(struct py_stacks *p, pid_t pid);
  */
 int py_stacks__merge(struct py_stacks *p, pid_t pid, __u64 raw_id, struct lw_frame *frames,
 		     int nr, int max, bool *truncated);
+/* The merge itself, pure (for tests): py holds nr_py (at most
+ * LW_PY_MAX_FRAMES) Python frames, innermost first; bit i of entries marks
+ * py[i] as the outermost frame of its eval-loop call (struct lw_py_stack).
+ * Returns the new number of frames; nr, frames untouched, when out of memory. */
+int py_stacks__splice(struct lw_frame *frames, int nr, int max, const struct lw_frame *py,
+		      int nr_py, __u32 entries);
 
 /* What a report says about pid's interpreter. */
 struct py_report {
@@ -65,6 +72,7 @@ struct py_report {
 	bool finalized;        /* counting stopped when it began finalizing */
 	/* the walker's counts (leakwatch.h, struct lw_py_proc) */
 	uint64_t walked, no_frames, unreadable, too_deep, not_kept;
+	struct py_gc_report gc;  /* its garbage collector */
 };
 
 void py_stacks__report(struct py_stacks *p, pid_t pid, struct py_report *out);

@@ -77,6 +77,7 @@ struct py_offsets {
 	uint32_t tstate_next;
 	uint32_t tstate_thread_id;	/* pthread_t: the thread pointer */
 	uint32_t tstate_native_id;	/* native_thread_id (3.11+) */
+	uint32_t interp_gc;		/* PyInterpreterState.gc: struct _gc_runtime_state */
 
 	/* thread state to frame */
 	uint32_t tstate_frame;		/* frame (3.10), cframe (3.11/3.12), current_frame (3.13) */
@@ -146,6 +147,30 @@ int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, si
  * up (a command or an exec held before it runs): into o, if an object that
  * may hold an interpreter defines it. 0, or -errno. */
 int py_main_probe(pid_t pid, struct lw_object *o, char *why, size_t len);
+/*
+ * The garbage collector of pid's main interpreter: where its statistics
+ * (gc.get_stats()) and its gc.garbage list are, checked by reading them,
+ * and the probes that bracket each collection (LW_FUNC_GC_START and
+ * LW_FUNC_GC_DONE at the USDT probes where the build has them, else
+ * LW_FUNC_GC on the collector function), into o. 0; -ENOENT with o empty
+ * when neither exists (the statistics are still found: *where is set);
+ * -EAGAIN while the interpreter has not set its collector up; other
+ * -errno, with why, when the statistics cannot be read.
+ */
+struct py_gc_where {
+	uint64_t stats_addr;     /* struct gc_generation_stats[3] */
+	uint64_t garbage_addr;   /* the gc.garbage pointer */
+	uint64_t list_type_addr; /* PyList_Type: what gc.garbage must be */
+	uint32_t list_size;      /* PyVarObject.ob_size */
+	const char *hook;        /* "usdt", "function", or NULL: no pauses */
+};
+int py_target__gc(struct py_target *t, struct lw_object *o, struct py_gc_where *where, char *why,
+		  size_t len);
+/* Reads the statistics (9 values: per generation collections, collected,
+ * uncollectable) and the length of gc.garbage (-1: unreadable). 0 or -errno. */
+int py_target__gc_read(struct py_target *t, const struct py_gc_where *where, int64_t stats[9],
+		       int64_t *garbage);
+
 /* A probe on the interpreter's Py_FinalizeEx (LW_FUNC_FINALIZE), into o.
  * 0, or -errno with why. */
 int py_target__finalize(struct py_target *t, struct lw_object *o, char *why, size_t len);

@@ -434,6 +434,21 @@ static int probe_object(struct py_target *t, const struct lw_maps *maps, struct 
 	return err;
 }
 
+/* t's memory map read into maps, and the interpreter's file opened as m
+ * and named in o; maps__free(maps) and py_module_close(m) either way. */
+static int open_object(struct py_target *t, struct lw_maps *maps, struct module *m,
+		       struct lw_object *o, char *why, size_t len)
+{
+	int err = maps__read(t->pid, maps);
+
+	if (err) {
+		memset(o, 0, sizeof(*o));
+		snprintf(why, len, "cannot read /proc/%d/maps: %s", t->pid, strerror(-err));
+		return err;
+	}
+	return probe_object(t, maps, m, o, why, len);
+}
+
 int py_main_probe(pid_t pid, struct lw_object *o, char *why, size_t len)
 {
 	struct py_target t = { .pid = pid, .mem = -1 };
@@ -474,16 +489,11 @@ int py_target__finalize(struct py_target *t, struct lw_object *o, char *why, siz
 {
 	struct module m = { .fd = -1 };
 	struct lw_probe *p = NULL;
-	struct lw_maps maps;
+	struct lw_maps maps = { 0 };
 	uint64_t addr;
 	int err;
 
-	err = maps__read(t->pid, &maps);
-	if (err) {
-		snprintf(why, len, "cannot read /proc/%d/maps: %s", t->pid, strerror(-err));
-		return err;
-	}
-	err = probe_object(t, &maps, &m, o, why, len);
+	err = open_object(t, &maps, &m, o, why, len);
 	if (!err && (py_module_func(&m, "Py_FinalizeEx", &addr) ||
 		     !(p = add_probe(t, &maps, o, LW_FUNC_FINALIZE, addr, 1, "Py_FinalizeEx")))) {
 		snprintf(why, len, "%s: Py_FinalizeEx not found", t->module);
@@ -512,17 +522,11 @@ int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, si
 					       LW_FUNC_FREE };
 	struct module m = { .fd = -1 };
 	uint64_t table[2][5], entry, slot;
-	struct lw_maps maps;
+	struct lw_maps maps = { 0 };
 	long sites;
 	int err;
 
-	err = maps__read(t->pid, &maps);
-	if (err) {
-		memset(o, 0, sizeof(*o));
-		snprintf(why, len, "cannot read /proc/%d/maps: %s", t->pid, strerror(-err));
-		return err;
-	}
-	err = probe_object(t, &maps, &m, o, why, len);
+	err = open_object(t, &maps, &m, o, why, len);
 	if (err)
 		goto out;
 	for (int d = 0; d < 2; d++) {
@@ -568,6 +572,121 @@ int py_target__allocator(struct py_target *t, struct lw_object *o, char *why, si
 	}
 	snprintf(why, len, "%s: objects counted at its allocator's %d functions", t->module,
 		 o->nr_probes);
+	err = 0;
+out:
+	py_module_close(&m);
+	maps__free(&maps);
+	return err;
+}
+
+/* Inside struct _gc_runtime_state, the same in 3.10 to 3.13 (offsetof on
+ * each version's headers): generation_stats, then collecting (an int),
+ * then the gc.garbage list. */
+#define GC_STATS 128
+#define GC_GARBAGE 208
+#define OB_TYPE 8
+#define OB_SIZE 16
+
+int py_target__gc_read(struct py_target *t, const struct py_gc_where *w, int64_t stats[9],
+		       int64_t *garbage)
+{
+	uint64_t list, type;
+	int64_t n;
+
+	if (py_mem_read(t, w->stats_addr, stats, 9 * sizeof(*stats)))
+		return -EIO;
+	*garbage = -1;
+	if (!py_read_u64(t, w->garbage_addr, &list) && list &&
+	    !py_read_u64(t, list + OB_TYPE, &type) && type == w->list_type_addr &&
+	    !py_mem_read(t, list + w->list_size, &n, sizeof(n)))
+		*garbage = n;
+	return 0;
+}
+
+/* The USDT probes gc__start and gc__done, as two entry probes. */
+static int usdt_probes(const struct module *m, struct lw_object *o)
+{
+	static const struct {
+		const char *name;
+		enum lw_func func;
+	} probes[] = { { "gc__start", LW_FUNC_GC_START }, { "gc__done", LW_FUNC_GC_DONE } };
+	uint64_t off[2], sem[2];
+
+	for (int i = 0; i < 2; i++)
+		if (elf_symbols__usdt(m->es, "python", probes[i].name, &off[i], &sem[i]))
+			return -ENOENT;
+	for (int i = 0; i < 2; i++) {
+		struct lw_probe *p = &o->probes[o->nr_probes++];
+
+		memset(p, 0, sizeof(*p));
+		p->func = probes[i].func;
+		p->symbol = probes[i].name;
+		p->entry_offset = p->offset = off[i];
+		p->ref_ctr_offset = sem[i];
+		snprintf(p->placement, sizeof(p->placement), "the USDT probe python:%s",
+			 probes[i].name);
+		snprintf(p->chosen, sizeof(p->chosen), "the collector's own probes");
+	}
+	return 0;
+}
+
+int py_target__gc(struct py_target *t, struct lw_object *o, struct py_gc_where *w, char *why,
+		  size_t len)
+{
+	struct module m = { .fd = -1 };
+	struct lw_probe *p = NULL;
+	uint64_t interp, addr, list;
+	struct lw_maps maps = { 0 };
+	int64_t stats[9], garbage;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	err = open_object(t, &maps, &m, o, why, len);
+	if (err)
+		goto out;
+	/* the main interpreter: the one a server runs its requests in */
+	if (py_read_u64(t, t->o.runtime_addr + t->o.runtime_interp_head, &interp) || !interp ||
+	    py_module_object(&m, "PyList_Type", &w->list_type_addr)) {
+		snprintf(why, len, "%s: its interpreter state or PyList_Type not found", t->module);
+		err = -ENOTSUP;
+		goto out;
+	}
+	w->stats_addr = interp + t->o.interp_gc + GC_STATS;
+	w->garbage_addr = interp + t->o.interp_gc + GC_GARBAGE;
+	w->list_size = OB_SIZE;
+	/* an interpreter still starting makes gc.garbage a little later */
+	if (!py_read_u64(t, w->garbage_addr, &list) && !list) {
+		snprintf(why, len, "%s: its collector is not set up yet", t->module);
+		err = -EAGAIN;
+		goto out;
+	}
+	/* the layout checks out when gc.garbage is a list and the counts are sane */
+	if (py_target__gc_read(t, w, stats, &garbage) || garbage < 0 || stats[0] < 0 ||
+	    stats[1] < 0 || stats[2] < 0 || stats[3] < 0 || stats[6] < 0) {
+		snprintf(why, len, "%s: gc.garbage is not a list at interpreter+%u: the "
+			 "collector's layout is not understood", t->module, t->o.interp_gc + GC_GARBAGE);
+		err = -ENOTSUP;
+		goto out;
+	}
+	py_add_check(t, "gc: statistics at interpreter+%u, gc.garbage a list of %" PRId64,
+		     t->o.interp_gc + GC_STATS, garbage);
+	if (!usdt_probes(&m, o)) {
+		w->hook = "usdt";
+	} else if (!py_module_func(&m, "gc_collect_main", &addr) &&
+		   (p = add_probe(t, &maps, o, LW_FUNC_GC, addr, 3, "gc_collect_main"))) {
+		snprintf(p->chosen, sizeof(p->chosen), "the collector function");
+		w->hook = "function";
+	} else {
+		snprintf(why, len, "%s has neither the USDT probes python:gc__start/gc__done nor a "
+			 "gc_collect_main symbol: collections are counted, their pauses not timed",
+			 t->module);
+		o->nr_probes = 0;
+		err = -ENOENT;
+		goto out;
+	}
+	snprintf(why, len, "%s: collections timed at %s", t->module,
+		 w->hook[0] == 'u' ? "its USDT probes gc__start and gc__done" :
+		 "gc_collect_main's entry and return");
 	err = 0;
 out:
 	py_module_close(&m);

@@ -17,7 +17,7 @@
 static const struct py_layout layouts[] = {
 	{ 10, 584, 568, {
 		.interp_frames = 0,
-		.runtime_interp_head = 32, .interp_tstate_head = 8, .tstate_next = 8,
+		.runtime_interp_head = 32, .interp_tstate_head = 8, .tstate_next = 8, .interp_gc = 616,
 		.tstate_thread_id = 176, .tstate_native_id = ABSENT,
 		.tstate_frame = 24, .cframe_current_frame = ABSENT,
 		.frame_code = 32, .frame_previous = 24, .frame_instr = 96,
@@ -28,7 +28,7 @@ static const struct py_layout layouts[] = {
 		.unicode_compact_data = 72, .bytes_size = 16, .bytes_data = 32 } },
 	{ 11, 592, 576, {
 		.interp_frames = 1,
-		.runtime_interp_head = 40, .interp_tstate_head = 16, .tstate_next = 8,
+		.runtime_interp_head = 40, .interp_tstate_head = 16, .tstate_next = 8, .interp_gc = 648,
 		.tstate_thread_id = 152, .tstate_native_id = 160,
 		.tstate_frame = 56, .cframe_current_frame = 8,
 		.frame_code = 32, .frame_previous = 48, .frame_instr = 56,
@@ -39,7 +39,7 @@ static const struct py_layout layouts[] = {
 		.unicode_compact_data = 72, .bytes_size = 16, .bytes_data = 32 } },
 	{ 12, 1544, ABSENT, {
 		.interp_frames = 1,
-		.runtime_interp_head = 40, .interp_tstate_head = 72, .tstate_next = 8,
+		.runtime_interp_head = 40, .interp_tstate_head = 72, .tstate_next = 8, .interp_gc = 112,
 		.tstate_thread_id = 136, .tstate_native_id = 144,
 		.tstate_frame = 56, .cframe_current_frame = 0,
 		.frame_code = 0, .frame_previous = 8, .frame_instr = 56,
@@ -51,6 +51,7 @@ static const struct py_layout layouts[] = {
 	{ 13, 2160, ABSENT, {
 		.interp_frames = 1,
 		.runtime_interp_head = 632, .interp_tstate_head = 7344, .tstate_next = 8,
+		.interp_gc = 7400,
 		.tstate_thread_id = 152, .tstate_native_id = 160,
 		.tstate_frame = 72, .cframe_current_frame = ABSENT,
 		.frame_code = 0, .frame_previous = 8, .frame_instr = 56,
@@ -357,7 +358,7 @@ int py_check_members(struct py_target *t, const struct module *m)
 enum {
 	DO_VERSION = 0, DO_FREE_THREADED = 1,
 	DO_RT_INTERP_HEAD = 4,
-	DO_IS_THREADS_HEAD = 8,
+	DO_IS_THREADS_HEAD = 8, DO_IS_GC = 9,
 	DO_TS_NEXT = 20, DO_TS_CURRENT_FRAME = 22, DO_TS_THREAD_ID = 23, DO_TS_NATIVE_ID = 24,
 	DO_IF_PREVIOUS = 28, DO_IF_EXECUTABLE = 29, DO_IF_INSTR_PTR = 30, DO_IF_OWNER = 32,
 	DO_CO_FILENAME = 34, DO_CO_NAME = 35, DO_CO_QUALNAME = 36, DO_CO_LINETABLE = 37,
@@ -377,6 +378,7 @@ int py_check_debug_offsets(struct py_target *t)
 	struct member m[] = {
 		{ "interpreters_head", &o->runtime_interp_head, DO_RT_INTERP_HEAD },
 		{ "threads_head", &o->interp_tstate_head, DO_IS_THREADS_HEAD },
+		{ "gc", &o->interp_gc, DO_IS_GC },
 		{ "next", &o->tstate_next, DO_TS_NEXT },
 		{ "current_frame", &o->tstate_frame, DO_TS_CURRENT_FRAME },
 		{ "thread_id", &o->tstate_thread_id, DO_TS_THREAD_ID },

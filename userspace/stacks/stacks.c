@@ -12,7 +12,13 @@ struct stack_table {
 	struct hashmap *by_raw;  /* (tgid, BPF stack id) -> site */
 	struct hashmap *by_id;   /* (pid and category, stack id) -> site */
 	struct py_stacks *py;    /* Python frames, merged in when there are */
+	double since_s;          /* --since: each site's growth over this span */
 };
+
+void stack_table__set_since(struct stack_table *t, double span_s)
+{
+	t->since_s = span_s;
+}
 
 void stack_table__set_python(struct stack_table *t, struct py_stacks *py)
 {
@@ -129,6 +135,7 @@ void stack_table__free(struct stack_table *t)
 		return;
 	while ((site = stack_table__next(t, &pos))) {
 		free(site->frames);
+		free(site->lookback);
 		free(site);
 	}
 	hashmap__free(t->by_raw);
@@ -276,7 +283,22 @@ void stack_table__ages(struct stack_table *t, double now_s, double t_s, double e
 	}
 }
 
-void stack_table__end_round(struct stack_table *t, double t_s)
+/* --since: the site's bytes now less those of the report since_s ago
+ * (none then: it appeared since, and all it holds is new). */
+static void since(struct stack_table *t, struct lw_site *site, double t_s)
+{
+	int64_t then = 0;
+
+	if (!site->lookback && !(site->lookback = calloc(1, sizeof(*site->lookback)))) {
+		site->since_bytes = site->bytes - site->reported_bytes; /* out of memory */
+		return;
+	}
+	lookback__add(site->lookback, t->since_s, t_s, site->bytes);
+	lookback__at(site->lookback, t_s - t->since_s, &then);
+	site->since_bytes = site->bytes - then;
+}
+
+void stack_table__end_round(struct stack_table *t, double t_s, double min_gap_s)
 {
 	struct lw_site *site;
 	size_t pos = 0;
@@ -285,6 +307,8 @@ void stack_table__end_round(struct stack_table *t, double t_s)
 		int64_t u = site->alloc_units;
 
 		site->allocs = (u >= 0 ? u + LW_ONE / 2 : u - LW_ONE / 2) / LW_ONE;
-		series__add(&site->series, t_s, site->bytes);
+		series__add_spaced(&site->series, t_s, site->bytes, min_gap_s);
+		if (t->since_s > 0)
+			since(t, site, t_s);
 	}
 }

@@ -31,6 +31,8 @@ struct lw_site {
 	int64_t alloc_units;     /* in 1/LW_ONE allocations (sampled blocks stand for fractions) */
 	uint64_t total_allocs, total_frees;
 	int64_t reported_bytes;  /* at the previous report */
+	struct lookback *lookback; /* --since: its sparse history; else NULL */
+	int64_t since_bytes;     /* --since: its growth over that span */
 	/* this round: outstanding bytes by allocation epoch (leakwatch.h) */
 	int64_t age_bytes[LW_AGE_SLOTS];
 	uint64_t age_epoch[LW_AGE_SLOTS];
@@ -64,6 +66,9 @@ struct stack_table;
 struct tracer;
 
 struct stack_table *stack_table__new(struct symbolizer *sym, struct tracer *tracer);
+/* --since DURATION: each site's growth since the report that long ago
+ * (lw_site.since_bytes). */
+void stack_table__set_since(struct stack_table *t, double span_s);
 /* Python frames to merge into the stacks of processes running CPython. */
 struct py_stacks;
 void stack_table__set_python(struct stack_table *t, struct py_stacks *py);
@@ -73,8 +78,9 @@ void stack_table__begin_round(struct stack_table *t);
 /* Adds one BPF aggregate to its site, resolving its stack on first sight. */
 void stack_table__add(struct stack_table *t, const struct lw_stats_key *key,
 		      const struct lw_stats *val);
-/* Ends a round: appends each site's bytes to its series at time t_s. */
-void stack_table__end_round(struct stack_table *t, double t_s);
+/* Ends a round: appends each site's bytes to its series at time t_s (a
+ * round less than min_gap_s after the last replaces its sample). */
+void stack_table__end_round(struct stack_table *t, double t_s, double min_gap_s);
 /* Ages from the epochs (each epoch_s long, the last ended by now_s on
  * CLOCK_MONOTONIC; report time t_s): the oldest live block of each site,
  * to within an epoch (a lower bound once its bytes are older than
