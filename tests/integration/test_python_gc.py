@@ -138,11 +138,15 @@ def test_each_version_at_the_collector_function(run, version):
     assert gc["timed_at"] == "function", gc
     assert gc["garbage"] == script["garbage"], (gc, script)
     theirs = sum(t[1] for t in script["timed"])
+    assert gc["pause_ns"]["total"] >= 0.5 * theirs, (gc, theirs)
+    since_start = [e - s for e, s in zip(stats(script["end"], "collections"),
+                                         stats(script["start"], "collections"))]
+    # the same collections timed by both (leakwatch may have started
+    # watching during the interpreter's start-up, before the callbacks):
     # the return probe's own trap lands inside the span it times (a few us
     # a collection on this machine); 3.13 runs the callbacks inside the
     # collector function, 3.10-3.12 outside it
-    assert gc["pause_ns"]["total"] >= 0.5 * theirs, (gc, theirs)
-    if not version.startswith("3.13"):
+    if gc["collections"] == since_start and not version.startswith("3.13"):
         assert gc["pause_ns"]["total"] <= theirs + PROBE_COST_NS * gc["pause_ns"]["count"], (
             gc, theirs)
 
