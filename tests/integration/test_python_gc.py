@@ -76,14 +76,17 @@ def test_counts_and_pauses_match_the_interpreter(run):
     since_start = [e - s for e, s in zip(stats(script["end"], "collections"),
                                          stats(script["start"], "collections"))]
     assert len(timed) == sum(since_start), script
-    if gc["collections"] != since_start:
-        pytest.skip("the interpreter collected before the script's first line: "
-                    "the two timings cover different collections")
+    # leakwatch may have begun watching during the interpreter's start-up
+    # (it looks for it while it starts): those few collections are its
+    # alone, each no longer than its longest
+    extra = sum(gc["collections"]) - sum(since_start)
+    assert extra >= 0, (gc, since_start)
     pause, theirs = gc["pause_ns"], [t[1] for t in timed]
     # inside the callbacks' span: no longer, and shorter by their own cost
-    assert pause["total"] <= sum(theirs), (pause, sum(theirs))
+    assert pause["total"] <= sum(theirs) + extra * pause["max"], (pause, sum(theirs), extra)
     assert pause["total"] >= 0.5 * sum(theirs), (pause, sum(theirs))
-    assert pause["max"] <= max(theirs), (pause, max(theirs))
+    if not extra:
+        assert pause["max"] <= max(theirs), (pause, max(theirs))
     assert 0 < pause["p99"] <= pause["max"], pause
     # each generation's collections as the callbacks saw them
     for g in range(GENERATIONS):
@@ -141,14 +144,14 @@ def test_each_version_at_the_collector_function(run, version):
     assert gc["pause_ns"]["total"] >= 0.5 * theirs, (gc, theirs)
     since_start = [e - s for e, s in zip(stats(script["end"], "collections"),
                                          stats(script["start"], "collections"))]
-    # the same collections timed by both (leakwatch may have started
-    # watching during the interpreter's start-up, before the callbacks):
-    # the return probe's own trap lands inside the span it times (a few us
-    # a collection on this machine); 3.13 runs the callbacks inside the
-    # collector function, 3.10-3.12 outside it
-    if gc["collections"] == since_start and not version.startswith("3.13"):
-        assert gc["pause_ns"]["total"] <= theirs + PROBE_COST_NS * gc["pause_ns"]["count"], (
-            gc, theirs)
+    # collections of the interpreter's start-up leakwatch alone timed (as
+    # above); the return probe's own trap lands inside the span it times (a
+    # few us a collection on this machine); 3.13 runs the callbacks inside
+    # the collector function, 3.10-3.12 outside it
+    extra = sum(gc["collections"]) - sum(since_start)
+    if not version.startswith("3.13"):
+        assert gc["pause_ns"]["total"] <= theirs + extra * gc["pause_ns"]["max"] + \
+            PROBE_COST_NS * gc["pause_ns"]["count"], (gc, theirs, extra)
 
 
 # A CPython whose collector has neither USDT probes nor a symbol (the
