@@ -207,6 +207,7 @@ void tracer__forget_process(struct tracer *t, pid_t pid)
 	delete_by_tgid(t->skel->maps.mmaps, pid);
 	delete_by_tgid(t->skel->maps.stats, pid);
 	delete_by_tgid(t->skel->maps.py_procs, pid);
+	delete_by_tgid(t->skel->maps.py_gc, pid);
 }
 
 static int attach_error(const struct lw_object *o, pid_t pid, int err, char *why, size_t len)

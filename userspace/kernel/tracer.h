@@ -99,7 +99,7 @@ typedef void (*tracer_event_fn)(const struct lw_event *e, void *ctx);
 int tracer__wait_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);
 /* Whether pid has exec'd and been stopped since the last call. */
 bool tracer__exec_seen(struct tracer *t, pid_t pid);
-/* Forgets pid's live allocations and per-stack totals (its image is gone). */
+/* Forgets pid's live allocations, per-stack totals and interpreter (its image is gone). */
 void tracer__forget_process(struct tracer *t, pid_t pid);
 /* Detaches everything and frees. NULL is fine. */
 void tracer__free(struct tracer *t);

@@ -481,6 +481,7 @@ void py_stacks__exec(struct py_stacks *p, pid_t pid)
 		return;
 	reset_proc(pp);
 	tracer__py_proc(p->tracer, pid, NULL);
+	tracer__py_gc(p->tracer, pid, 0); /* its collector went with the image */
 }
 
 
