@@ -146,6 +146,28 @@ static void test_untimed_keeps_counts(void **state)
 	py_gc__free(g);
 }
 
+/* After the interpreter began finalizing, reports add nothing to
+ * gc.garbage's history: its growth stays its verdict. */
+static void test_frozen_keeps_the_verdict_material(void **state)
+{
+	int64_t stats[LW_GC_STATS] = { 0 };
+	struct py_gc *g = py_gc__new();
+	struct py_gc_report r;
+
+	py_gc__start(g, "usdt", "", stats);
+	for (int i = 1; i <= 6; i++) {
+		py_gc__read(g, stats, 10 * i, 0, 0);
+		py_gc__report(g, &r);
+	}
+	assert_int_equal(r.garbage_series->n, 6);
+	py_gc__freeze(g);
+	for (int i = 0; i < 4; i++)
+		py_gc__report(g, &r);
+	assert_int_equal(r.garbage_series->n, 6);
+	assert_int_equal(r.garbage, 60);
+	py_gc__free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -155,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_unavailable_says_why_and_no_zeros),
 		cmocka_unit_test(test_untimed_keeps_counts),
+		cmocka_unit_test(test_frozen_keeps_the_verdict_material),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -520,6 +520,8 @@ void py_stacks__finalized(struct py_stacks *p, pid_t pid)
 	if (!pp)
 		return;
 	read_gc(p, pp); /* held: before it collects for its own end */
+	if (pp->gc)
+		py_gc__freeze(pp->gc);
 	pp->finalized = true;
 }
 

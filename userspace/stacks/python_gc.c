@@ -16,6 +16,7 @@ const double py_gc_bucket_le[PY_GC_BUCKETS] = {
 
 struct py_gc {
 	bool available, started;
+	bool frozen;                /* py_gc__freeze */
 	char reason[512];
 	const char *hook;
 	int64_t base[LW_GC_STATS];  /* at start */
@@ -118,6 +119,11 @@ void py_gc__collection(struct py_gc *g, const struct lw_gc_event *e)
 	g->pauses[g->n++] = ns;
 }
 
+void py_gc__freeze(struct py_gc *g)
+{
+	g->frozen = true;
+}
+
 void py_gc__read(struct py_gc *g, const int64_t stats[LW_GC_STATS], int64_t garbage,
 		 uint64_t dropped, uint64_t unreadable)
 {
@@ -182,7 +188,7 @@ void py_gc__report(struct py_gc *g, struct py_gc_report *out)
 	}
 	out->garbage = g->garbage;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (g->garbage >= 0)
+	if (g->garbage >= 0 && !g->frozen)
 		series__add(&g->garbage_series, now.tv_sec + now.tv_nsec / 1e9, g->garbage);
 	out->garbage_series = &g->garbage_series;
 	out->dropped = g->dropped;

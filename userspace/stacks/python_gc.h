@@ -64,6 +64,10 @@ void py_gc__collection(struct py_gc *g, const struct lw_gc_event *e);
  * side's counts of what it could not send. */
 void py_gc__read(struct py_gc *g, const int64_t stats[LW_GC_STATS], int64_t garbage,
 		 uint64_t dropped, uint64_t unreadable);
+/* The interpreter began finalizing: what was read then is its last word,
+ * and the reports after it add nothing to gc.garbage's history (the
+ * program's teardown is no plateau of its own). */
+void py_gc__freeze(struct py_gc *g);
 /* The report's view; starts a new interval. */
 void py_gc__report(struct py_gc *g, struct py_gc_report *out);
 
