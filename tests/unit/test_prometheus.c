@@ -341,6 +341,84 @@ static void test_render_before_report(void **state)
 	prom_labels__free(l);
 }
 
+/* CPython's collector: counters per generation, gc.garbage, and the pause
+ * histogram (cumulative buckets, +Inf, _sum, _count); nothing for a
+ * process whose collector is unavailable or not timed. */
+static void test_render_python_gc(void **state)
+{
+	struct report r = make_report();
+	struct prom_labels *l = prom_labels__new();
+	struct py_gc_report *gc = &r.procs[0].python.gc;
+	char *page;
+
+	r.procs[0].python.present = true;
+	*gc = (struct py_gc_report){ .available = true, .timed = true, .hook = "usdt",
+				     .collections = { 30, 3, 1 }, .collected = { 700, 90, 12 },
+				     .uncollectable = { 0, 2, 0 }, .garbage = 7 };
+	gc->pauses = (struct py_gc_pauses){ .n = 34, .total_ns = 25000000, .max_ns = 2000000 };
+	gc->buckets[0] = 20;                 /* <= 0.1 ms */
+	gc->buckets[3] = 13;                 /* <= 1 ms */
+	gc->buckets[PY_GC_BUCKETS] = 1;      /* above 1 s */
+	r.procs[1].python.present = true;    /* unavailable: no samples */
+	r.procs[1].python.gc = (struct py_gc_report){ .available = false, .reason = "layout" };
+	page = render(&r, l, false);
+	has_line(page, "# TYPE leakwatch_python_gc_collections_total counter");
+	has_line(page, "leakwatch_python_gc_collections_total{pid=\"42\",comm=\"leaky\",generation=\"0\"} 30");
+	has_line(page, "leakwatch_python_gc_collections_total{pid=\"42\",comm=\"leaky\",generation=\"2\"} 1");
+	has_line(page, "leakwatch_python_gc_collected_total{pid=\"42\",comm=\"leaky\",generation=\"1\"} 90");
+	has_line(page, "leakwatch_python_gc_uncollectable_total{pid=\"42\",comm=\"leaky\",generation=\"1\"} 2");
+	has_line(page, "leakwatch_python_gc_garbage_objects{pid=\"42\",comm=\"leaky\"} 7");
+	has_line(page, "# TYPE leakwatch_python_gc_pause_seconds histogram");
+	has_line(page, "leakwatch_python_gc_pause_seconds_bucket{pid=\"42\",comm=\"leaky\",le=\"0.0001\"} 20");
+	has_line(page, "leakwatch_python_gc_pause_seconds_bucket{pid=\"42\",comm=\"leaky\",le=\"0.0005\"} 20");
+	has_line(page, "leakwatch_python_gc_pause_seconds_bucket{pid=\"42\",comm=\"leaky\",le=\"0.001\"} 33");
+	has_line(page, "leakwatch_python_gc_pause_seconds_bucket{pid=\"42\",comm=\"leaky\",le=\"1\"} 33");
+	has_line(page, "leakwatch_python_gc_pause_seconds_bucket{pid=\"42\",comm=\"leaky\",le=\"+Inf\"} 34");
+	has_line(page, "leakwatch_python_gc_pause_seconds_sum{pid=\"42\",comm=\"leaky\"} 0.025");
+	has_line(page, "leakwatch_python_gc_pause_seconds_count{pid=\"42\",comm=\"leaky\"} 34");
+	assert_int_equal(count_prefix(page, "leakwatch_python_gc_collections_total{"), 3);
+	assert_int_equal(count_prefix(page, "leakwatch_python_gc_pause_seconds_bucket{"),
+			 PY_GC_BUCKETS + 1);
+	free(page);
+	/* not timed: counts, no histogram samples */
+	gc->timed = false;
+	page = render(&r, l, true);
+	has_line(page, "# TYPE leakwatch_python_gc_collections counter");
+	assert_int_equal(count_prefix(page, "leakwatch_python_gc_pause_seconds_"), 0);
+	assert_int_equal(count_prefix(page, "leakwatch_python_gc_collections_total{"), 3);
+	free(page);
+	prom_labels__free(l);
+}
+
+/* --group-by: a gauge family per measure, labelled by the kind of key and
+ * the key (escaped); none without --group-by. */
+static void test_render_groups(void **state)
+{
+	struct report r = make_report();
+	struct prom_labels *l = prom_labels__new();
+	struct group a = { .key = "/srv/app/service.py:30", .bytes = 23592960, .allocs = 1178,
+			   .trend = { .verdict = VERDICT_GROWING, .rate = 393216 } };
+	struct group b = { .key = "say \"hi\"", .bytes = 64, .allocs = 1,
+			   .trend = { .verdict = VERDICT_STEADY } };
+	struct group *v[] = { &a, &b };
+	char *page = render(&r, l, false);
+
+	assert_int_equal(count_prefix(page, "leakwatch_group_"), 0);
+	free(page);
+	r.group_by = GROUP_BY_LINE;
+	r.groups = v;
+	r.nr_groups = 2;
+	page = render(&r, l, false);
+	has_line(page, "# TYPE leakwatch_group_outstanding_bytes gauge");
+	has_line(page, "leakwatch_group_outstanding_bytes{group_by=\"line\",key=\"/srv/app/service.py:30\"} 23592960");
+	has_line(page, "leakwatch_group_outstanding_allocations{group_by=\"line\",key=\"/srv/app/service.py:30\"} 1178");
+	has_line(page, "leakwatch_group_growth_bytes_per_second{group_by=\"line\",key=\"/srv/app/service.py:30\"} 393216");
+	has_line(page, "leakwatch_group_growing{group_by=\"line\",key=\"/srv/app/service.py:30\"} 1");
+	has_line(page, "leakwatch_group_growing{group_by=\"line\",key=\"say \\\"hi\\\"\"} 0");
+	free(page);
+	prom_labels__free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +430,8 @@ int main(void)
 		cmocka_unit_test(test_labels_stable),
 		cmocka_unit_test(test_top_capped),
 		cmocka_unit_test(test_render_before_report),
+		cmocka_unit_test(test_render_python_gc),
+		cmocka_unit_test(test_render_groups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
