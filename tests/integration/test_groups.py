@@ -9,45 +9,23 @@ and the groups are growing. A native target (steps.c) groups by the frame
 that called malloc, never malloc or libc.
 """
 import os
-import subprocess
 import time
 
 import pytest
 
-from conftest import (EXIT_OK, EXIT_USAGE, INTERVAL, TARGET_SOURCES, TARGET_TIMEOUT_S, Lines,
-                      Target, one_line)
+from conftest import EXIT_OK, EXIT_USAGE, INTERVAL, TARGET_SOURCES, one_line
+from test_python import Script, marker
 
 SCRIPT = TARGET_SOURCES / "python" / "group_lines.py"
 DEBIAN = "/usr/bin/python3.11"
 BYTES_HEADER = 33  # bytes(n) asks for n + sizeof(PyBytesObject) bytes
 
 
-def marker(text):
-    for n, line in enumerate(SCRIPT.read_text().splitlines(), 1):
-        if line.rstrip().endswith("# " + text):
-            return n
-    raise LookupError(text)
-
-
-class Script(Target):
-    def __init__(self, run, rounds=30, period=0.05):
-        if not os.path.exists(DEBIAN):
-            pytest.skip("%s is not installed" % DEBIAN)
-        self.name = "group_lines.py"
-        self.path = SCRIPT
-        argv = [DEBIAN, str(SCRIPT)]
-        tag = "target-group_lines-%d" % len(run.targets)
-        (run.artdir / (tag + ".cmd")).write_text(" ".join(argv) + "\n")
-        self._stderr = open(run.artdir / (tag + ".stderr"), "wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LD_"))}
-        env.update(LW_ROUNDS=str(rounds), LW_PERIOD=str(period))
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, env=env)
-        self.pid = self.proc.pid
-        self.out = Lines(self.proc.stdout, run.artdir / (tag + ".stdout"))
-        self._next = 0
-        run.targets.append(self)
-        self.expect("ready", TARGET_TIMEOUT_S)
+def group_lines(run, rounds=30, period=0.05):
+    """group_lines.py under Debian's python3.11."""
+    if not os.path.exists(DEBIAN):
+        pytest.skip("%s is not installed" % DEBIAN)
+    return Script(run, DEBIAN, None, rounds, period, script=SCRIPT, args=[])
 
 
 def watched(run, target, *options):
@@ -65,9 +43,9 @@ def innermost_python(stack):
 
 
 def test_python_lines(run):
-    s = Script(run)
+    s = group_lines(run)
     lw, summary, done = watched(run, s, "--group-by", "line")
-    big, small = marker("leak: big"), marker("leak: small")
+    big, small = marker("leak: big", SCRIPT), marker("leak: small", SCRIPT)
     want = {
         "%s:%d" % (SCRIPT, big): done["rounds"] * done["per_round"] * (done["big"] + BYTES_HEADER),
         "%s:%d" % (SCRIPT, small): done["rounds"] * done["per_round"] *
@@ -101,7 +79,7 @@ def test_python_lines(run):
 
 
 def test_python_functions(run):
-    s = Script(run, rounds=15)
+    s = group_lines(run, rounds=15)
     lw, summary, done = watched(run, s, "--group-by", "function")
     groups = {g["key"]: g for g in summary["groups"]}
     n = done["rounds"] * done["per_round"]

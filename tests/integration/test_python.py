@@ -46,13 +46,15 @@ def marker(text, script=SCRIPT):
 
 
 class Script(Target):
-    """leaks.py under an interpreter, driven like the other targets."""
+    """A Python script under an interpreter, driven like the other targets:
+    leaks.py in MODE by default, or script with args."""
 
-    def __init__(self, run, python, mode, rounds=40, period=0.1, extra_env=None):
-        self.name = "leaks.py"
-        self.path = SCRIPT
-        argv = [python, str(SCRIPT), mode, str(LIBBLOCK)]
-        tag = "target-leaks-%d" % len(run.targets)
+    def __init__(self, run, python, mode, rounds=40, period=0.1, extra_env=None, script=SCRIPT,
+                 args=None):
+        self.name = script.name
+        self.path = script
+        argv = [python, str(script), *([mode, str(LIBBLOCK)] if args is None else args)]
+        tag = "target-%s-%d" % (script.stem, len(run.targets))
         (run.artdir / (tag + ".cmd")).write_text(" ".join(argv) + "\n")
         self._stderr = open(run.artdir / (tag + ".stderr"), "wb")
         # the interpreter's own libpython, whatever the caller's environment
