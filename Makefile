@@ -141,6 +141,12 @@ $(OUTPUT)/bench/alloc_storm: tools/bench/alloc_storm.cc | $(OUTPUT)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CXX) -O2 -g -pthread -Wall -Wextra -Werror $< -o $@
 
+# --growth's costs: memory made resident page by page
+$(OUTPUT)/bench/page_churn: tools/bench/page_churn.c | $(OUTPUT)
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror $< -o $@
+
 # The unwinders' costs: the same workload with and without frame pointers
 $(OUTPUT)/bench/alloc_storm_fp $(OUTPUT)/bench/alloc_storm_nofp: $(OUTPUT)/bench/alloc_storm_%: tools/bench/alloc_storm.cc | $(OUTPUT)
 	$(call msg,BENCH,$@)
@@ -223,11 +229,11 @@ integration: $(OUTPUT)/leakwatch targets | $(OUTPUT)/test-artifacts
 # The benchmark: ratios against a baseline and the uprobe floors measured
 # in the same run (a few minutes); the smoke run only checks it works.
 bench: check-root all $(OUTPUT)/bench/alloc_storm $(OUTPUT)/bench/big_binary \
-	$(OUTPUT)/bench/alloc_storm_fp $(OUTPUT)/bench/alloc_storm_nofp
+	$(OUTPUT)/bench/alloc_storm_fp $(OUTPUT)/bench/alloc_storm_nofp $(OUTPUT)/bench/page_churn
 	$(Q)$(PYTHON) tools/bench/bench.py $(OUTPUT)
 
 bench-smoke: all $(OUTPUT)/bench/alloc_storm $(OUTPUT)/bench/alloc_storm_fp \
-	$(OUTPUT)/bench/alloc_storm_nofp
+	$(OUTPUT)/bench/alloc_storm_nofp $(OUTPUT)/bench/page_churn
 	$(Q)$(PYTHON) tools/bench/bench.py --quick $(OUTPUT)
 
 # Separate make invocations so the build starts only once the dependencies

@@ -100,6 +100,22 @@ struct walk {
 	__u32 phase;           /* enum walk_phase */
 	__u32 located;         /* the search for call is over: take the frame */
 	__u32 pad;
+	/* return addresses a uretprobe took (unwind.bpf.h, real_ret): its
+	 * trampoline's address, and the next of the thread's return
+	 * instances, which hold the real ones, innermost first */
+	__u64 tramp, ri;
+};
+
+/* --growth: a range given back (or moved), in the thread's storage while
+ * bpf_loop walks its granules (growth.bpf.h). */
+struct growth_range {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start, end;   /* [start, end): the pages given back */
+	__u64 first;        /* the first granule's start */
+	__u64 to;           /* mremap: where start moved to; 0: forgotten */
+	__u64 done;         /* granules forgotten or moved */
+	__u64 unmatched;    /* granules that could not move (the new place was taken) */
 };
 
 /* Per thread: the outermost allocator call in flight. glibc's allocator
@@ -138,6 +154,10 @@ struct inflight {
 	__u32 category;    /* LW_CAT_MALLOC; mmap: LW_CAT_MMAP, or LW_CAT_PYTHON for a
 			    * pymalloc arena; a pymalloc function: LW_CAT_PYTHON */
 	__u32 pad;
+	/* --growth: an mremap in flight, its old range, and a range's walk
+	 * (growth.bpf.h) */
+	__u64 remap_old, remap_len;
+	struct growth_range range;
 	struct lw_alloc old_rec;
 	struct walk walk;
 	/* the registers at the probe, for --verify-stacks (verify.bpf.h) */

@@ -22,6 +22,7 @@
 #include "python_gc.bpf.h"
 #include "verify.bpf.h"
 #include "holds.bpf.h"
+#include "growth.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,13 +35,14 @@ static __always_inline __u64 mix64(__u64 h)
 }
 
 /*
- * The stack of the thread's allocator call in flight (sp, bp: the
- * registers at its entry), its Python frames mixed in: kept in stacks
- * under its id, which goes to st->stack_id (LW_STACK_NONE when it could
- * not be kept). A global function: the verifier checks the walkers once,
- * on their own, whatever the paths of the program calling it.
+ * The stack of the thread's allocator call in flight (ip 0; sp, bp: the
+ * registers at its entry), or of its instruction at ip (a page fault,
+ * growth.bpf.h), its Python frames mixed in: kept in stacks under its id,
+ * which goes to st->stack_id (LW_STACK_NONE when it could not be kept). A
+ * global function: the verifier checks the walkers once, on their own,
+ * whatever the paths of the program calling it.
  */
-__noinline int capture_stack(__u32 tgid, __u64 sp, __u64 bp)
+__noinline int capture_stack(__u32 tgid, __u64 ip, __u64 sp, __u64 bp)
 {
 	struct lw_proc_counters *c = proc_counters(tgid);
 	struct inflight *st = inflight_get(0);
@@ -54,7 +56,7 @@ __noinline int capture_stack(__u32 tgid, __u64 sp, __u64 bp)
 		return 0;
 	}
 	st->stack_id = LW_STACK_NONE;
-	status = walk_stack(st, tgid, sp, bp);
+	status = walk_stack(st, tgid, ip, sp, bp);
 	if (status < 0) {
 		count_lost(c, LW_LOST_STACK_MISSING);
 		return 0;
@@ -96,7 +98,7 @@ __noinline int capture_stack(__u32 tgid, __u64 sp, __u64 bp)
  * loader's check. */
 static __always_inline void take_stack(struct pt_regs *ctx, struct inflight *st, __u32 tgid)
 {
-	capture_stack(tgid, PT_REGS_SP(ctx), PT_REGS_FP(ctx));
+	capture_stack(tgid, 0, PT_REGS_SP(ctx), PT_REGS_FP(ctx));
 	if (verify_every && st->stack_id != LW_STACK_NONE &&
 	    ++st->verify_countdown >= verify_every) {
 		st->verify_countdown = 0;

@@ -65,6 +65,7 @@ enum lw_category {
 	LW_CAT_MALLOC = 0, /* the C and C++ allocators */
 	LW_CAT_MMAP = 1,   /* anonymous mappings the program made itself */
 	LW_CAT_PYTHON = 2, /* CPython's allocator: its objects, or pymalloc's arenas */
+	LW_CAT_RESIDENT = 3, /* --growth: anonymous pages made resident (growth.bpf.h) */
 	LW_CAT_NR,
 };
 
@@ -202,8 +203,26 @@ struct lw_proc_counters {
 	__u64 free_calls;   /* frees of non-NULL pointers (realloc's included) */
 	__s64 live_regions; /* tracked anonymous mappings: munmap's scan skips at 0 */
 	__u64 lost[LW_LOST_NR];
+	__u64 granules_touched;    /* --growth: granules first touched */
+	__u64 granules_given_back; /* --growth: forgotten by munmap, madvise, brk */
 };
 
+
+/*
+ * --growth (bpf/growth.bpf.h): no allocator probes. A process's anonymous
+ * memory is cut into granules (growth_granule bytes, a power of two); the
+ * first write fault in a granule records the stack that made it resident,
+ * keyed by (tgid, granule start) in lw_alloc_key. The loader reads which
+ * pages of each granule are resident now (/proc/PID/pagemap) and counts
+ * them to that stack. munmap, madvise(DONTNEED, FREE, REMOVE), brk
+ * shrinking and mremap forget (or move) the granules whose first page they
+ * give back, so the next toucher of that memory owns it.
+ */
+struct lw_granule {
+	__u64 stack_id;   /* key into stacks, or LW_STACK_NONE */
+	__u64 time_ns;    /* CLOCK_MONOTONIC at the first touch */
+	__u64 first_page; /* the page whose fault recorded it */
+};
 
 /*
  * CFI unwinding (userspace/symbols/cfi.h builds the tables, the BPF unwinder reads

@@ -67,6 +67,34 @@ static __always_inline void push_frame(struct walk *w, struct lw_stack *s, __u64
 	w->n = n + 1;
 }
 
+/*
+ * A return address a uretprobe took is its trampoline's: the real one is
+ * in the thread's return instances, innermost first (a chained one, made
+ * by a probed function jumping to another, shares its caller's slot). This
+ * is how a stack taken inside a probed call (a page fault in malloc during
+ * a --zoom window) reaches its callers.
+ */
+static __always_inline __u64 real_ret(struct walk *w, __u64 ret)
+{
+	struct return_instance *ri = (void *)w->ri;
+	__u64 orig = 0;
+
+	if (!w->tramp || ret != w->tramp || !ri)
+		return ret;
+	bpf_probe_read_kernel(&orig, sizeof(orig), &ri->orig_ret_vaddr);
+	for (int i = 0; i < 4 && ri; i++) {
+		bool chained = false;
+
+		bpf_probe_read_kernel(&chained, sizeof(chained), &ri->chained);
+		if (bpf_probe_read_kernel(&ri, sizeof(ri), &ri->next))
+			ri = NULL;
+		if (!chained)
+			break;
+	}
+	w->ri = (__u64)ri;
+	return orig ? orig : ret;
+}
+
 /* One frame by frame pointers: the caller's rbp and return address sit at
  * rbp, above the stack pointer. */
 static __always_inline void fp_step(struct walk *w, struct lw_stack *s)
@@ -80,6 +108,7 @@ static __always_inline void fp_step(struct walk *w, struct lw_stack *s)
 	}
 	if (w->bp + 8 == w->watch)
 		w->watched = 1;
+	frame.ret = real_ret(w, frame.ret);
 	w->sp = w->bp + 16;
 	w->bp = frame.next;
 	w->pc = frame.ret;
@@ -313,6 +342,7 @@ static __always_inline bool cfi_step(struct walk *w, struct lw_stack *s)
 	}
 	if (cfa - 8 == w->watch)
 		w->watched = 1;
+	ret = real_ret(w, ret);
 	if (w->row.rbp == LW_RBP_LOST)
 		w->bp_known = 0;
 	w->bp = bp;
@@ -391,19 +421,26 @@ static __always_inline void unwind_drop(__u32 tgid)
 }
 
 /*
- * Walks the user stack at an allocator's entry (sp, bp: the registers
- * there) into the thread's stack scratch. The return address at sp is the
- * caller, read directly: the kernel's frame-pointer walk drops it unless
- * the probed function begins with push %rbp, and glibc's malloc does not.
+ * Walks the user stack at an allocator's entry (ip 0; sp, bp: the
+ * registers there) into the thread's stack scratch. The return address at
+ * sp is the caller, read directly: the kernel's frame-pointer walk drops it
+ * unless the probed function begins with push %rbp, and glibc's malloc
+ * does not. Anywhere else in a function (ip: a faulting instruction,
+ * --growth), the walk starts from ip itself, kept as ip + 1 so that every
+ * frame is read alike, as the address after its call (the loader knows the
+ * first frame of a growth stack is not one).
  * Frames from code without frame pointers come out wrong or short in a
  * frame-pointer walk; the loader validates each return address and marks
  * such stacks truncated. Returns WALK_DONE, or WALK_PENDING when the stack
  * cannot be kept (code whose table is not loaded yet), or -1 (no stack).
  */
-static __always_inline int walk_stack(struct inflight *st, __u32 tgid, __u64 sp, __u64 bp)
+static __always_inline int walk_stack(struct inflight *st, __u32 tgid, __u64 ip, __u64 sp,
+				      __u64 bp)
 {
 	struct walk *w = &st->walk;
 	struct lw_cfi_proc *proc;
+	struct task_struct *task;
+	struct xol_area *xol;
 	__u64 ret;
 
 	w->tgid = tgid;
@@ -421,15 +458,26 @@ static __always_inline int walk_stack(struct inflight *st, __u32 tgid, __u64 sp,
 	w->phase = WALK_FRAME;
 	w->located = 0;
 	w->last_fp = 1;
-	if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) || !ret)
+	w->tramp = 0;
+	w->ri = 0;
+	task = bpf_get_current_task_btf();
+	xol = task->mm ? task->mm->uprobes_state.xol_area : NULL;
+	if (xol && task->utask) {
+		w->tramp = xol->vaddr;
+		w->ri = (__u64)task->utask->return_instances;
+	}
+	if (ip) {
+		ret = ip + 1;
+	} else if (bpf_probe_read_user(&ret, sizeof(ret), (void *)sp) || !ret) {
 		return -1;
+	}
 	push_frame(w, &st->stack, ret);
 	/* at the entry: the caller's frame is the stack above the return
-	 * address, its rbp still in rbp */
+	 * address, its rbp still in rbp; inside a function: its own frame */
 	w->pc = ret;
-	w->sp = sp + 8;
+	w->sp = ip ? sp : sp + 8;
 	if (!unwind_cfi) {
-		/* the caller's own frame: its rbp chain starts at bp */
+		/* the frame's rbp chain starts at bp */
 		w->sp = sp;
 		bpf_loop(LW_MAX_STACK_DEPTH - 1, walk_step, NULL, 0);
 		return WALK_DONE;

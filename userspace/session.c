@@ -10,6 +10,7 @@
 #include "judge/groups.h"
 #include "judge/report.h"
 #include "judge/report_build.h"
+#include "judge/zoom.h"
 #include "kernel/tracer.h"
 #include "outputs/exports.h"
 #include "outputs/report_json.h"
@@ -123,7 +124,10 @@ int session__attach(struct session *s)
 		.verbose = s->env.verbose,
 		.mode = s->env.bench_floor == 1 ? TRACER_FLOOR_ENTRY :
 			s->env.bench_floor == 2 ? TRACER_FLOOR_OWN :
-			s->env.bench_floor == 3 ? TRACER_FLOOR_FILE : TRACER_TRACK,
+			s->env.bench_floor == 3 ? TRACER_FLOOR_FILE :
+			s->env.growth ? TRACER_GROWTH : TRACER_TRACK,
+		.growth_granule = s->env.granule ? s->env.granule : 64 << 10,
+		.zoom = s->env.zoom_s > 0,
 		.sample_every = s->env.sample_every,
 		.sample_bytes = s->env.sample_bytes,
 		/* one age epoch per report */
@@ -167,7 +171,10 @@ int session__attach(struct session *s)
 					   s->env.python_objects) : NULL;
 	if (s->py && s->env.group_by != GROUP_BY_STACK)
 		s->groups = group_table__new(s->env.group_by);
-	if (!s->py || (s->env.group_by != GROUP_BY_STACK && !s->groups)) {
+	if (s->py && s->env.zoom_s > 0)
+		s->zoom = zoomer__new(s->env.zoom_s, s->env.zoom_per ? s->env.zoom_per : 50);
+	if (!s->py || (s->env.group_by != GROUP_BY_STACK && !s->groups) ||
+	    (s->env.zoom_s > 0 && !s->zoom)) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
 	}
@@ -214,8 +221,12 @@ void session__banner(const struct session *s)
 	for (int i = 0; i < s->watch.nr; i++)
 		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->watch.targets[i].pid,
 			s->watch.targets[i].comm);
-	fprintf(stderr, " in %s; reports every %g s; Ctrl-C to stop\n",
-		allocator__main_object(s->watch.targets[0].plan)->module, s->env.interval_s);
+	if (s->env.growth)
+		fprintf(stderr, " for growth (page faults, %lu KiB granules)",
+			(s->env.granule ? s->env.granule : 64 << 10) >> 10);
+	else
+		fprintf(stderr, " in %s", allocator__main_object(s->watch.targets[0].plan)->module);
+	fprintf(stderr, "; reports every %g s; Ctrl-C to stop\n", s->env.interval_s);
 }
 
 /* One report: built from the kernel's aggregates (judge/report_build.h),
@@ -250,6 +261,14 @@ int session__report(struct session *s, bool summary)
 	err = report__build(&r, &in, summary);
 	if (err)
 		return err;
+	if (s->zoom) {
+		/* windows open on what grows now, and close when over */
+		if (!summary)
+			zoomer__step(s->zoom, s->tracer, s->watch.targets, s->watch.nr, &r,
+				     r.elapsed_s, s->env.verbose);
+		for (int i = 0; i < r.nr_procs; i++)
+			r.procs[i].zoom = zoomer__window(s->zoom, r.procs[i].pid);
+	}
 	if (s->text)
 		report_text__print(stdout, &r);
 	if (s->json)
@@ -269,6 +288,7 @@ void session__close(struct session *s)
 	double t0 = session__now();
 
 	tracer__free(s->tracer);
+	zoomer__free(s->zoom);
 	if (s->env.verbose)
 		lw_say("detached in %.1f ms", (session__now() - t0) * 1e3);
 	/* what was held is continued (tracer__free): a clean end */

@@ -23,6 +23,7 @@ struct session {
 	struct symbolizer *sym;
 	struct stack_table *stacks;
 	struct group_table *groups; /* --group-by's groups (judge/groups.h); NULL: none */
+	struct zoomer *zoom;        /* --zoom's windows (judge/zoom.h); NULL: none */
 	struct unwinder *unwind;
 	struct py_stacks *py;   /* Python frames of CPython targets */
 	struct exports *exports;

@@ -642,10 +642,15 @@ def _is_num(v):
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
-def check_totals(t, where):
-    for key in ("outstanding_bytes", "outstanding_allocs", "alloc_calls", "free_calls",
-                "lost_events"):
+def check_totals(t, where, growth=False):
+    # --growth sees no allocator call: granules instead, allocation counts null
+    counted = ("granules_touched", "granules_given_back") if growth else (
+        "outstanding_allocs", "alloc_calls", "free_calls")
+    for key in ("outstanding_bytes", "lost_events") + counted:
         assert _is_int(t.get(key)) and t[key] >= 0, "%s.%s = %r" % (where, key, t.get(key))
+    if growth:
+        for key in ("outstanding_allocs", "alloc_calls", "free_calls"):
+            assert key in t and t[key] is None, "%s.%s = %r" % (where, key, t.get(key))
     assert _is_num(t.get("sample_rate")), "%s.sample_rate = %r" % (where, t.get("sample_rate"))
     lost = t.get("lost")
     assert isinstance(lost, dict), "%s.lost = %r" % (where, lost)
@@ -671,6 +676,8 @@ def check_report(r):
     where = "%s line" % r.get("type")
     assert r.get("type") in ("interval", "summary"), "type = %r" % r.get("type")
     assert r.get("schema") == 1, "%s: schema = %r" % (where, r.get("schema"))
+    assert r.get("mode") in ("calls", "growth"), "%s: mode = %r" % (where, r.get("mode"))
+    growth = r["mode"] == "growth"
     assert isinstance(r.get("time"), str) and TIME_RE.match(r["time"]), \
         "%s: time = %r" % (where, r.get("time"))
     assert _is_num(r.get("elapsed_s")) and r["elapsed_s"] >= 0, \
@@ -685,8 +692,8 @@ def check_report(r):
         assert _is_int(rss) or (rss is None and not p["alive"]), \
             "%s.rss_bytes = %r with alive %r" % (w, rss, p["alive"])
         assert isinstance(p.get("totals"), dict), "%s.totals = %r" % (w, p.get("totals"))
-        check_totals(p["totals"], w + ".totals")
-    check_totals(r.get("totals") or {}, where + " totals")
+        check_totals(p["totals"], w + ".totals", growth)
+    check_totals(r.get("totals") or {}, where + " totals", growth)
     sym = r.get("symbolizer")
     assert isinstance(sym, dict) and sorted(sym) == ["crashes", "modules_failed", "timeouts"] \
         and all(_is_int(v) and v >= 0 for v in sym.values()), "%s: symbolizer = %r" % (where, sym)
@@ -695,9 +702,13 @@ def check_report(r):
     for n, s in enumerate(stacks):
         w = "%s stacks[%d]" % (where, n)
         assert isinstance(s.get("id"), str) and s["id"], "%s.id = %r" % (w, s.get("id"))
-        for key in ("pid", "outstanding_bytes", "outstanding_allocs", "delta_bytes"):
+        for key in ("pid", "outstanding_bytes", "delta_bytes") + (
+                () if growth else ("outstanding_allocs",)):
             assert _is_int(s.get(key)), "%s.%s = %r" % (w, key, s.get(key))
-        assert s["outstanding_bytes"] >= 0 and s["outstanding_allocs"] >= 0, w
+        assert s["outstanding_bytes"] >= 0 and (growth or s["outstanding_allocs"] >= 0), w
+        if growth:
+            assert s.get("outstanding_allocs", "missing") is None and \
+                s.get("category") == "resident", "%s: %r" % (w, s)
         assert _is_num(s.get("growth_bytes_per_s")), \
             "%s.growth_bytes_per_s = %r" % (w, s.get("growth_bytes_per_s"))
         assert s.get("verdict") in VERDICTS, "%s.verdict = %r" % (w, s.get("verdict"))

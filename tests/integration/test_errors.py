@@ -56,6 +56,11 @@ BAD_USAGE = {
     "pid_abc": ["abc", INTERVAL],
     "unknown_option": ["{pid}", "--no-such-option", INTERVAL],
     "json_without_file": ["{pid}", INTERVAL, "--json"],
+    "granule_without_growth": ["{pid}", "--granule", "64K", INTERVAL],
+    "granule_not_power_of_two": ["{pid}", "--growth", "--granule", "3000", INTERVAL],
+    "zoom_without_growth": ["{pid}", "--zoom", "5", INTERVAL],
+    "zoom_per_without_zoom": ["{pid}", "--growth", "--zoom-per", "5", INTERVAL],
+    "growth_sampled": ["{pid}", "--growth", "--sample-every", "10", INTERVAL],
 }
 
 

@@ -59,6 +59,8 @@ FAMILIES = {
     "leakwatch_process_alive": "gauge",
     "leakwatch_rss_bytes": "gauge",
     "leakwatch_memory_cgroup_bytes": "gauge",
+    "leakwatch_process_rank": "gauge",
+    "leakwatch_process_growing": "gauge",
     "leakwatch_outstanding_bytes": "gauge",
     "leakwatch_outstanding_allocations": "gauge",
     "leakwatch_allocation_calls_total": "counter",

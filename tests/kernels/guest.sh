@@ -11,7 +11,7 @@ uname -r
 # the core: the budget and the kernel record; exact bytes of each allocator
 # function; threads; a target that exits; a C call chain without frame
 # pointers; fork following; -- with arguments; a Python line; CPython's
-# collections at its USDT probes and at its collector function
+# collections at its USDT probes and at its collector function; --growth
 exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs \
 	tests/integration/test_kernel.py \
 	tests/integration/test_allocs.py \
@@ -23,4 +23,5 @@ exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs \
 	tests/integration/test_python.py::test_debian_names_the_leaking_lines \
 	tests/integration/test_python_gc.py::test_counts_and_pauses_match_the_interpreter \
 	tests/integration/test_python_gc.py::test_growing_uncollectable_garbage \
-	"tests/integration/test_python_gc.py::test_each_version_at_the_collector_function[3.12.1]"
+	"tests/integration/test_python_gc.py::test_each_version_at_the_collector_function[3.12.1]" \
+	tests/integration/test_growth.py

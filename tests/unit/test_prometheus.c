@@ -214,7 +214,7 @@ static void test_render_text(void **state)
 	char *page = render(&r, l, false);
 
 	has_line(page, "# TYPE leakwatch_build_info gauge");
-	has_line(page, "leakwatch_build_info{version=\"0.1\"} 1");
+	has_line(page, "leakwatch_build_info{version=\"0.1\",mode=\"calls\"} 1");
 	has_line(page, "# TYPE leakwatch_reports_total counter");
 	has_line(page, "leakwatch_reports_total 3");
 	has_line(page, "leakwatch_elapsed_seconds 12.5");
@@ -253,6 +253,38 @@ static void test_render_text(void **state)
 	prom_labels__free(l);
 }
 
+/* --growth: the mode in the build info, granules instead of allocator
+ * calls, and the processes' ranks. */
+static void test_render_growth(void **state)
+{
+	struct report r = make_report();
+	struct prom_labels *l = prom_labels__new();
+	char *page;
+
+	r.growth = true;
+	r.procs[0].counts.granules_touched = 5000;
+	r.procs[0].counts.granules_given_back = 4799;
+	r.procs[0].rank = 1;
+	r.procs[0].rss_trend.verdict = VERDICT_GROWING;
+	r.procs[1].rank = 2;
+	page = render(&r, l, false);
+	has_line(page, "leakwatch_build_info{version=\"0.1\",mode=\"growth\"} 1");
+	has_line(page, "# TYPE leakwatch_granules_touched_total counter");
+	has_line(page, "leakwatch_granules_touched_total{pid=\"42\",comm=\"leaky\"} 5000");
+	has_line(page, "leakwatch_granules_given_back_total{pid=\"42\",comm=\"leaky\"} 4799");
+	has_line(page, "leakwatch_outstanding_bytes{pid=\"42\",comm=\"leaky\"} 404096");
+	has_line(page, "leakwatch_process_rank{pid=\"42\",comm=\"leaky\"} 1");
+	has_line(page, "leakwatch_process_growing{pid=\"42\",comm=\"leaky\"} 1");
+	has_line(page, "leakwatch_process_growing{pid=\"43\",comm=\"we\\\"ird\\\\\"} 0");
+	/* no allocator call is seen: no allocation counts */
+	assert_int_equal(count_prefix(page, "leakwatch_outstanding_allocations"), 0);
+	assert_int_equal(count_prefix(page, "leakwatch_allocation_calls_total"), 0);
+	assert_int_equal(count_prefix(page, "leakwatch_stack_outstanding_allocations"), 0);
+	assert_int_equal(count_prefix(page, "# HELP "), count_prefix(page, "# TYPE "));
+	free(page);
+	prom_labels__free(l);
+}
+
 static void test_render_openmetrics(void **state)
 {
 	struct report r = make_report();
@@ -262,7 +294,7 @@ static void test_render_openmetrics(void **state)
 
 	/* families of counters drop _total, info drops _info; samples keep them */
 	has_line(page, "# TYPE leakwatch_build info");
-	has_line(page, "leakwatch_build_info{version=\"0.1\"} 1");
+	has_line(page, "leakwatch_build_info{version=\"0.1\",mode=\"calls\"} 1");
 	has_line(page, "# TYPE leakwatch_allocation_calls counter");
 	has_line(page, "# HELP leakwatch_allocation_calls Allocation calls seen since the probes went in.");
 	has_line(page, "leakwatch_allocation_calls_total{pid=\"42\",comm=\"leaky\"} 5000");
@@ -332,7 +364,7 @@ static void test_render_before_report(void **state)
 	struct prom_labels *l = prom_labels__new();
 	char *page = render(NULL, l, true);
 
-	has_line(page, "leakwatch_build_info{version=\"0.1\"} 1");
+	has_line(page, "leakwatch_build_info{version=\"0.1\",mode=\"calls\"} 1");
 	has_line(page, "leakwatch_elapsed_seconds 0");
 	assert_int_equal(count_prefix(page, "leakwatch_outstanding_bytes"), 0);
 	assert_int_equal(count_prefix(page, "# TYPE leakwatch_stack_outstanding_bytes gauge"), 1);
@@ -427,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_listen_bad),
 		cmocka_unit_test(test_render_text),
 		cmocka_unit_test(test_render_openmetrics),
+		cmocka_unit_test(test_render_growth),
 		cmocka_unit_test(test_labels_stable),
 		cmocka_unit_test(test_top_capped),
 		cmocka_unit_test(test_render_before_report),

@@ -30,6 +30,11 @@ alone, under leakwatch (pymalloc's arenas counted), under --python-objects
 (each object counted: two traps and a stack walk to make it, one trap to
 free it), and the same sampled.
 
+Then --growth (no allocator probe; page faults), against each workload
+alone: alloc_storm, the Python loop, a 1 MiB churn faulting every page (the
+cost per fault), a 1 MiB-an-op leak (the cost per MiB of growth), and
+leakwatch's own CPU watching 50 processes.
+
 Then the path of kernels without uprobe_multi links (Linux 6.1): the floor
 and leakwatch as above, against the same with a perf-event uprobe per
 function and process (--kernel-without uprobe_multi), and the attach time.
@@ -457,6 +462,128 @@ def python_objects_cost(build, reps, ops, out):
               file=out)
 
 
+def page_run(build, mode, ops, observer):
+    """One run of page_churn MODE OPS, alone (observer None) or under
+    leakwatch with those arguments: CPU ns and minor faults per op, and
+    leakwatch's CPU seconds while it ran."""
+    proc = subprocess.Popen([os.path.join(build, "bench", "page_churn"), mode, str(ops)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lw = None
+    try:
+        read_line(proc.stdout, r"^ready", 10)
+        if observer is not None:
+            lw = start_leakwatch(build, proc.pid, observer)
+        lw_cpu0 = cpu_s(lw.pid) if lw else 0
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        line, _ = read_line(proc.stdout, r"^ops=", 300)
+        fields = {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
+        return {"cpu_ns": fields["cpu_ns"] / fields["ops"],
+                "faults": fields["faults"] / fields["ops"],
+                "lw_cpu_s": cpu_s(lw.pid) - lw_cpu0 if lw else 0}
+    finally:
+        for p in (lw, proc):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def ratio_line(label, alone, observed, out, extra="", second="--growth"):
+    rs = [b / a for a, b in zip(alone, observed) if a]
+    print("  %-44s alone %-24s %-8s %-24s %s%s" % (
+        label, fmt(alone), second, fmt(observed), fmt(rs, "x"), extra), file=out)
+
+
+def growth_cost(build, reps, ops, out, quick=False):
+    """--growth against the same workloads alone, alternated: alloc_storm
+    (small blocks: no page faults), the Python loop (objects made and
+    dropped), a 1 MiB churn that faults every page of every block, and a
+    leak (the cost per MiB of growth); then leakwatch's own CPU watching 50
+    processes that each grow a little."""
+    storm_args = WORKLOADS[0][1]
+    # the loops that make no page fault run long, and twice as many times:
+    # what growth mode costs them is below this machine's noise, which the
+    # control (alone against alone, alternated the same way) shows
+    loop_reps = reps if quick else 2 * reps
+    storm_ops = ops * (1 if quick else 5)
+    print("\n--growth (page faults and the calls giving memory back; no allocator probe), "
+          "%d repetitions (%d for the loops without faults), each ratio within a "
+          "repetition:" % (reps, loop_reps), file=out)
+    alone, again, watched = [], [], []
+    for rep in range(loop_reps):
+        alone.append(run_once(build, "base", storm_args, storm_ops)["cpu_ns_per_op"])
+        again.append(run_once(build, "base", storm_args, storm_ops)["cpu_ns_per_op"])
+        watched.append(run_once(build, "growth", storm_args, storm_ops * BASE_OPS_FACTOR,
+                                observer=["--growth"])["cpu_ns_per_op"])
+    ratio_line("alloc_storm, malloc/free 1 thread (ns/op)", alone, watched, out)
+    ratio_line("  control: alloc_storm alone, run again", alone, again, out, second="again")
+    if os.path.exists(PYTHON):
+        alone, again, watched = [], [], []
+        py_ops = ops * (1 if quick else 10)
+        for rep in range(loop_reps):
+            alone.append(python_run(build, 4, py_ops, None))
+            again.append(python_run(build, 4, py_ops, None))
+            watched.append(python_run(build, 4, py_ops, ["--growth"]))
+        ratio_line("Python loop, bytes(1000) made and dropped", alone, watched, out)
+        ratio_line("  control: the Python loop alone, run again", alone, again, out,
+                   second="again")
+    churn = {c: [] for c in ("alone", "growth")}
+    leak = {c: [] for c in ("alone", "growth")}
+    churn_ops, leak_ops = (200, 50) if quick else (2000, 300)
+    for rep in range(reps):
+        churn["alone"].append(page_run(build, "churn", churn_ops, None))
+        churn["growth"].append(page_run(build, "churn", churn_ops, ["--growth"]))
+        leak["alone"].append(page_run(build, "leak", leak_ops, None))
+        leak["growth"].append(page_run(build, "leak", leak_ops, ["--growth"]))
+    faults = statistics.median(r["faults"] for r in churn["alone"])
+    added = [(g["cpu_ns"] - a["cpu_ns"]) / g["faults"] for a, g in zip(churn["alone"], churn["growth"])
+             if g["faults"]]
+    own = [a["cpu_ns"] / a["faults"] for a in churn["alone"] if a["faults"]]
+    ratio_line("1 MiB churn, %.0f faults an op (ns/op)" % faults,
+               [r["cpu_ns"] for r in churn["alone"]], [r["cpu_ns"] for r in churn["growth"]], out,
+               "; per fault: the loop's own %s ns (fault, zeroing, memset), --growth adds %s ns"
+               % (fmt(own), fmt(added)))
+    per_mib = [g["cpu_ns"] - a["cpu_ns"] for a, g in zip(leak["alone"], leak["growth"])]
+    lw_per_mib = [g["lw_cpu_s"] * 1e9 / leak_ops for g in leak["growth"]]
+    ratio_line("1 MiB leaked an op (ns/op)", [r["cpu_ns"] for r in leak["alone"]],
+               [r["cpu_ns"] for r in leak["growth"]], out,
+               "; per MiB of growth: the target pays %s ns more, leakwatch spends %s ns" % (
+                   fmt(per_mib), fmt(lw_per_mib)))
+    fleet_cost(build, 10 if quick else 50, 2 if quick else 10, out)
+
+
+def fleet_cost(build, n, seconds, out):
+    """leakwatch --growth's own CPU per second (its symbolizer worker's
+    included) watching n processes that each leak 64 KiB every 100 ms,
+    reporting every second."""
+    procs = [subprocess.Popen([os.path.join(build, "bench", "page_churn"), "trickle", "1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(n)]
+    lw = None
+    try:
+        for p in procs:
+            read_line(p.stdout, r"^ready", 10)
+        lw = subprocess.Popen([os.path.join(build, "leakwatch"), "--growth", "-p",
+                               ",".join(str(p.pid) for p in procs), "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        read_line(lw.stderr, r"^leakwatch: watching", 60)
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        time.sleep(2)
+        cpu0, t0 = tree_cpu_s(lw.pid), time.monotonic()
+        time.sleep(seconds)
+        used = (tree_cpu_s(lw.pid) - cpu0) / (time.monotonic() - t0)
+        print("  leakwatch --growth watching %d processes (each leaking 64 KiB every 100 ms), "
+              "a report a second: %.1f ms CPU per second (%.2f%% of a core)" % (
+                  n, used * 1e3, used * 100), file=out)
+    finally:
+        for p in [lw] + procs:
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def own_cost(build, stacks, ops, out):
     """leakwatch's CPU per report while a workload allocates through
     `stacks` distinct stacks: reading the per-stack map is batched, so the
@@ -574,6 +701,8 @@ def main():
     if not opts.quick:
         python_objects_cost(opts.build, 3, 100000, sys.stdout)
         sys.stdout.flush()
+    growth_cost(opts.build, 1 if opts.quick else 5, ops, sys.stdout, opts.quick)
+    sys.stdout.flush()
     if not opts.quick:
         print("\nleakwatch's own CPU per report, by distinct stacks:")
         for stacks in (10, 3000):

@@ -251,6 +251,17 @@ bool proc__alive(pid_t pid)
 	return read_stat(pid, &state, &ppid, &flags) == 0 && state != 'Z' && state != 'X';
 }
 
+bool proc__exiting(pid_t pid)
+{
+	unsigned long flags;
+	pid_t ppid;
+	char state;
+
+	/* PF_EXITING: its memory is being torn down, or gone */
+	return read_stat(pid, &state, &ppid, &flags) || (flags & 0x4) || state == 'Z' ||
+	       state == 'X';
+}
+
 char proc__state(pid_t pid)
 {
 	unsigned long flags;

@@ -54,6 +54,9 @@ long long proc__rss_bytes(pid_t pid);
 bool proc__alive(pid_t pid);
 /* The state letter of /proc/PID/stat ('R', 'S', 'T' stopped, 'Z'...), 0 when gone. */
 char proc__state(pid_t pid);
+/* Whether pid is exiting or gone: what its memory reads as now is not what
+ * it held. */
+bool proc__exiting(pid_t pid);
 /* An fd for a mapped file through the target's view; -errno on failure.
  * view (optional) receives the path that was opened. */
 int proc__open_mapped(pid_t pid, const struct lw_map *m, char *view, size_t len);

@@ -45,17 +45,28 @@ double report_counts__sample_rate(const struct report_counts *c, const struct re
 	return c->alloc_calls ? (double)c->alloc_calls : 1;
 }
 
-void report__memory_note(const struct trend *rss, const struct trend *heap, char *note, size_t len)
+void report__memory_note(const struct trend *rss, const struct trend *heap, bool growth,
+			 char *note, size_t len)
 {
 	double heap_rate = heap->verdict == VERDICT_GROWING ? heap->slope : 0;
 
 	note[0] = 0;
 	if (rss->verdict != VERDICT_GROWING || heap_rate > rss->slope / 4)
 		return;
-	snprintf(note, len, "RSS grows by %.0f KiB/min while the heap leakwatch tracks %s: "
-		 "likely fragmentation, an allocator leakwatch does not see, or memory outside "
-		 "malloc (a GPU driver, a custom arena, direct system calls)", rss->slope * 60 / 1024,
-		 heap_rate > 0 ? "explains under a quarter of it" : "does not grow");
+	/* --growth sees every anonymous page made resident: what else grows
+	 * is not the process's own anonymous memory */
+	if (growth)
+		snprintf(note, len, "RSS grows by %.0f KiB/min while the anonymous memory it made "
+			 "resident since attach %s: likely file-backed or shared memory (mapped "
+			 "files, /dev/shm, a driver's mappings), or pages it touched before attach "
+			 "coming back from swap", rss->slope * 60 / 1024,
+			 heap_rate > 0 ? "explains under a quarter of it" : "does not grow");
+	else
+		snprintf(note, len, "RSS grows by %.0f KiB/min while the heap leakwatch tracks %s: "
+			 "likely fragmentation, an allocator leakwatch does not see, or memory "
+			 "outside malloc (a GPU driver, a custom arena, direct system calls)",
+			 rss->slope * 60 / 1024,
+			 heap_rate > 0 ? "explains under a quarter of it" : "does not grow");
 }
 
 static int by_outstanding(const void *pa, const void *pb)
@@ -114,4 +125,36 @@ int report__pick_stacks(struct lw_site **sites, int nr, int top, bool summary)
 	for (int i = 0; i < kept; i++)
 		series__trend(&sites[i]->series, &sites[i]->trend);
 	return kept;
+}
+
+static double rank_rate(const struct report_process *p)
+{
+	return p->heap_trend.rate > p->rss_trend.rate ? p->heap_trend.rate : p->rss_trend.rate;
+}
+
+static bool growing(const struct report_process *p)
+{
+	return p->heap_trend.verdict == VERDICT_GROWING || p->rss_trend.verdict == VERDICT_GROWING;
+}
+
+/* Whether a ranks before b. */
+static bool ahead(const struct report_process *a, const struct report_process *b)
+{
+	if (a->alive != b->alive)
+		return a->alive;
+	if (growing(a) != growing(b))
+		return growing(a);
+	if (rank_rate(a) != rank_rate(b))
+		return rank_rate(a) > rank_rate(b);
+	return a->pid < b->pid;
+}
+
+void report__rank_processes(struct report_process *procs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		procs[i].rank = 1;
+		for (int j = 0; j < n; j++)
+			if (j != i && ahead(&procs[j], &procs[i]))
+				procs[i].rank++;
+	}
 }

@@ -24,6 +24,7 @@ struct report_counts {
 	uint64_t alloc_calls;
 	uint64_t free_calls;
 	uint64_t recorded;     /* allocations recorded (all of them unless sampling) */
+	uint64_t granules_touched, granules_given_back; /* --growth (growth.bpf.h) */
 	int64_t bytes_older;   /* outstanding bytes older than --min-age */
 	uint64_t lost[LW_LOST_NR];
 };
@@ -33,6 +34,8 @@ struct report_sampling {
 	const char *mode;      /* NULL (every allocation), "every" or "bytes" */
 	unsigned long long value;
 };
+
+struct zoom_window;
 
 struct report_process {
 	pid_t pid;
@@ -50,10 +53,20 @@ struct report_process {
 	char note[256];       /* a sentence for a person, "" when none */
 	struct report_counts counts;
 	struct py_report python; /* its CPython interpreter, if any (pystacks.h) */
+	/* which process grows: its resident memory's trend and that of what
+	 * leakwatch counts for it (heap, or --growth's pages), and its place
+	 * when the processes are ranked by them (1: growing fastest) */
+	struct trend rss_trend, heap_trend;
+	int rank;
+	const struct zoom_window *zoom; /* --zoom: its window (judge/zoom.h), or NULL */
 };
 
 struct report {
 	bool summary;
+	/* --growth: bytes are resident pages by first toucher, and there are
+	 * no allocation counts (granules instead), except on the stacks of a
+	 * --zoom window */
+	bool growth;
 	struct timespec when;        /* wall clock, when the maps were read */
 	double elapsed_s;            /* since the probes went in */
 	struct report_process *procs;
@@ -90,9 +103,16 @@ double report_counts__sample_rate(const struct report_counts *c, const struct re
 /*
  * The words for a process whose resident memory grows while the heap that
  * leakwatch tracks does not (or explains under a quarter of it), into note
- * ("" when there is nothing to say).
+ * ("" when there is nothing to say). growth: what is tracked is --growth's
+ * pages, not the heap.
  */
-void report__memory_note(const struct trend *rss, const struct trend *heap, char *note, size_t len);
+void report__memory_note(const struct trend *rss, const struct trend *heap, bool growth,
+			 char *note, size_t len);
+
+/* Ranks the processes (rank 1 first): the live ones growing, fastest first
+ * by the faster of their two trends, then the other live ones by that rate,
+ * then the ones gone. */
+void report__rank_processes(struct report_process *procs, int n);
 
 /* When r's maps were read, as JSON's "time" says it (UTC, milliseconds). */
 void report__time(const struct report *r, char *buf, size_t len);

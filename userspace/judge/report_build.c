@@ -18,6 +18,8 @@ static void add_counts(struct report_counts *to, const struct report_counts *c)
 	to->outstanding_bytes += c->outstanding_bytes;
 	to->outstanding_allocs += c->outstanding_allocs;
 	to->alloc_calls += c->alloc_calls;
+	to->granules_touched += c->granules_touched;
+	to->granules_given_back += c->granules_given_back;
 	to->free_calls += c->free_calls;
 	to->recorded += c->recorded;
 	to->bytes_older += c->bytes_older;
@@ -33,7 +35,8 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 	int err;
 
 	*r = (struct report){ .summary = summary, .procs = procs, .nr_procs = in->nr_targets,
-			      .wide = in->wide, .kernel = in->kernel };
+			      .wide = in->wide, .kernel = in->kernel,
+			      .growth = tracer__growth(in->tracer) };
 	if (!procs) {
 		lw_say("out of memory");
 		return LW_EXIT_FAILURE;
@@ -73,6 +76,8 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 		p->exit_signal = t->exit_signal;
 		tracer__read_proc(in->tracer, t->pid, &c);
 		p->counts.alloc_calls = c.alloc_calls;
+		p->counts.granules_touched = c.granules_touched;
+		p->counts.granules_given_back = c.granules_given_back;
 		p->counts.free_calls = c.free_calls;
 		memcpy(p->counts.lost, c.lost, sizeof(c.lost));
 		p->counts.lost[LW_LOST_UNATTACHED_WINDOW] += t->ran_unwatched;
@@ -95,6 +100,9 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 			cap = want;
 		}
 		sites[nr_sites++] = site;
+		/* a zoom window's per-call stacks are not part of what grew */
+		if (r->growth && site->category != LW_CAT_RESIDENT)
+			continue;
 		for (int i = 0; i < in->nr_targets; i++) {
 			if (procs[i].pid == site->pid) {
 				procs[i].counts.outstanding_bytes += site->bytes;
@@ -110,15 +118,21 @@ int report__build(struct report *r, const struct report_inputs *in, bool summary
 
 		add_counts(&r->totals, &procs[i].counts);
 		procs[i].cgroup_bytes = t->alive ? memory__cgroup_bytes(t->pid) : -1;
-		if (!t->alive)
-			continue;
-		series__add_spaced(&t->rss, r->elapsed_s, procs[i].rss_bytes, in->interval_s / 2);
-		series__add_spaced(&t->heap, r->elapsed_s, procs[i].counts.outstanding_bytes,
-				   in->interval_s / 2);
+		if (t->alive) {
+			series__add_spaced(&t->rss, r->elapsed_s, procs[i].rss_bytes,
+					   in->interval_s / 2);
+			series__add_spaced(&t->heap, r->elapsed_s, procs[i].counts.outstanding_bytes,
+					   in->interval_s / 2);
+		}
 		series__trend(&t->rss, &rss);
 		series__trend(&t->heap, &heap);
-		report__memory_note(&rss, &heap, procs[i].note, sizeof(procs[i].note));
+		procs[i].rss_trend = rss;
+		procs[i].heap_trend = heap;
+		if (t->alive)
+			report__memory_note(&rss, &heap, r->growth, procs[i].note,
+					    sizeof(procs[i].note));
 	}
+	report__rank_processes(procs, in->nr_targets);
 	if (in->sample_every)
 		r->sampling = (struct report_sampling){ "every", in->sample_every };
 	else if (in->sample_bytes)

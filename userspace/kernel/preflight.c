@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
@@ -37,8 +38,21 @@ int preflight__privilege(void)
 	return 0;
 }
 
+static void print_programs(const struct tracer *t, const char *only_prefix)
+{
+	int n;
+	const struct tracer_prog_stats *ps = tracer__prog_stats(t, &n);
+
+	for (int i = 0; i < n; i++)
+		if (!only_prefix || !strncmp(ps[i].name, only_prefix, strlen(only_prefix)))
+			printf("  program %-19s loads: %u instructions verified (%.1f%% of 1M), "
+			       "stack %u of 512 bytes\n", ps[i].name, ps[i].verified_insns,
+			       ps[i].verified_insns / 1e4, ps[i].stack_bytes);
+}
+
 /* leakwatch --check: what this kernel offers, and whether leakwatch's
- * programs load here (each with its verifier figures). */
+ * programs load here (each with its verifier figures): the per-call
+ * tracker's, then --growth's. */
 int preflight__check(struct kernel_info *k, unsigned int max_allocs, unsigned int max_stacks,
 		     unsigned int verify_every, int refuse_part)
 {
@@ -53,10 +67,9 @@ int preflight__check(struct kernel_info *k, unsigned int max_allocs, unsigned in
 		.kernel = k,
 		.refuse_part = refuse_part,
 	};
-	const struct tracer_prog_stats *ps;
 	struct tracer *t = NULL;
 	char why[512];
-	int err, n;
+	int err;
 
 	if (!k->has[KF_FIND_VMA])
 		topts.verify_every = 0;
@@ -66,11 +79,18 @@ int preflight__check(struct kernel_info *k, unsigned int max_allocs, unsigned in
 		printf("  leakwatch cannot run here: %s\n", why);
 		return err;
 	}
-	ps = tracer__prog_stats(t, &n);
-	for (int i = 0; i < n; i++)
-		printf("  program %-13s loads: %u instructions verified (%.1f%% of 1M), stack %u of "
-		       "512 bytes\n", ps[i].name, ps[i].verified_insns, ps[i].verified_insns / 1e4,
-		       ps[i].stack_bytes);
+	print_programs(t, NULL);
+	tracer__free(t);
+	topts.mode = TRACER_GROWTH;
+	topts.growth_granule = 64 << 10;
+	topts.zoom = true;
+	topts.load_only = true;
+	topts.verify_every = 0;
+	t = NULL;
+	if (tracer__new(&t, &topts, why, sizeof(why)))
+		printf("  --growth cannot run here: %s\n", why);
+	else
+		print_programs(t, "growth_");
 	tracer__free(t);
 	return 0;
 }

@@ -203,6 +203,8 @@ static void delete_by_tgid(struct bpf_map *map, pid_t tgid)
 
 void tracer__forget_process(struct tracer *t, pid_t pid)
 {
+	delete_by_tgid(t->skel->maps.granules, pid);
+	growth__forget(t, pid);
 	delete_by_tgid(t->skel->maps.allocs, pid);
 	delete_by_tgid(t->skel->maps.mmaps, pid);
 	delete_by_tgid(t->skel->maps.stats, pid);
@@ -245,20 +247,23 @@ static int attach_each(struct tracer *t, struct bpf_program *prog, pid_t pid,
 }
 
 /* One link for the object's return probes, one for its entries. */
-int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why,
-			  size_t len)
+static int attach_probes(struct tracer *t, pid_t pid, const struct lw_object *o, char *why,
+			 size_t len)
 {
 	unsigned long offsets[LW_MAX_PROBES];
 	__u64 cookies[LW_MAX_PROBES];
 	unsigned long ref_ctrs[LW_MAX_PROBES];
 	LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets, .cookies = cookies);
-	bool any_ref_ctr = false, floor = t->mode != TRACER_TRACK, at_entry = t->mode == TRACER_FLOOR_ENTRY;
+	bool floor = t->mode == TRACER_FLOOR_ENTRY || t->mode == TRACER_FLOOR_OWN ||
+		     t->mode == TRACER_FLOOR_FILE;
+	bool any_ref_ctr = false, at_entry = t->mode == TRACER_FLOOR_ENTRY;
 	struct bpf_program *progs[LINKS_PER_OBJECT] = {
 		/* Returns first: an entry seen before its return probe exists
 		 * would leave a call that never completes. */
 		floor ? t->skel->progs.floor_exit : t->skel->progs.alloc_exit,
 		floor ? t->skel->progs.floor_enter : t->skel->progs.alloc_enter,
 	};
+
 
 	for (int i = 0; i < LINKS_PER_OBJECT; i++) {
 		struct bpf_link *link;
@@ -313,6 +318,39 @@ int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o
 	return 0;
 }
 
+int tracer__attach_object(struct tracer *t, pid_t pid, const struct lw_object *o, char *why,
+			  size_t len)
+{
+	/* --growth: watched through exec_watch, with nothing in the process */
+	if (t->mode == TRACER_GROWTH)
+		return 0;
+	return attach_probes(t, pid, o, why, len);
+}
+
+int tracer__zoom(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len)
+{
+	if (!t->zoom) {
+		snprintf(why, len, "the per-call programs are not loaded");
+		return LW_EXIT_FAILURE;
+	}
+	for (int i = 0; i < plan->nr_objects; i++) {
+		int err = attach_probes(t, pid, &plan->objects[i], why, len);
+
+		if (err) {
+			tracer__detach_pid(t, pid);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void tracer__zoom_end(struct tracer *t, pid_t pid)
+{
+	tracer__detach_pid(t, pid);
+	delete_by_tgid(t->skel->maps.allocs, pid);
+	delete_by_tgid(t->skel->maps.mmaps, pid);
+}
+
 int tracer__attach(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len)
 {
 	for (int i = 0; i < plan->nr_objects; i++) {
@@ -361,6 +399,9 @@ void tracer__free(struct tracer *t)
 		guardian__continue_held(bpf_map__fd(t->skel->maps.exec_watch), false);
 	for (size_t i = 0; i < t->nr_links; i++)
 		bpf_link__destroy(t->links[i].link);
+	for (size_t i = 0; i < sizeof(t->growth_links) / sizeof(t->growth_links[0]); i++)
+		bpf_link__destroy(t->growth_links[i]);
+	growth__free(t);
 	free(t->links);
 	ring_buffer__free(t->events);
 	ring_buffer__free(t->verify);
@@ -382,6 +423,12 @@ int tracer__read_stats(struct tracer *t, tracer_stats_fn fn, void *ctx)
 	__u32 count;
 	int err;
 
+	if (t->mode == TRACER_GROWTH) {
+		err = growth__read(t, fn, ctx);
+		if (err || !t->zoom)
+			return err;
+		/* and the per-call totals of the zoom windows, below */
+	}
 	do {
 		count = BATCH;
 		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, vals, &count, NULL);

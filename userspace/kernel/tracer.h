@@ -24,6 +24,8 @@ enum tracer_mode {
 	TRACER_FLOOR_ENTRY,
 	TRACER_FLOOR_OWN,
 	TRACER_FLOOR_FILE, /* own points, for every process mapping the file */
+	TRACER_GROWTH,     /* --growth: page faults and the calls giving memory
+			    * back, nothing attached per process (growth.h) */
 };
 
 struct tracer_opts {
@@ -42,6 +44,11 @@ struct tracer_opts {
 	 * refuses are marked dropped there. NULL: assume everything. */
 	struct kernel_info *kernel;
 	int refuse_part;                 /* tests: 1 + the lw_part made refused */
+	unsigned long long growth_granule; /* TRACER_GROWTH: bytes per granule */
+	bool zoom;                       /* TRACER_GROWTH: the per-call programs too,
+					  * for tracer__zoom */
+	bool load_only;                  /* --check: loaded for the verifier's figures,
+					  * --growth's tracepoints not attached */
 };
 
 /* What the verifier reported for one loaded program (-v prints these). */
@@ -51,13 +58,15 @@ struct tracer_prog_stats {
 	unsigned int stack_bytes;     /* its deepest chain of stack frames, callbacks
 				       * included, of the verifier's 512 */
 };
-#define TRACER_MAX_PROGS 8
+#define TRACER_MAX_PROGS 16
 
 /* Opens and loads the BPF object. 0, or an exit code with why set. */
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len);
 /* The length of an age epoch the BPF side counts in (opts->age_epoch_ns),
  * for the stack table's ages: one value, given to both. */
 double tracer__age_epoch_s(const struct tracer *t);
+/* Whether it counts growth (TRACER_GROWTH) rather than allocator calls. */
+bool tracer__growth(const struct tracer *t);
 /* Whether the verifier refused part, so it was left out (and the loader's
  * side of it must be off too). */
 bool tracer__dropped(const struct tracer *t, enum lw_part part);
@@ -79,6 +88,13 @@ struct bpf_link *tracer__stop_at(struct tracer *t, pid_t pid, const char *path, 
 void tracer__release_stop(struct tracer *t, struct bpf_link *link);
 /* Detaches every probe attached to pid. */
 void tracer__detach_pid(struct tracer *t, pid_t pid);
+/* --zoom, in a growth run loaded with opts.zoom: plan's allocator probes
+ * on pid, counting every call as the default mode does, for a window. 0,
+ * or an exit code with why set. tracer__zoom_end takes them out and drops
+ * pid's live-allocation records: its per-stack totals stay, as the window
+ * left them. */
+int tracer__zoom(struct tracer *t, pid_t pid, const struct lw_plan *plan, char *why, size_t len);
+void tracer__zoom_end(struct tracer *t, pid_t pid);
 /* Stop pid when it execs, so its new image can be probed; with
  * follow_forks, its children (and theirs) are stopped at fork and reported
  * as events too. */
@@ -105,7 +121,9 @@ void tracer__forget_process(struct tracer *t, pid_t pid);
 void tracer__free(struct tracer *t);
 
 typedef void (*tracer_stats_fn)(const struct lw_stats_key *key, const struct lw_stats *val, void *ctx);
-/* Calls fn for every (tgid, stack) aggregate, read in batches. 0 or -errno. */
+/* Calls fn for every (tgid, stack) aggregate, read in batches (TRACER_GROWTH:
+ * resident bytes by first toucher, LW_CAT_RESIDENT, and a zoom's per-call
+ * totals). 0 or -errno. */
 int tracer__read_stats(struct tracer *t, tracer_stats_fn fn, void *ctx);
 /* The frames of stack id. 0, or -ENOENT. */
 int tracer__read_stack(struct tracer *t, __u64 id, struct lw_stack *out);

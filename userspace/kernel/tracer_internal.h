@@ -41,7 +41,19 @@ struct tracer {
 	void *event_ctx;
 	struct tracked_link *links;
 	size_t nr_links, cap_links;
+	/* --growth (growth.c): its programs' links, granule size, and sums */
+	struct bpf_link *growth_links[4];
+	unsigned long long granule;
+	struct growth_state *growth;
+	bool zoom;                  /* the per-call programs are loaded too */
 };
+
+/* --growth's reading (growth.c): the per-stack aggregates from the
+ * granules and the processes' pagemaps; forgetting a process's sums; and
+ * freeing what it keeps. */
+int growth__read(struct tracer *t, tracer_stats_fn fn, void *ctx);
+void growth__forget(struct tracer *t, uint32_t tgid);
+void growth__free(struct tracer *t);
 
 /* The ring buffers' callbacks (tracer.c). */
 int tracer_on_event(void *ctx, void *data, size_t size);

@@ -181,7 +181,10 @@ static void read_stats(struct tracer *t, struct bpf_program *prog, const char *l
 static int load_once(struct tracer *t, const struct tracer_opts *opts, const bool *off,
 		     char *failed, size_t flen, char *reason, size_t rlen)
 {
-	bool floor = opts->mode != TRACER_TRACK;
+	bool floor = opts->mode != TRACER_TRACK && opts->mode != TRACER_GROWTH;
+	bool growth = opts->mode == TRACER_GROWTH;
+	/* the per-call programs: tracking, or zooming in from a growth run */
+	bool calls = opts->mode == TRACER_TRACK || (growth && opts->zoom);
 	struct bpf_program *prog;
 	int err, i = 0;
 
@@ -210,12 +213,19 @@ static int load_once(struct tracer *t, const struct tracer_opts *opts, const boo
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.py_stacks, opts->max_stacks);
 	bpf_map__set_max_entries(t->skel->maps.stats, opts->max_stacks * 2);
+	t->skel->rodata->growth_granule = growth ? opts->growth_granule : 0;
+	bpf_map__set_max_entries(t->skel->maps.granules, growth ? opts->max_allocs : 1);
 
 	/* the benchmark's empty programs only for the benchmark */
 	bpf_program__set_autoload(t->skel->progs.floor_enter, floor);
 	bpf_program__set_autoload(t->skel->progs.floor_exit, floor);
-	bpf_program__set_autoload(t->skel->progs.alloc_enter, !floor);
-	bpf_program__set_autoload(t->skel->progs.alloc_exit, !floor);
+	bpf_program__set_autoload(t->skel->progs.alloc_enter, calls);
+	bpf_program__set_autoload(t->skel->progs.alloc_exit, calls);
+	/* --growth's programs instead of the allocator's */
+	bpf_program__set_autoload(t->skel->progs.growth_fault_user, growth);
+	bpf_program__set_autoload(t->skel->progs.growth_fault_kernel, growth);
+	bpf_program__set_autoload(t->skel->progs.growth_syscall, growth);
+	bpf_program__set_autoload(t->skel->progs.growth_syscall_exit, growth);
 	bpf_program__set_autoload(t->skel->progs.on_exec, !off[LW_PART_FOLLOW]);
 	bpf_program__set_autoload(t->skel->progs.on_fork, !off[LW_PART_FOLLOW]);
 	bpf_program__set_autoload(t->skel->progs.stop_process, !off[LW_PART_COMMAND_HOLD]);
@@ -297,6 +307,27 @@ static int culprit(struct tracer *t, const struct tracer_opts *opts, const bool 
 	return first;
 }
 
+/* --growth's programs: system-wide tracepoints that filter by process. */
+static int attach_growth(struct tracer *t, char *why, size_t len)
+{
+	struct bpf_program *progs[] = {
+		t->skel->progs.growth_syscall, t->skel->progs.growth_syscall_exit,
+		t->skel->progs.growth_fault_user, t->skel->progs.growth_fault_kernel,
+	};
+
+	/* what gives memory back first: a release is never missed after a
+	 * fault was seen */
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		t->growth_links[i] = bpf_program__attach(progs[i]);
+		if (!t->growth_links[i]) {
+			snprintf(why, len, "cannot attach %s to its tracepoint (BTF): %s",
+				 bpf_program__name(progs[i]), strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, size_t len)
 {
 	bool off[LW_PART_NR] = {
@@ -318,6 +349,8 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 		return LW_EXIT_FAILURE;
 	}
 	t->mode = opts->mode;
+	t->granule = opts->growth_granule;
+	t->zoom = opts->mode == TRACER_GROWTH && opts->zoom;
 	t->age_epoch_ns = opts->age_epoch_ns;
 	t->multi = !opts->kernel || opts->kernel->has[KF_UPROBE_MULTI];
 	for (;;) {
@@ -368,6 +401,10 @@ int tracer__new(struct tracer **out, const struct tracer_opts *opts, char *why, 
 			return LW_EXIT_FAILURE;
 		}
 	}
+	if (t->mode == TRACER_GROWTH && !opts->load_only && attach_growth(t, why, len)) {
+		tracer__free(t);
+		return LW_EXIT_FAILURE;
+	}
 	t->events = ring_buffer__new(bpf_map__fd(t->skel->maps.events), tracer_on_event, t, NULL);
 	if (!t->events) {
 		snprintf(why, len, "cannot read the events ring buffer: %s", strerror(errno));
@@ -411,6 +448,7 @@ void tracer__print_verifier_log(const struct tracer_opts *opts, const char *prog
 	skel->rodata->verify_every = opts->verify_every;
 	skel->rodata->sample_every = opts->sample_every;
 	skel->rodata->sample_bytes = opts->sample_bytes;
+	skel->rodata->growth_granule = opts->mode == TRACER_GROWTH ? opts->growth_granule : 0;
 	bpf_object__for_each_program(prog, skel->obj) {
 		bpf_program__set_autoload(prog, !strcmp(bpf_program__name(prog), prog_name));
 		if (opts->kernel && !opts->kernel->has[KF_UPROBE_MULTI] &&
@@ -433,6 +471,11 @@ out:
 double tracer__age_epoch_s(const struct tracer *t)
 {
 	return t->age_epoch_ns / 1e9;
+}
+
+bool tracer__growth(const struct tracer *t)
+{
+	return t->mode == TRACER_GROWTH;
 }
 
 bool tracer__dropped(const struct tracer *t, enum lw_part part)

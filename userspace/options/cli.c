@@ -44,6 +44,7 @@ static const char doc[] =
 "  leakwatch -p 1234 --summary-every 5m --summary-dir /var/tmp/lw  # unattended\n"
 "  leakwatch -C system.slice/app.service 2  # every process of a cgroup\n"
 "  leakwatch --container 3f2a9c1b7d4e      # a container's processes, by id\n"
+"  leakwatch --growth -C system.slice 10   # cheap enough to leave on: who grows\n"
 "\v"
 "EXIT STATUS: 0 done; 1 failed while loading, attaching or running;\n"
 "2 target problem (no such PID or container, kernel thread, allocator symbols not\n"
@@ -81,6 +82,10 @@ enum {
 	OPT_PYTHON_OBJECTS,
 	OPT_GROUP_BY,
 	OPT_SINCE,
+	OPT_GROWTH,
+	OPT_GRANULE,
+	OPT_ZOOM,
+	OPT_ZOOM_PER,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -134,6 +139,17 @@ static const struct argp_option options[] = {
 	{ "sample-every", OPT_SAMPLE_EVERY, "N", 0, "Record one heap allocation in N per thread", 1 },
 	{ "sample-bytes", OPT_SAMPLE_BYTES, "B", 0, "Record an allocation of s bytes with probability "
 	  "min(1, s/B) (K, M suffixes)", 1 },
+	{ NULL, 0, NULL, 0, "Growth mode (cheap enough to leave on; no allocator probes):", 1 },
+	{ "growth", OPT_GROWTH, NULL, 0, "Count resident memory growth by the stack that first "
+	  "touched it (page faults), net of what munmap, madvise and brk give back, instead of "
+	  "every allocator call", 1 },
+	{ "granule", OPT_GRANULE, "SIZE", 0, "--growth: memory is owned by its first toucher in "
+	  "blocks of SIZE, a power of two from 4K to 2M (default 64K; smaller is finer and walks "
+	  "more stacks)", 1 },
+	{ "zoom", OPT_ZOOM, "DURATION", 0, "--growth: when a process turns growing, count its "
+	  "every allocator call for DURATION (30s, 5m), once, then go back", 1 },
+	{ "zoom-per", OPT_ZOOM_PER, "N", 0, "--zoom: at most one window at a time per N "
+	  "processes watched (default 50)", 1 },
 	{ NULL, 0, NULL, 0, "Stacks:", 2 },
 	{ "unwind", OPT_UNWIND, "fp|auto|cfi", 0, "How stacks are walked: frame pointers, "
 	  "CFI where a module lacks frame pointers (default), or CFI wherever a module has it", 2 },
@@ -188,6 +204,24 @@ int parse_seconds(const char *s, double *out)
 	    strpbrk(s, "xX"))
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+/* Bytes with an optional K or M suffix, from 1 to max. */
+static int parse_bytes(const char *s, long max, long *out)
+{
+	size_t n = strlen(s);
+	long mult = 1, v;
+	char num[32];
+
+	if (n && (s[n - 1] == 'K' || s[n - 1] == 'k'))
+		mult = 1024, n--;
+	else if (n && (s[n - 1] == 'M' || s[n - 1] == 'm'))
+		mult = 1024 * 1024, n--;
+	snprintf(num, sizeof(num), "%.*s", (int)n, s);
+	if (n >= sizeof(num) || parse_long(num, 1, max / mult, &v))
+		return -EINVAL;
+	*out = v * mult;
 	return 0;
 }
 
@@ -379,22 +413,32 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->sample_every = v > 1 ? v : 0;
 		sampling_options |= 1;
 		break;
-	case OPT_SAMPLE_BYTES: {
-		size_t n = strlen(arg);
-		long mult = 1;
-		char num[32];
-
-		if (n && (arg[n - 1] == 'K' || arg[n - 1] == 'k'))
-			mult = 1024, n--;
-		else if (n && (arg[n - 1] == 'M' || arg[n - 1] == 'm'))
-			mult = 1024 * 1024, n--;
-		snprintf(num, sizeof(num), "%.*s", (int)n, arg);
-		if (n >= sizeof(num) || parse_long(num, 1, (1L << 30) / mult, &v))
+	case OPT_SAMPLE_BYTES:
+		if (parse_bytes(arg, 1L << 30, &v))
 			usage_error("bad --sample-bytes value '%s': expected bytes from 1 to 1G, e.g. 512K", arg);
-		env->sample_bytes = v * mult > 1 ? v * mult : 0;
+		env->sample_bytes = v > 1 ? v : 0;
 		sampling_options |= 2;
 		break;
-	}
+	case OPT_GROWTH:
+		env->growth = true;
+		break;
+	case OPT_GRANULE:
+		if (parse_bytes(arg, 2L << 20, &v) || v < 4096 || (v & (v - 1)))
+			usage_error("bad --granule value '%s': expected a power of two from 4K to 2M, "
+				    "e.g. 64K", arg);
+		env->granule = v;
+		break;
+	case OPT_ZOOM:
+		if (parse_duration(arg, &env->zoom_s) || env->zoom_s <= 0)
+			usage_error("bad --zoom value '%s': expected a duration like 30s, 5m or plain "
+				    "seconds", arg);
+		break;
+	case OPT_ZOOM_PER:
+		if (parse_long(arg, 1, 100000, &v))
+			usage_error("bad --zoom-per value '%s': expected a number of processes from 1 "
+				    "to 100000", arg);
+		env->zoom_per = v;
+		break;
 	case OPT_BENCH_FLOOR:
 		if (!strcmp(arg, "entry"))
 			env->bench_floor = 1;
@@ -495,6 +539,19 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
 		if (env->python_objects && env->no_python)
 			usage_error("--python-objects needs the Python walker: drop --no-python");
+		if (env->granule && !env->growth)
+			usage_error("--granule is for --growth: add --growth, or drop --granule");
+		if ((env->zoom_s || env->zoom_per) && !env->growth)
+			usage_error("--zoom and --zoom-per zoom in from --growth: add --growth (the "
+				    "default mode counts every call already)");
+		if (env->zoom_per && !env->zoom_s)
+			usage_error("--zoom-per needs --zoom DURATION");
+		if (env->growth && (sampling_options || env->python_objects || env->verify_every ||
+				    env->bench_floor))
+			usage_error("--growth counts pages, not allocator calls: drop %s",
+				    sampling_options ? "--sample-every/--sample-bytes" :
+				    env->python_objects ? "--python-objects" :
+				    env->verify_every ? "--verify-stacks" : "--bench-floor");
 		if (env->check && (env->nr_pids || env->command || env->cgroup_arg || env->container_arg))
 			usage_error("--check takes no target: run it alone, e.g. leakwatch --check");
 		if (!env->check && !env->nr_pids && !env->command && !env->cgroup_arg &&

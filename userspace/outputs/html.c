@@ -307,7 +307,7 @@ static int data(FILE *f, const struct html *h, const struct report *r)
 	jw_double(&w, "interval_s", r->interval_s);
 	jw_double(&w, "sample_rate", report_counts__sample_rate(&r->totals, &r->sampling));
 	jw_object(&w, "totals");
-	report_json__count_members(&w, &r->totals);
+	report_json__count_members(&w, &r->totals, r->growth);
 	jw_object_end(&w);
 	jw_array(&w, "processes");
 	for (int i = 0; i < r->nr_procs; i++) {

@@ -257,6 +257,16 @@ static long long bytes(const struct report_process *p) { return p->counts.outsta
 static long long allocs(const struct report_process *p) { return p->counts.outstanding_allocs; }
 static long long alloc_calls(const struct report_process *p) { return p->counts.alloc_calls; }
 static long long free_calls(const struct report_process *p) { return p->counts.free_calls; }
+static long long rank(const struct report_process *p) { return p->rank; }
+static long long touched(const struct report_process *p) { return p->counts.granules_touched; }
+static long long given_back(const struct report_process *p)
+{
+	return p->counts.granules_given_back;
+}
+static long long growing(const struct report_process *p)
+{
+	return p->heap_trend.verdict == VERDICT_GROWING || p->rss_trend.verdict == VERDICT_GROWING;
+}
 
 static void stack_sample(FILE *f, const char *name, const struct lw_site *s,
 			 const struct stack_labels *l)
@@ -415,7 +425,7 @@ int prom_render(FILE *f, const struct report *r, struct prom_labels *labels,
 	family(f, o, "leakwatch_build_info", "info", "leakwatch's version.");
 	fputs("leakwatch_build_info{version=\"", f);
 	prom_escape(f, o->version);
-	fputs("\"} 1\n", f);
+	fprintf(f, "\",mode=\"%s\"} 1\n", r->growth ? "growth" : "calls");
 	family(f, o, "leakwatch_reports_total", "counter", "Reports made since the probes went in.");
 	fprintf(f, "leakwatch_reports_total %" PRIu64 "\n", o->reports);
 	family(f, o, "leakwatch_elapsed_seconds", "gauge",
@@ -433,18 +443,38 @@ int prom_render(FILE *f, const struct report *r, struct prom_labels *labels,
 	family(f, o, "leakwatch_memory_cgroup_bytes", "gauge",
 	       "Memory usage of the process's memory cgroup, where one is readable.");
 	per_process(f, r, "leakwatch_memory_cgroup_bytes", cgroup);
-	family(f, o, "leakwatch_outstanding_bytes", "gauge",
-	       "Bytes allocated and not freed, as the program asked for them.");
-	per_process(f, r, "leakwatch_outstanding_bytes", bytes);
-	family(f, o, "leakwatch_outstanding_allocations", "gauge",
-	       "Allocations not freed.");
-	per_process(f, r, "leakwatch_outstanding_allocations", allocs);
-	family(f, o, "leakwatch_allocation_calls_total", "counter",
-	       "Allocation calls seen since the probes went in.");
-	per_process(f, r, "leakwatch_allocation_calls_total", alloc_calls);
-	family(f, o, "leakwatch_free_calls_total", "counter",
-	       "Free calls seen since the probes went in.");
-	per_process(f, r, "leakwatch_free_calls_total", free_calls);
+	family(f, o, "leakwatch_process_rank", "gauge",
+	       "The process's place when the watched ones are ranked by growth (1: growing "
+	       "fastest).");
+	per_process(f, r, "leakwatch_process_rank", rank);
+	family(f, o, "leakwatch_process_growing", "gauge",
+	       "Whether the process's counted memory or its RSS is judged growing (1).");
+	per_process(f, r, "leakwatch_process_growing", growing);
+	if (r->growth) {
+		/* --growth: resident pages by first toucher, no allocator calls */
+		family(f, o, "leakwatch_outstanding_bytes", "gauge",
+		       "Bytes made resident since attach and still resident (--growth).");
+		per_process(f, r, "leakwatch_outstanding_bytes", bytes);
+		family(f, o, "leakwatch_granules_touched_total", "counter",
+		       "Granules of memory first touched since attach (--growth).");
+		per_process(f, r, "leakwatch_granules_touched_total", touched);
+		family(f, o, "leakwatch_granules_given_back_total", "counter",
+		       "Granules given back by munmap, madvise or brk since attach (--growth).");
+		per_process(f, r, "leakwatch_granules_given_back_total", given_back);
+	} else {
+		family(f, o, "leakwatch_outstanding_bytes", "gauge",
+		       "Bytes allocated and not freed, as the program asked for them.");
+		per_process(f, r, "leakwatch_outstanding_bytes", bytes);
+		family(f, o, "leakwatch_outstanding_allocations", "gauge",
+		       "Allocations not freed.");
+		per_process(f, r, "leakwatch_outstanding_allocations", allocs);
+		family(f, o, "leakwatch_allocation_calls_total", "counter",
+		       "Allocation calls seen since the probes went in.");
+		per_process(f, r, "leakwatch_allocation_calls_total", alloc_calls);
+		family(f, o, "leakwatch_free_calls_total", "counter",
+		       "Free calls seen since the probes went in.");
+		per_process(f, r, "leakwatch_free_calls_total", free_calls);
+	}
 	family(f, o, "leakwatch_lost_events_total", "counter",
 	       "Events that could not be recorded, by cause.");
 	for (int i = 0; i < r->nr_procs; i++) {
@@ -470,9 +500,11 @@ int prom_render(FILE *f, const struct report *r, struct prom_labels *labels,
 	family(f, o, "leakwatch_stack_outstanding_bytes", "gauge",
 	       "Bytes outstanding from one call stack (the top stacks of the last report).");
 	per_stack(f, "leakwatch_stack_outstanding_bytes", ss, sl, nr, STACK_BYTES);
-	family(f, o, "leakwatch_stack_outstanding_allocations", "gauge",
-	       "Allocations outstanding from one call stack.");
-	per_stack(f, "leakwatch_stack_outstanding_allocations", ss, sl, nr, STACK_ALLOCS);
+	if (!r->growth) {
+		family(f, o, "leakwatch_stack_outstanding_allocations", "gauge",
+		       "Allocations outstanding from one call stack.");
+		per_stack(f, "leakwatch_stack_outstanding_allocations", ss, sl, nr, STACK_ALLOCS);
+	}
 	family(f, o, "leakwatch_stack_growth_bytes_per_second", "gauge",
 	       "Growth of a stack's outstanding bytes over the trend window (Theil-Sen slope).");
 	per_stack(f, "leakwatch_stack_growth_bytes_per_second", ss, sl, nr, STACK_RATE);

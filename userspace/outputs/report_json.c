@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include "outputs/json_writer.h"
 #include "outputs/report_json.h"
+#include "judge/zoom.h"
 #include "stacks/unwind.h"
 
 void report_json__begin(struct jw *w, FILE *f, const struct report *r)
@@ -21,12 +22,21 @@ void report_json__time_members(struct jw *w, const struct report *r)
 	jw_double(w, "elapsed_s", r->elapsed_s);
 }
 
-void report_json__count_members(struct jw *w, const struct report_counts *c)
+void report_json__count_members(struct jw *w, const struct report_counts *c, bool growth)
 {
 	jw_int(w, "outstanding_bytes", c->outstanding_bytes);
-	jw_int(w, "outstanding_allocs", c->outstanding_allocs);
-	jw_uint(w, "alloc_calls", c->alloc_calls);
-	jw_uint(w, "free_calls", c->free_calls);
+	if (growth) {
+		/* no allocator call is seen: counts of granules instead */
+		jw_null(w, "outstanding_allocs");
+		jw_null(w, "alloc_calls");
+		jw_null(w, "free_calls");
+		jw_uint(w, "granules_touched", c->granules_touched);
+		jw_uint(w, "granules_given_back", c->granules_given_back);
+	} else {
+		jw_int(w, "outstanding_allocs", c->outstanding_allocs);
+		jw_uint(w, "alloc_calls", c->alloc_calls);
+		jw_uint(w, "free_calls", c->free_calls);
+	}
 	jw_uint(w, "lost_events", report_counts__lost(c));
 }
 
@@ -36,7 +46,7 @@ static void counts(struct jw *w, const char *key, const struct report_counts *c,
 	const struct report_sampling *sampling = &r->sampling;
 
 	jw_object(w, key);
-	report_json__count_members(w, c);
+	report_json__count_members(w, c, r->growth);
 	if (r->min_age_s > 0)
 		jw_int(w, "bytes_older_than_min_age", c->bytes_older);
 	if (sampling->mode) {
@@ -263,7 +273,13 @@ void report_json__stack_members(struct jw *w, const struct lw_site *s, const str
 	jw_int(w, "pid", s->pid);
 	jw_string(w, "category", category_name(s->category));
 	jw_int(w, "outstanding_bytes", s->bytes);
-	jw_int(w, "outstanding_allocs", s->allocs);
+	/* --growth: pages, no allocations, but for a zoom window's stacks */
+	if (r->growth && s->category == LW_CAT_RESIDENT)
+		jw_null(w, "outstanding_allocs");
+	else
+		jw_int(w, "outstanding_allocs", s->allocs);
+	if (r->growth)
+		jw_bool(w, "zoom", s->category != LW_CAT_RESIDENT);
 	jw_int(w, "delta_bytes", s->bytes - s->reported_bytes);
 	if (r->since_s > 0)
 		jw_int(w, "since_delta_bytes", s->since_bytes);
@@ -355,12 +371,32 @@ static void kernel(struct jw *w, const struct kernel_info *k)
 	jw_object_end(w);
 }
 
+/* --zoom: the process's window. */
+static void zoom(struct jw *w, const struct zoom_window *z)
+{
+	static const char *const states[] = {
+		[ZOOM_NONE] = "none", [ZOOM_ACTIVE] = "active", [ZOOM_DONE] = "done",
+		[ZOOM_UNAVAILABLE] = "unavailable",
+	};
+
+	jw_object(w, "zoom");
+	jw_string(w, "state", states[z->state]);
+	jw_double(w, "start_s", z->start_s);
+	if (z->state == ZOOM_DONE)
+		jw_double(w, "end_s", z->end_s);
+	else
+		jw_null(w, "end_s");
+	jw_string(w, "reason", z->state == ZOOM_UNAVAILABLE ? z->why : NULL);
+	jw_object_end(w);
+}
+
 void report_json__print(FILE *f, const struct report *r)
 {
 	struct jw w;
 
 	report_json__begin(&w, f, r);
 	jw_int(&w, "schema", 1);
+	jw_string(&w, "mode", r->growth ? "growth" : "calls");
 	report_json__time_members(&w, r);
 	if (r->since_s > 0)
 		jw_double(&w, "since_s", r->since_s);
@@ -394,6 +430,14 @@ void report_json__print(FILE *f, const struct report *r)
 		}
 		python(&w, &p->python);
 		counts(&w, "totals", &p->counts, r);
+		if (p->zoom)
+			zoom(&w, p->zoom);
+		/* which process grows */
+		jw_int(&w, "rank", p->rank);
+		jw_double(&w, "growth_bytes_per_s", p->heap_trend.rate);
+		jw_string(&w, "verdict", verdict__name(p->heap_trend.verdict));
+		jw_double(&w, "rss_growth_bytes_per_s", p->rss_trend.rate);
+		jw_string(&w, "rss_verdict", verdict__name(p->rss_trend.verdict));
 		jw_object_end(&w);
 	}
 	jw_array_end(&w);

@@ -20,8 +20,8 @@ void report_json__begin(struct jw *w, FILE *f, const struct report *r);
 /* "time" (UTC, milliseconds) and "elapsed_s". */
 void report_json__time_members(struct jw *w, const struct report *r);
 /* What every set of counts says first: outstanding bytes and allocations,
- * calls seen and events lost. */
-void report_json__count_members(struct jw *w, const struct report_counts *c);
+ * calls seen and events lost (growth: granules instead of calls). */
+void report_json__count_members(struct jw *w, const struct report_counts *c, bool growth);
 /* A process's "pid" and "comm". */
 void report_json__process_id_members(struct jw *w, const struct report_process *p);
 /* A process's "rss_bytes" (null when unknown) and "alive". */

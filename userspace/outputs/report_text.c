@@ -6,10 +6,31 @@
 #include <stdint.h>
 #include <string.h>
 #include "outputs/report_text.h"
+#include "judge/zoom.h"
 #include "stacks/unwind.h"
 
 /* Frames shown per stack; JSON has them all. */
 #define TEXT_FRAMES 8
+
+/* The process ranked rank (report__rank_processes); the first one when
+ * none is (ranks always cover 1..nr_procs). */
+static const struct report_process *by_rank(const struct report *r, int rank)
+{
+	for (int i = 0; i < r->nr_procs; i++)
+		if (r->procs[i].rank == rank)
+			return &r->procs[i];
+	return &r->procs[0];
+}
+
+/* An ALLOCS column: the count, or "-" where none is kept (none: --growth's
+ * pages). */
+static const char *allocs_col(bool none, int64_t n, char *buf, size_t len)
+{
+	if (none)
+		return "-";
+	snprintf(buf, len, "%" PRId64, n);
+	return buf;
+}
 
 static const char *human(int64_t v, char *buf, size_t len)
 {
@@ -188,7 +209,7 @@ static void frame_line(FILE *f, int i, const struct lw_frame *fr)
  * stacks (over every process) each sums. */
 static void group_lines(FILE *f, const struct report *r)
 {
-	char a[24], b[24], c[32], d[32], key[16];
+	char a[24], b[24], c[32], d[32], key[16], n[24];
 
 	snprintf(key, sizeof(key), "%s", group_by__name(r->group_by));
 	for (char *k = key; *k; k++)
@@ -203,27 +224,34 @@ static void group_lines(FILE *f, const struct report *r)
 		snprintf(c, sizeof(c), "%s/min", human((int64_t)(g->trend.rate * 60), b, sizeof(b)));
 		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
 		sparkline(&g->series, spark);
-		fprintf(f, "  %10s %7" PRId64 " %10s %12s %s %-9s %6d  %s\n", human(g->bytes, a, sizeof(a)),
-			g->allocs, d, c, spark, verdict__name(g->trend.verdict), g->nr_stacks, g->key);
+		fprintf(f, "  %10s %7s %10s %12s %s %-9s %6d  %s\n", human(g->bytes, a, sizeof(a)),
+			allocs_col(r->growth, g->allocs, n, sizeof(n)), d, c, spark,
+			verdict__name(g->trend.verdict), g->nr_stacks, g->key);
 	}
 }
 
 void report_text__print(FILE *f, const struct report *r)
 {
-	char clock[16], a[24], b[24], c[24], d[32], e[32];
+	char clock[16], a[24], b[24], c[24], d[32], e[32], n[24];
 	struct tm tm;
 
 	localtime_r(&r->when.tv_sec, &tm);
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 	if (r->summary)
 		fprintf(f, "\n=== Summary after %.1f s ===\n", r->elapsed_s);
-	fprintf(f, "[%s] %.1f s: %s outstanding in %" PRId64 " allocations; %" PRIu64
-		" allocs, %" PRIu64 " frees seen\n", clock, r->elapsed_s,
-		human(r->totals.outstanding_bytes, a, sizeof(a)), r->totals.outstanding_allocs,
-		r->totals.alloc_calls, r->totals.free_calls);
-	for (int i = 0; i < r->nr_procs; i++) {
-		const struct report_process *p = &r->procs[i];
-
+	if (r->growth)
+		fprintf(f, "[%s] %.1f s: %s resident, by the stacks that first touched it; %" PRIu64
+			" granules touched, %" PRIu64 " given back\n", clock, r->elapsed_s,
+			human(r->totals.outstanding_bytes, a, sizeof(a)), r->totals.granules_touched,
+			r->totals.granules_given_back);
+	else
+		fprintf(f, "[%s] %.1f s: %s outstanding in %" PRId64 " allocations; %" PRIu64
+			" allocs, %" PRIu64 " frees seen\n", clock, r->elapsed_s,
+			human(r->totals.outstanding_bytes, a, sizeof(a)), r->totals.outstanding_allocs,
+			r->totals.alloc_calls, r->totals.free_calls);
+	for (int k = 0; k < r->nr_procs; k++) {
+		/* --growth: which process grows first (ranked) */
+		const struct report_process *p = r->growth ? by_rank(r, k + 1) : &r->procs[k];
 		char ended[80] = "";
 
 		if (!p->alive && p->started && p->exit_signal)
@@ -238,14 +266,35 @@ void report_text__print(FILE *f, const struct report *r)
 		if (p->left)
 			snprintf(ended + strlen(ended), sizeof(ended) - strlen(ended),
 				 " (left the cgroup)");
-		fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s", p->pid, p->comm,
-			human(p->counts.outstanding_bytes, a, sizeof(a)), p->counts.outstanding_allocs,
-			p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-");
+		if (r->growth)
+			fprintf(f, "  PID %-7d %-15s %s grown since attach, RSS %s", p->pid, p->comm,
+				human(p->counts.outstanding_bytes, a, sizeof(a)),
+				p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-");
+		else
+			fprintf(f, "  PID %-7d %-15s %s in %" PRId64 " allocs, RSS %s", p->pid, p->comm,
+				human(p->counts.outstanding_bytes, a, sizeof(a)),
+				p->counts.outstanding_allocs,
+				p->rss_bytes >= 0 ? human(p->rss_bytes, b, sizeof(b)) : "-");
 		if (p->cgroup_bytes >= 0)
 			fprintf(f, ", cgroup %s", human(p->cgroup_bytes, b, sizeof(b)));
+		if (r->growth && p->alive && (p->heap_trend.verdict == VERDICT_GROWING ||
+					      p->rss_trend.verdict == VERDICT_GROWING))
+			fprintf(f, ", growing %s/min",
+				human((int64_t)(60 * (p->heap_trend.rate > p->rss_trend.rate ?
+						      p->heap_trend.rate : p->rss_trend.rate)),
+				      b, sizeof(b)));
 		fprintf(f, "%s\n", ended);
 		if (p->note[0])
 			fprintf(f, "    note: %s\n", p->note);
+		if (p->zoom && p->zoom->state == ZOOM_ACTIVE)
+			fprintf(f, "    zoom: every allocator call counted since %.1f s (the zoom "
+				"stacks below)\n", p->zoom->start_s);
+		else if (p->zoom && p->zoom->state == ZOOM_DONE)
+			fprintf(f, "    zoom: every allocator call counted from %.1f s to %.1f s "
+				"(the zoom stacks below, as the window left them)\n",
+				p->zoom->start_s, p->zoom->end_s);
+		else if (p->zoom && p->zoom->state == ZOOM_UNAVAILABLE)
+			fprintf(f, "    zoom: not possible: %s\n", p->zoom->why);
 		if (p->python.unsupported)
 			fprintf(f, "    python: %s: native frames only\n", p->python.unsupported);
 		if (p->python.finalized)
@@ -292,7 +341,8 @@ void report_text__print(FILE *f, const struct report *r)
 			"allocation standing for %.1f on average\n", r->sampling.mode,
 			r->sampling.value, report_counts__sample_rate(&r->totals, &r->sampling));
 	if (!r->nr_stacks) {
-		fprintf(f, "  no outstanding allocations made since attach\n");
+		fprintf(f, r->growth ? "  no memory made resident since attach\n" :
+			"  no outstanding allocations made since attach\n");
 		return;
 	}
 	if (r->min_age_s > 0)
@@ -319,10 +369,13 @@ void report_text__print(FILE *f, const struct report *r)
 		snprintf(c, sizeof(c), "%s/min", human((int64_t)(s->trend.rate * 60), b, sizeof(b)));
 		snprintf(d, sizeof(d), "%s%s", delta > 0 ? "+" : "", human(delta, b, sizeof(b)));
 		sparkline(&s->series, spark);
-		fprintf(f, "  %10s %7" PRId64 " %10s %12s %s %-9s %6s %7d  %016" PRIx64 "%s%s\n",
-			human(s->bytes, a, sizeof(a)), s->allocs, d, c, spark,
+		fprintf(f, "  %10s %7s %10s %12s %s %-9s %6s %7d  %016" PRIx64 "%s%s\n",
+			human(s->bytes, a, sizeof(a)), allocs_col(r->growth && s->category == LW_CAT_RESIDENT, s->allocs, n,
+						 sizeof(n)), d, c,
+			spark,
 			verdict__name(s->trend.verdict), duration(s->oldest_age_s, e, sizeof(e)),
 			s->pid, s->id,
+			r->growth && s->category != LW_CAT_RESIDENT ? " zoom" :
 			s->category == LW_CAT_MMAP ? " mmap" : s->category == LW_CAT_PYTHON ? " python" : "",
 			s->truncated ? " (truncated)" : "");
 		if (!s->nr_frames)
@@ -344,8 +397,9 @@ void report_text__print(FILE *f, const struct report *r)
 		snprintf(c, sizeof(c), "%s/min", human((int64_t)(u->trend.rate * 60), b, sizeof(b)));
 		snprintf(per, sizeof(per), "%s/min", human((int64_t)(u->rate_per_process * 60), b,
 							   sizeof(b)));
-		fprintf(f, "  %10s %7" PRId64 " %12s %12s %-9s %5d  %016" PRIx64 " %s\n",
-			human(u->bytes, a, sizeof(a)), u->allocs, c, per, verdict__name(u->trend.verdict),
+		fprintf(f, "  %10s %7s %12s %12s %-9s %5d  %016" PRIx64 " %s\n",
+			human(u->bytes, a, sizeof(a)), allocs_col(r->growth, u->allocs, n, sizeof(n)), c, per,
+			verdict__name(u->trend.verdict),
 			u->nr_procs, u->id, u->exe);
 		for (int j = 0; j < u->example->nr_frames && (r->wide || j < 3); j++)
 			frame_line(f, j, &u->example->frames[j]);

@@ -27,7 +27,8 @@ void stack_table__set_python(struct stack_table *t, struct py_stacks *py)
 
 const char *category_name(enum lw_category c)
 {
-	return c == LW_CAT_MMAP ? "mmap" : c == LW_CAT_PYTHON ? "python" : "malloc";
+	return c == LW_CAT_MMAP ? "mmap" : c == LW_CAT_PYTHON ? "python" :
+	       c == LW_CAT_RESIDENT ? "resident" : "malloc";
 }
 
 bool stack_root_function(const char *name)
@@ -86,7 +87,7 @@ uint64_t stack_id_of(const struct lw_frame *frames, int nr)
 }
 
 int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
-		  struct lw_frame *frames, int max, bool *truncated)
+		  struct lw_frame *frames, int max, bool *truncated, bool first_exact)
 {
 	bool root = false;
 	int kept = 0;
@@ -95,7 +96,10 @@ int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
 		struct lw_frame f;
 
 		symbolizer__resolve(sym, pid, ips[i], &f);
-		if (f.module ? !(f.sym && f.sym->return_site) : !f.mapped_exec)
+		/* (a first frame that is not a return address is an
+		 * instruction the stack was taken at) */
+		if (f.module ? !(f.sym && (f.sym->return_site || (first_exact && !i))) :
+			       !f.mapped_exec)
 			break;
 		/* one frame per function inlined here, then the function itself */
 		do {
@@ -180,7 +184,8 @@ static struct lw_site *site_for(struct stack_table *t, pid_t pid, enum lw_catego
 
 	if (raw_id != LW_STACK_NONE && tracer__read_stack(t->tracer, raw_id, &raw) == 0)
 		nr = stack_resolve(t->sym, pid, raw.ips, raw.nr, frames,
-				   sizeof(frames) / sizeof(frames[0]), &truncated);
+				   sizeof(frames) / sizeof(frames[0]), &truncated,
+				   tracer__growth(t->tracer));
 	if (nr && t->py)
 		nr = py_stacks__merge(t->py, pid, raw_id, frames, nr,
 				      sizeof(frames) / sizeof(frames[0]), &truncated);

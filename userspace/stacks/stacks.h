@@ -43,7 +43,7 @@ struct lw_site {
 	int64_t bytes_older;     /* outstanding bytes older than the minimum age asked */
 };
 
-/* JSON name of a category: "malloc", "mmap". */
+/* JSON name of a category: "malloc", "mmap", "python", "resident". */
 const char *category_name(enum lw_category c);
 /* Function names where a user stack properly ends: process entry, thread start. */
 bool stack_root_function(const char *name);
@@ -57,10 +57,13 @@ uint64_t stack_id_of(const struct lw_frame *frames, int nr);
  * pointers yields such garbage). The stack is truncated when it ends that
  * way, or at the depth limit, before reaching a root function.
  * Frames inlined at one address follow each other, innermost first, sharing
- * the address. Returns the number of frames (at most max).
+ * the address. first_exact: the first address is an instruction the stack
+ * was taken at (a page fault, --growth), kept as its address + 1 like a
+ * return address, not the address after a call. Returns the number of
+ * frames (at most max).
  */
 int stack_resolve(struct symbolizer *sym, pid_t pid, const __u64 *ips, int nr,
-		  struct lw_frame *frames, int max, bool *truncated);
+		  struct lw_frame *frames, int max, bool *truncated, bool first_exact);
 
 struct stack_table;
 struct tracer;

@@ -34,6 +34,16 @@ static struct lw_plan *plan_new(void)
 	return &sp->plan;
 }
 
+/* The allocator's functions in pid's image. --growth probes none of them:
+ * a process without a known allocator (static, Go) is watched all the same. */
+static int find_allocator(pid_t pid, struct lw_plan *plan, const struct tracer *tracer, char *why,
+			  size_t len)
+{
+	int err = allocator__plan(pid, plan, why, len);
+
+	return tracer__growth(tracer) ? 0 : err;
+}
+
 static target_held_fn held_fn;
 static void *held_ctx;
 
@@ -87,7 +97,7 @@ int target__attach_pid(struct target *t, pid_t pid, struct tracer *tracer, bool 
 		snprintf(why, len, "out of memory");
 		return LW_EXIT_FAILURE;
 	}
-	err = allocator__plan(t->pid, t->plan, why, len);
+	err = find_allocator(t->pid, t->plan, tracer, why, len);
 	/* its modules read (and their unwind tables loaded) before the probes
 	 * go in: no allocation finds its code without a table */
 	if (!err)
@@ -168,7 +178,7 @@ static int wait_stop(const struct target *t, pid_t pid, int *status)
 static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
 			      struct tracer *tracer, char *why, size_t len)
 {
-	int status, err;
+	int status, err, stops = 0;
 
 	for (;;) {
 		err = wait_stop(t, pid, &status);
@@ -183,7 +193,9 @@ static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
 			return LW_EXIT_TARGET;
 		}
 		err = allocator__plan(pid, t->plan, why, len);
-		if (err == 0)
+		/* --growth needs no allocator: its libraries are mapped by
+		 * the hook's second stop */
+		if (err == 0 || (tracer__growth(tracer) && ++stops == 2))
 			return tracer__attach(tracer, pid, t->plan, why, len);
 		kill(pid, SIGCONT); /* not loaded yet */
 	}
@@ -294,7 +306,7 @@ static int follow_exec(struct target *t, struct tracer *tracer, char *why, size_
 		tracer__release_stop(tracer, hold);
 	} else {
 		/* static: everything is mapped already */
-		err = allocator__plan(t->pid, t->plan, why, len);
+		err = find_allocator(t->pid, t->plan, tracer, why, len);
 		if (!err)
 			err = tracer__attach(tracer, t->pid, t->plan, why, len);
 	}
