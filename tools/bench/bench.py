@@ -233,7 +233,9 @@ def run_once(build, condition, workload_args, ops, exe="alloc_storm", observer=N
             # what leakwatch spent while the workload ran (not its start-up)
             result["lw_cpu_s"] = cpu_s(lw.pid) - lw_cpu0
             result["map_bytes"] = map_memory(lw.pid)
-            lw.send_signal(signal.SIGINT)
+            # not Popen.send_signal: it polls first, and would reap a
+            # leakwatch that ended with its target, taking its rusage
+            os.kill(lw.pid, signal.SIGINT)
             _, status, usage = os.wait4(lw.pid, 0)
             lw.returncode = os.waitstatus_to_exitcode(status)
             for l in lw.stderr.read().splitlines():
@@ -462,10 +464,28 @@ def python_objects_cost(build, reps, ops, out):
               file=out)
 
 
+GROWTH_PROGS = ("growth_fault_user", "growth_fault_kernel", "growth_syscall",
+                "growth_syscall_exit")
+
+
+def prog_stats():
+    """{program name: (run count, run ns)} of the growth programs loaded (the
+    benchmark's leakwatch's: it runs alone), from the kernel's own statistics
+    (kernel.bpf_stats_enabled). They run at every fault and system call of
+    the machine, and filter by process inside."""
+    stats = {}
+    for p in bpftool("prog", "show"):
+        if p.get("name") in GROWTH_PROGS:
+            cnt, ns = stats.get(p["name"], (0, 0))
+            stats[p["name"]] = (cnt + p.get("run_cnt", 0), ns + p.get("run_time_ns", 0))
+    return stats
+
+
 def page_run(build, mode, ops, observer):
     """One run of page_churn MODE OPS, alone (observer None) or under
-    leakwatch with those arguments: CPU ns and minor faults per op, and
-    leakwatch's CPU seconds while it ran."""
+    leakwatch with those arguments: CPU ns and minor faults per op,
+    leakwatch's CPU seconds while it ran, and its growth programs' run
+    counts and times."""
     proc = subprocess.Popen([os.path.join(build, "bench", "page_churn"), mode, str(ops)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     lw = None
@@ -480,7 +500,8 @@ def page_run(build, mode, ops, observer):
         fields = {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
         return {"cpu_ns": fields["cpu_ns"] / fields["ops"],
                 "faults": fields["faults"] / fields["ops"],
-                "lw_cpu_s": cpu_s(lw.pid) - lw_cpu0 if lw else 0}
+                "lw_cpu_s": cpu_s(lw.pid) - lw_cpu0 if lw else 0,
+                "progs": prog_stats() if lw else {}}
     finally:
         for p in (lw, proc):
             if p and p.poll() is None:
@@ -530,11 +551,22 @@ def growth_cost(build, reps, ops, out, quick=False):
     churn = {c: [] for c in ("alone", "growth")}
     leak = {c: [] for c in ("alone", "growth")}
     churn_ops, leak_ops = (200, 50) if quick else (2000, 300)
-    for rep in range(reps):
-        churn["alone"].append(page_run(build, "churn", churn_ops, None))
-        churn["growth"].append(page_run(build, "churn", churn_ops, ["--growth"]))
-        leak["alone"].append(page_run(build, "leak", leak_ops, None))
-        leak["growth"].append(page_run(build, "leak", leak_ops, ["--growth"]))
+    # the programs' own time, from the kernel's statistics: exact where the
+    # workload's time is noise
+    stats_path = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(stats_path) as f:
+        stats_were = f.read().strip()
+    with open(stats_path, "w") as f:
+        f.write("1")
+    try:
+        for rep in range(reps):
+            churn["alone"].append(page_run(build, "churn", churn_ops, None))
+            churn["growth"].append(page_run(build, "churn", churn_ops, ["--growth"]))
+            leak["alone"].append(page_run(build, "leak", leak_ops, None))
+            leak["growth"].append(page_run(build, "leak", leak_ops, ["--growth"]))
+    finally:
+        with open(stats_path, "w") as f:
+            f.write(stats_were)
     faults = statistics.median(r["faults"] for r in churn["alone"])
     added = [(g["cpu_ns"] - a["cpu_ns"]) / g["faults"] for a, g in zip(churn["alone"], churn["growth"])
              if g["faults"]]
@@ -543,6 +575,16 @@ def growth_cost(build, reps, ops, out, quick=False):
                [r["cpu_ns"] for r in churn["alone"]], [r["cpu_ns"] for r in churn["growth"]], out,
                "; per fault: the loop's own %s ns (fault, zeroing, memset), --growth adds %s ns"
                % (fmt(own), fmt(added)))
+    for label, runs, ops_run in (("churn", churn["growth"], churn_ops),
+                                 ("leak", leak["growth"], leak_ops)):
+        cnt = [r["progs"].get("growth_fault_user", (0, 0))[0] for r in runs]
+        ns = [r["progs"].get("growth_fault_user", (0, 0))[1] / c for r, c in zip(runs, cnt) if c]
+        rel = [sum(v[1] for k, v in r["progs"].items() if k.startswith("growth_syscall"))
+               / ops_run for r in runs]
+        print("  %-44s the fault program ran %s times (every fault of the machine), %s ns "
+              "each on average (the kernel's statistics); the system call programs %s ns "
+              "an op" % (
+                  "  " + label + ": BPF's own time", fmt(cnt), fmt(ns), fmt(rel)), file=out)
     per_mib = [g["cpu_ns"] - a["cpu_ns"] for a, g in zip(leak["alone"], leak["growth"])]
     lw_per_mib = [g["lw_cpu_s"] * 1e9 / leak_ops for g in leak["growth"]]
     ratio_line("1 MiB leaked an op (ns/op)", [r["cpu_ns"] for r in leak["alone"]],

@@ -180,22 +180,20 @@ static struct lw_stats *sum_of(struct growth_state *g, struct growth_proc *p, ui
 	return &p->vals[p->nr - 1];
 }
 
+/* Whether the granule's pages are part of a transparent huge page: a huge
+ * page's frames are all resident and consecutive, so only such a granule
+ * costs a read of /proc/kpageflags. */
 static bool page_is_huge(struct growth_state *g, const uint64_t *words, unsigned int pages)
 {
-	uint64_t flags;
+	uint64_t flags, pfn = words[0] & PM_PFN_MASK;
 
-	if (g->kpageflags < 0)
-		return false;
-	for (unsigned int i = 0; i < pages; i++) {
-		uint64_t pfn = words[i] & PM_PFN_MASK;
-
-		if (!(words[i] & PM_PRESENT))
-			continue;
-		/* PFNs read as 0 without CAP_SYS_ADMIN */
-		return pfn && pread(g->kpageflags, &flags, sizeof(flags), pfn * sizeof(flags)) ==
-			      sizeof(flags) && (flags & KPF_THP);
-	}
-	return false;
+	if (g->kpageflags < 0 || !(words[0] & PM_PRESENT) || !pfn)
+		return false; /* (PFNs read as 0 without CAP_SYS_ADMIN) */
+	for (unsigned int i = 1; i < pages; i++)
+		if (!(words[i] & PM_PRESENT) || (words[i] & PM_PFN_MASK) != pfn + i)
+			return false;
+	return pread(g->kpageflags, &flags, sizeof(flags), pfn * sizeof(flags)) == sizeof(flags) &&
+	       (flags & KPF_THP);
 }
 
 static int by_process_and_address(const void *a, const void *b)
@@ -280,6 +278,9 @@ static void forget_granule(struct tracer *t, const struct growth_granule *gr)
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.granules), &key);
 }
 
+/* pagemap words read at once: 4 MiB of address space */
+#define PAGEMAP_WORDS 1024
+
 /* How old an empty granule must be to be forgotten: its fault is recorded
  * before it is handled, and a huge page's may take long (compaction). */
 #define STALE_EPOCHS 10
@@ -296,36 +297,48 @@ static void forget_granule(struct tracer *t, const struct growth_granule *gr)
 static bool tally_process(struct tracer *t, struct growth_state *g, struct growth_proc *p,
 			  int pagemap, const struct growth_granule *v, size_t n, uint64_t now_ns)
 {
+	/* a run of adjacent granules is read at once: heaps and big mappings
+	 * are runs, and a read is a system call and a page-table walk */
+	static uint64_t words[PAGEMAP_WORDS];
 	unsigned int pages = t->granule / GROWTH_PAGE;
-	size_t want = pages * sizeof(uint64_t);
-	uint64_t words[512], huge_block = 0;
+	uint64_t huge_block = 0;
 	uint64_t stale_ns = t->age_epoch_ns * STALE_EPOCHS > STALE_MIN_NS ?
 			    t->age_epoch_ns * STALE_EPOCHS : STALE_MIN_NS;
 
-	if (pages > 512)
+	if (!pages || pages > PAGEMAP_WORDS)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		struct growth_tally tally;
-		struct lw_stats *s;
+	for (size_t i = 0, end; i < n; i = end) {
+		size_t want;
 		ssize_t got;
-		bool huge;
 
+		for (end = i + 1; end < n && (end - i + 1) * pages <= PAGEMAP_WORDS &&
+		     v[end].addr == v[end - 1].addr + t->granule; end++)
+			;
+		want = (end - i) * pages * sizeof(words[0]);
 		got = pread(pagemap, words, want, v[i].addr / GROWTH_PAGE * sizeof(words[0]));
 		if (got <= 0 && i == 0)
 			return false; /* no address space any more */
-		if (got != (ssize_t)want)
-			memset(words, 0, want);
-		huge = page_is_huge(g, words, pages);
-		growth__tally(v[i].addr, words, pages, huge, &huge_block, &tally);
-		/* (a granule first touched while this read began is younger
-		 * than now_ns) */
-		if (tally.empty && v[i].time_ns + stale_ns < now_ns) {
-			forget_granule(t, &v[i]);
-			continue;
+		if (got < 0)
+			got = 0;
+		if ((size_t)got < want)
+			memset((char *)words + got, 0, want - got);
+		for (size_t j = i; j < end; j++) {
+			const uint64_t *w = &words[(j - i) * pages];
+			struct growth_tally tally;
+			struct lw_stats *s;
+
+			growth__tally(v[j].addr, w, pages, page_is_huge(g, w, pages), &huge_block,
+				      &tally);
+			/* (a granule first touched while this read began is
+			 * younger than now_ns) */
+			if (tally.empty && v[j].time_ns + stale_ns < now_ns) {
+				forget_granule(t, &v[j]);
+				continue;
+			}
+			s = sum_of(g, p, v[j].stack_id);
+			if (s)
+				growth__add(s, tally.bytes, v[j].time_ns, t->age_epoch_ns);
 		}
-		s = sum_of(g, p, v[i].stack_id);
-		if (s)
-			growth__add(s, tally.bytes, v[i].time_ns, t->age_epoch_ns);
 	}
 	return true;
 }
