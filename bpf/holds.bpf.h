@@ -22,6 +22,9 @@ struct {
 
 /* The loader attached hold_new_child (kernels without bpf_send_signal_task). */
 const volatile __u32 hold_at_syscall = 0;
+/* Children are held at fork until the loader has attached to them; not with
+ * --growth, which attaches nothing: they are watched from their fork on. */
+const volatile __u32 hold_forks = 1;
 
 /* Since 6.13: a signal to another task (the child, from its parent's fork). */
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
@@ -85,6 +88,20 @@ static __always_inline void notify(__u32 kind, __u32 pid, __u32 parent, struct t
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* Tells the loader, stopping nothing. */
+static __always_inline void tell(__u32 kind, __u32 pid, __u32 parent)
+{
+	struct lw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e)
+		return;
+	e->kind = kind;
+	e->pid = pid;
+	e->parent = parent;
+	e->held = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* A watched process that execs (env, sh -c, a wrapper script, a server
  * re-executing itself) becomes a new program: stop it so the loader can
  * probe the new image before its libraries run, as it did for the first. */
@@ -122,7 +139,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (!state || !(*state & LW_FOLLOW_FORKS))
 		return 0;
 	flags = LW_EXEC_WATCHED | LW_FOLLOW_FORKS;
-	if (child->mm != parent->mm) {
+	if (child->mm != parent->mm && hold_forks) {
 		flags |= LW_EXEC_HELD; /* until the loader continues it */
 		/* the child stops itself (hold_new_child); the loader hears of it then */
 		if (!bpf_ksym_exists(bpf_send_signal_task) && hold_at_syscall)
@@ -135,7 +152,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->mm == parent->mm)
 		return 0;
 	unwind_inherit(ptgid, ctgid);
-	if (!(flags & LW_HOLD_AT_SYSCALL))
+	if (!hold_forks)
+		tell(LW_EVENT_FORK, ctgid, ptgid);
+	else if (!(flags & LW_HOLD_AT_SYSCALL))
 		notify(LW_EVENT_FORK, ctgid, ptgid, child);
 	return 0;
 }

@@ -217,10 +217,14 @@ int session__attach(struct session *s)
 
 void session__banner(const struct session *s)
 {
+	enum { NAMED = 8 }; /* a cgroup, or --all, may hold hundreds */
+
 	fprintf(stderr, "leakwatch: watching");
-	for (int i = 0; i < s->watch.nr; i++)
+	for (int i = 0; i < s->watch.nr && i < NAMED; i++)
 		fprintf(stderr, "%s PID %d (%s)", i ? "," : "", s->watch.targets[i].pid,
 			s->watch.targets[i].comm);
+	if (s->watch.nr > NAMED)
+		fprintf(stderr, " and %d more processes", s->watch.nr - NAMED);
 	if (s->env.growth)
 		fprintf(stderr, " for growth (page faults, %lu KiB granules)",
 			(s->env.granule ? s->env.granule : 64 << 10) >> 10);

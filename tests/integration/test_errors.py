@@ -61,6 +61,8 @@ BAD_USAGE = {
     "zoom_without_growth": ["{pid}", "--zoom", "5", INTERVAL],
     "zoom_per_without_zoom": ["{pid}", "--growth", "--zoom-per", "5", INTERVAL],
     "growth_sampled": ["{pid}", "--growth", "--sample-every", "10", INTERVAL],
+    "all_with_pid": ["{pid}", "--growth", "--all", INTERVAL],
+    "all_without_growth": ["{pid}", "--all", INTERVAL],
 }
 
 

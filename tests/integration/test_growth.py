@@ -276,3 +276,37 @@ def test_a_program_without_a_known_allocator(run):
     assert target.go() == {"leaked": 1000}
     summary = finish(lw)
     assert process(summary, target.pid)["alive"] is True
+
+
+def test_forked_workers_watched_from_their_fork(run):
+    """A server forking workers: nothing is attached to a child, and none is
+    held at its fork; the BPF side watches it from the fork on. Each worker's
+    growth is its own, at its stack."""
+    target = run.target("forker", "grow", "2")
+    lw = run.leakwatch("--growth", "-p", str(target.pid), "--json", "-", "-T", "100", "-v",
+                       INTERVAL)
+    lw.wait_ready()
+    done = target.go()
+    workers = [int(p) for p in str(done["workers"]).split(",")]
+
+    def grown(r):
+        return all(bytes_through(r, "leak_in_worker_tick", w) > 0 for w in workers)
+    report = lw.wait_report(grown, 30, "both workers' growth at their stack")
+    pids = {p["pid"] for p in report["processes"]}
+    assert set(workers) | {target.pid, int(done["grandchild"])} <= pids, report["processes"]
+    assert report["totals"]["lost"]["unattached_window"] == 0, report["totals"]
+    assert not [l for l in lw.err.snapshot() if "not held at fork" in l], lw.err.snapshot()
+    assert lw.stop() == EXIT_OK, lw.describe()
+
+
+def test_all_watches_every_process(run):
+    """--all: the whole cgroup2 hierarchy, so a process started anywhere."""
+    target = run.target("grower", "leak", "100000")
+    lw = run.leakwatch("--growth", "--all", "--json", "-", "-T", "100", INTERVAL,
+                       pids=[target.pid])
+    lw.wait_ready()
+    target.go()
+    report = lw.wait_report(lambda r: bytes_through(r, "leak_heap", target.pid) > 0, 30,
+                            "the leak, among every process")
+    assert len(report["processes"]) > 1
+    assert lw.stop() == EXIT_OK, lw.describe()

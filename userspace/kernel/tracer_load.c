@@ -231,7 +231,9 @@ static int load_once(struct tracer *t, const struct tracer_opts *opts, const boo
 	bpf_program__set_autoload(t->skel->progs.stop_process, !off[LW_PART_COMMAND_HOLD]);
 	/* children stop themselves where the parent's fork cannot stop them */
 	t->skel->rodata->hold_at_syscall = !off[LW_PART_FOLLOW] && opts->kernel &&
-					   !opts->kernel->has[KF_SEND_SIGNAL_TASK];
+					   !opts->kernel->has[KF_SEND_SIGNAL_TASK] && !growth;
+	/* --growth attaches nothing to a child: it is watched from its fork */
+	t->skel->rodata->hold_forks = !growth;
 	bpf_program__set_autoload(t->skel->progs.hold_new_child, t->skel->rodata->hold_at_syscall);
 	bpf_object__for_each_program(prog, t->skel->obj) {
 		/* without uprobe_multi, the probes are perf-event uprobes,

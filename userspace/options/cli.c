@@ -86,6 +86,7 @@ enum {
 	OPT_GRANULE,
 	OPT_ZOOM,
 	OPT_ZOOM_PER,
+	OPT_ALL,
 };
 
 /* Bad input: one line naming the cause and the fix, exit EX_USAGE. argp's
@@ -146,6 +147,8 @@ static const struct argp_option options[] = {
 	{ "granule", OPT_GRANULE, "SIZE", 0, "--growth: memory is owned by its first toucher in "
 	  "blocks of SIZE, a power of two from 4K to 2M (default 64K; smaller is finer and walks "
 	  "more stacks)", 1 },
+	{ "all", OPT_ALL, NULL, 0, "--growth: every process of the host, and those started "
+	  "later (the whole cgroup2 hierarchy)", 1 },
 	{ "zoom", OPT_ZOOM, "DURATION", 0, "--growth: when a process turns growing, count its "
 	  "every allocator call for DURATION (30s, 5m), once, then go back", 1 },
 	{ "zoom-per", OPT_ZOOM_PER, "N", 0, "--zoom: at most one window at a time per N "
@@ -428,6 +431,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 				    "e.g. 64K", arg);
 		env->granule = v;
 		break;
+	case OPT_ALL:
+		env->all = true;
+		break;
 	case OPT_ZOOM:
 		if (parse_duration(arg, &env->zoom_s) || env->zoom_s <= 0)
 			usage_error("bad --zoom value '%s': expected a duration like 30s, 5m or plain "
@@ -541,6 +547,15 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--python-objects needs the Python walker: drop --no-python");
 		if (env->granule && !env->growth)
 			usage_error("--granule is for --growth: add --growth, or drop --granule");
+		if (env->all && !env->growth)
+			usage_error("--all is for --growth: full tracking of every process would slow "
+				    "the whole host; add --growth");
+		if (env->all && (env->nr_pids || env->command || env->cgroup_arg ||
+				 env->container_arg))
+			usage_error("--all watches every process: drop -p, -C, --container and the "
+				    "command");
+		if (env->all)
+			env->cgroup_arg = "."; /* the cgroup2 hierarchy's root */
 		if ((env->zoom_s || env->zoom_per) && !env->growth)
 			usage_error("--zoom and --zoom-per zoom in from --growth: add --growth (the "
 				    "default mode counts every call already)");
@@ -556,8 +571,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--check takes no target: run it alone, e.g. leakwatch --check");
 		if (!env->check && !env->nr_pids && !env->command && !env->cgroup_arg &&
 		    !env->container_arg)
-			usage_error("nothing to watch: give -p PID, -C CGROUP, --container ID, -c CMD "
-				    "or -- CMD (see leakwatch --help)");
+			usage_error("nothing to watch: give -p PID, -C CGROUP, --container ID, -c CMD, "
+				    "-- CMD, or --growth --all (see leakwatch --help)");
 		if (env->cgroup_arg || env->container_arg)
 			resolve_cgroup(env);
 		break;

@@ -45,6 +45,7 @@ struct env {
 	enum group_by group_by;     /* --group-by, default GROUP_BY_STACK (no groups) */
 	double since_s;             /* --since: DELTA over this span; 0 = since the last report */
 	bool growth;                /* --growth: page-fault attribution, no allocator probes */
+	bool all;                   /* --all (with --growth): the cgroup2 hierarchy's root */
 	unsigned long granule;      /* --granule: bytes (0: the default, 64 KiB) */
 	double zoom_s;              /* --zoom: each window's length; 0: no zoom */
 	int zoom_per;               /* --zoom-per: one window at a time per this many

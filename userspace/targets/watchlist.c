@@ -89,12 +89,14 @@ void watchlist__on_event(const struct lw_event *e, void *ctx)
 			lw_say("child PID %d of PID %d not watched: %s", e->pid, e->parent, why);
 		return;
 	}
-	t->ran_unwatched = !e->held;
+	/* (--growth holds nothing: its BPF side watches the child from its fork) */
+	t->ran_unwatched = !e->held && !tracer__growth(w->tracer);
 	w->nr++;
 	w->hooks.mapped(w->hooks.ctx, t->pid);
 	if (w->verbose)
 		lw_say("watching PID %d (%s), forked by PID %d%s", t->pid, t->comm, t->parent,
-		       e->held ? "" : " (not held at fork: its first calls may be missed)");
+		       e->held || tracer__growth(w->tracer) ? "" :
+		       " (not held at fork: its first calls may be missed)");
 }
 
 int watchlist__add_pids(struct watchlist *w, const pid_t *pids, int n)
