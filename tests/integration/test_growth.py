@@ -310,3 +310,23 @@ def test_all_watches_every_process(run):
                             "the leak, among every process")
     assert len(report["processes"]) > 1
     assert lw.stop() == EXIT_OK, lw.describe()
+
+
+def test_exporters_in_growth_mode(run):
+    """The HTML page renders in chromium with no console message, the pprof
+    profile decodes with the summary's bytes, and the folded stacks hold the
+    leak: every output serves growth mode."""
+    from test_export_files import Profile
+    from test_html import open_in_chromium
+    html, pprof, folded = (run.artdir / n for n in ("growth.html", "growth.pb.gz",
+                                                    "growth.folded"))
+    target, lw, done = start(run, "leak", 60, "--html", str(html), "--pprof", str(pprof),
+                             "--folded", str(folded))
+    wait_ticks(target, 60)
+    summary = finish(lw)
+    prof = Profile(pprof)
+    assert sum(s["values"][0] for s in prof.samples) == summary["totals"]["outstanding_bytes"]
+    assert "leak_heap" in folded.read_text()
+    dom, console = open_in_chromium(html, run.artdir, "growth")
+    assert not console, "console messages: %s" % console
+    assert (dom.root or {}).get("data-rendered") == "ok", dom.root
