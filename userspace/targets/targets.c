@@ -41,6 +41,8 @@ static int find_allocator(pid_t pid, struct lw_plan *plan, const struct tracer *
 {
 	int err = allocator__plan(pid, plan, why, len);
 
+	if (err && tracer__growth(tracer))
+		plan->nr_objects = 0; /* part of an allocator is none: nothing to zoom in on */
 	return tracer__growth(tracer) ? 0 : err;
 }
 
@@ -195,7 +197,9 @@ static int attach_when_loaded(struct target *t, pid_t pid, const char *what,
 		err = allocator__plan(pid, t->plan, why, len);
 		/* --growth needs no allocator: its libraries are mapped by
 		 * the hook's second stop */
-		if (err == 0 || (tracer__growth(tracer) && ++stops == 2))
+		if (err && tracer__growth(tracer) && ++stops == 2)
+			t->plan->nr_objects = 0; /* nothing to zoom in on */
+		if (err == 0 || stops == 2)
 			return tracer__attach(tracer, pid, t->plan, why, len);
 		kill(pid, SIGCONT); /* not loaded yet */
 	}
