@@ -126,7 +126,7 @@ int session__attach(struct session *s)
 			s->env.bench_floor == 2 ? TRACER_FLOOR_OWN :
 			s->env.bench_floor == 3 ? TRACER_FLOOR_FILE :
 			s->env.growth ? TRACER_GROWTH : TRACER_TRACK,
-		.growth_granule = s->env.granule ? s->env.granule : 64 << 10,
+		.growth_granule = s->env.granule,
 		.zoom = s->env.zoom_s > 0,
 		.sample_every = s->env.sample_every,
 		.sample_bytes = s->env.sample_bytes,
@@ -226,8 +226,7 @@ void session__banner(const struct session *s)
 	if (s->watch.nr > NAMED)
 		fprintf(stderr, " and %d more processes", s->watch.nr - NAMED);
 	if (s->env.growth)
-		fprintf(stderr, " for growth (page faults, %lu KiB granules)",
-			(s->env.granule ? s->env.granule : 64 << 10) >> 10);
+		fprintf(stderr, " for growth (page faults, %lu KiB granules)", s->env.granule >> 10);
 	else
 		fprintf(stderr, " in %s", allocator__main_object(s->watch.targets[0].plan)->module);
 	fprintf(stderr, "; reports every %g s; Ctrl-C to stop\n", s->env.interval_s);

@@ -82,7 +82,7 @@ int preflight__check(struct kernel_info *k, unsigned int max_allocs, unsigned in
 	print_programs(t, NULL);
 	tracer__free(t);
 	topts.mode = TRACER_GROWTH;
-	topts.growth_granule = 64 << 10;
+	topts.growth_granule = TRACER_GRANULE;
 	topts.zoom = true;
 	topts.load_only = true;
 	topts.verify_every = 0;

@@ -45,6 +45,7 @@ struct tracer_opts {
 	struct kernel_info *kernel;
 	int refuse_part;                 /* tests: 1 + the lw_part made refused */
 	unsigned long long growth_granule; /* TRACER_GROWTH: bytes per granule */
+#define TRACER_GRANULE (64 << 10)        /* its default (--granule) */
 	bool zoom;                       /* TRACER_GROWTH: the per-call programs too,
 					  * for tracer__zoom */
 	bool load_only;                  /* --check: loaded for the verifier's figures,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "options/cli.h"
 #include "kernel/kernel.h"
+#include "kernel/tracer.h"
 #include "common/exitcodes.h"
 #include "common/messages.h"
 #include "outputs/prometheus_text.h"
@@ -109,6 +110,8 @@ static const char *bad_arg;
 static int sampling_options;
 /* Whether --summary-keep was given (its default applies otherwise). */
 static bool summary_keep_given;
+/* Whether --granule was given (it needs --growth). */
+static bool granule_given;
 
 static const struct argp_option options[] = {
 	{ "pid", 'p', "PID[,PID...]", 0, "Process(es) to watch (repeatable)", 0 },
@@ -430,6 +433,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("bad --granule value '%s': expected a power of two from 4K to 2M, "
 				    "e.g. 64K", arg);
 		env->granule = v;
+		granule_given = true;
 		break;
 	case OPT_ALL:
 		env->all = true;
@@ -545,7 +549,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			usage_error("--sample-every and --sample-bytes exclude each other: choose one");
 		if (env->python_objects && env->no_python)
 			usage_error("--python-objects needs the Python walker: drop --no-python");
-		if (env->granule && !env->growth)
+		if (granule_given && !env->growth)
 			usage_error("--granule is for --growth: add --growth, or drop --granule");
 		if (env->all && !env->growth)
 			usage_error("--all is for --growth: full tracking of every process would slow "
@@ -593,6 +597,7 @@ void env__parse(struct env *env, int argc, char **argv)
 		.max_stacks = 1 << 15,
 		.out.summary_keep = 24,
 		.unwind_rows = 1 << 20,
+		.granule = TRACER_GRANULE,
 		/* most binaries have no frame pointers (glibc, -O2) */
 		.unwind = UNWIND_AUTO,
 	};

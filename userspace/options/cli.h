@@ -46,7 +46,7 @@ struct env {
 	double since_s;             /* --since: DELTA over this span; 0 = since the last report */
 	bool growth;                /* --growth: page-fault attribution, no allocator probes */
 	bool all;                   /* --all (with --growth): the cgroup2 hierarchy's root */
-	unsigned long granule;      /* --granule: bytes (0: the default, 64 KiB) */
+	unsigned long granule;      /* --granule: bytes (default TRACER_GRANULE) */
 	double zoom_s;              /* --zoom: each window's length; 0: no zoom */
 	int zoom_per;               /* --zoom-per: one window at a time per this many
 				     * processes (default 50) */
