@@ -11,8 +11,11 @@ uname -r
 # the core: the budget and the kernel record; exact bytes of each allocator
 # function; threads; a target that exits; a C call chain without frame
 # pointers; fork following; -- with arguments; a Python line; CPython's
-# collections at its USDT probes and at its collector function; --growth
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfEs \
+# collections at its USDT probes and at its collector function; --growth.
+# Verbose, so a guest that runs out of time shows the test it was in; a test
+# still running after 150 s prints where every thread of pytest is.
+exec /usr/bin/python3 -m pytest -v -p no:cacheprovider -rfEs --durations=5 --color=no \
+	-o faulthandler_timeout=150 \
 	tests/integration/test_kernel.py \
 	tests/integration/test_allocs.py \
 	tests/integration/test_churn_threads.py::test_threads_leak_exact \

@@ -93,7 +93,7 @@ boot() {
 	timeout -k 5 600 qemu-system-x86_64 $accel -m 2G -smp 2 -nodefaults -nographic \
 		-no-reboot -serial stdio -monitor none \
 		-kernel "$image" -initrd "$job/initramfs" \
-		-append "console=ttyS0 panic=-1 quiet loglevel=1 rdinit=/init" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init" \
 		-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
 		-device virtio-9p-pci,fsdev=root,mount_tag=hostroot \
 		-fsdev local,id=job,path="$job",security_model=none,multidevs=remap \
@@ -135,8 +135,13 @@ for which in ${LW_KERNELS:-6.1 6.12 running}; do
 		say PASS "$rel (${took} s)"
 	else
 		say FAIL "$rel (${took} s, status $rc): build/test-artifacts/kernels/${rel%% *}.log"
-		grep -E '^(FAILED|ERROR|leakwatch:|kernel |  program |  left out)' \
-			"$logs/${rel%% *}.log" | head -20 || true
+		log="$logs/${rel%% *}.log"
+		grep -E '^(FAILED|ERROR|leakwatch:|kernel |  program |  left out)' "$log" | head -20 || true
+		# where it stopped: the last test started, a stuck test's threads,
+		# the guest kernel's own complaints
+		echo "  the log's last lines:"
+		tail -n 40 "$log" | sed 's/^/    /'
+
 		failed=1
 	fi
 done
