@@ -55,6 +55,9 @@ EXIT_TIMEOUT_S = 15.0     # leakwatch: signal to exit
 ERROR_TIMEOUT_S = 20.0    # leakwatch failing on purpose: start to exit
 CLEANUP_TIMEOUT_S = 10.0  # leakwatch gone to its probes gone
 INTERVAL = "0.2"          # seconds between reports in most tests
+# A verdict is "new" until a stack or process has this many samples
+# (userspace/common/series.h): the fewest on which growth can be significant.
+JUDGED_SAMPLES = 6
 LOG_LIMIT_BYTES = 16 << 20  # per artifact log: a flood of output must not fill the disk
 
 READY_PREFIX = "leakwatch: watching"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXIT_OK, INTERVAL, by_function, outstanding_of, process, site
+from conftest import EXIT_OK, INTERVAL, JUDGED_SAMPLES, by_function, outstanding_of, process, site
 
 MODES = ("mmap", "fragment", "leak")
 REPORTS_AFTER_GO = 20                 # 4 s at 0.2 s
@@ -33,8 +33,6 @@ MAP_CHUNK = 64 * 1024
 FRAG_HEAD, FRAG_BLOCKS = 16, 8
 LEAK_SIZE = 8000
 CGROUP_TOLERANCE = 0.25
-# Fewer samples than this and nothing can be judged growing.
-MIN_GROWING_SAMPLES = 6
 
 
 def _mounts():
@@ -167,7 +165,7 @@ def test_no_note_before_six_samples(notes):
     """A process's RSS needs 6 samples to be judged growing."""
     pids, intervals, _, _, _, _ = notes
     for mode, pid in pids.items():
-        early = notes_of(intervals[:MIN_GROWING_SAMPLES - 1], pid)
+        early = notes_of(intervals[:JUDGED_SAMPLES - 1], pid)
         assert early == [None] * len(early), "%s: %r" % (mode, early)
 
 

@@ -12,8 +12,12 @@
 #include <stdint.h>
 
 #define LW_SERIES_LEN 64
-/* Fewer samples than this and a stack is "new". */
-#define LW_MIN_SAMPLES 4
+/*
+ * Fewer samples than this and a stack is "new": the trend test (one-sided
+ * p < 0.01) cannot call even a series that rises every sample growing on
+ * fewer than 6, so judging sooner would call such a leak steady.
+ */
+#define LW_MIN_SAMPLES 6
 
 struct series {
 	double t[LW_SERIES_LEN];        /* seconds since watching began */
