@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -151,6 +152,40 @@ static void test_theil_sen_uneven_time(void **state)
 	series__add(&s, 3, 150);
 	series__add(&s, 3.2, 160);
 	assert_double_exact(series__theil_sen(&s, 0), 50);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median slope against sorting every slope: random series with many
+ * ties (a steady stack's slopes are nearly all 0), full and half windows. */
+static void test_theil_sen_against_sorting(void **state)
+{
+	static double slopes[LW_SERIES_LEN * LW_SERIES_LEN];
+	struct series s;
+
+	srand(7);
+	for (int round = 0; round < 200; round++) {
+		int n = 2 + rand() % (LW_SERIES_LEN - 1), levels = 1 + rand() % 4;
+		unsigned int from = round % 2 ? 0 : (unsigned int)n / 2;
+		int m = 0;
+		double want;
+
+		memset(&s, 0, sizeof(s));
+		for (int i = 0; i < n; i++)
+			series__add(&s, i * 0.5, 4096 * (rand() % levels));
+		for (unsigned int i = from; i < s.n; i++)
+			for (unsigned int j = i + 1; j < s.n; j++)
+				slopes[m++] = (series__bytes(&s, j) - series__bytes(&s, i)) /
+					      (series__time(&s, j) - series__time(&s, i));
+		qsort(slopes, m, sizeof(slopes[0]), cmp_double);
+		want = m % 2 ? slopes[m / 2] : (slopes[m / 2 - 1] + slopes[m / 2]) / 2;
+		assert_double_exact(series__theil_sen(&s, from), m ? want : 0);
+	}
 }
 
 static void test_new_below_min_samples(void **state)
@@ -316,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_shrinking),
 		cmocka_unit_test(test_leak_after_wrap),
 		cmocka_unit_test(test_summary_right_after_a_report),
+		cmocka_unit_test(test_theil_sen_against_sorting),
 		cmocka_unit_test(test_verdict_names),
 	};
 

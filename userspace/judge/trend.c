@@ -6,33 +6,37 @@
 /* One-sided p < 0.01 under the normal approximation. */
 #define Z_SIGNIFICANT 2.326
 
-/* The k-th smallest of v[0..n) (quickselect; reorders v). */
+/* The k-th smallest of v[0..n) (quickselect; reorders v). The partition is
+ * three-way: a steady series' slopes are nearly all equal, and a two-way
+ * partition takes quadratic time on them. */
 static double select_kth(double *v, int n, int k)
 {
 	int lo = 0, hi = n - 1;
 
 	while (lo < hi) {
-		double pivot = v[(lo + hi) / 2], tmp;
-		int store = lo;
+		double pivot = v[lo + (hi - lo) / 2], tmp;
+		int lt = lo, i = lo, gt = hi;
 
-		/* Lomuto partition around the middle element */
-		v[(lo + hi) / 2] = v[hi];
-		v[hi] = pivot;
-		for (int i = lo; i < hi; i++) {
+		/* v[lo..lt) < pivot, v[lt..i) == pivot, v(gt..hi] > pivot */
+		while (i <= gt) {
 			if (v[i] < pivot) {
 				tmp = v[i];
-				v[i] = v[store];
-				v[store++] = tmp;
+				v[i++] = v[lt];
+				v[lt++] = tmp;
+			} else if (v[i] > pivot) {
+				tmp = v[i];
+				v[i] = v[gt];
+				v[gt--] = tmp;
+			} else {
+				i++;
 			}
 		}
-		v[hi] = v[store];
-		v[store] = pivot;
-		if (k == store)
-			return pivot;
-		if (k < store)
-			hi = store - 1;
+		if (k < lt)
+			hi = lt - 1;
+		else if (k > gt)
+			lo = gt + 1;
 		else
-			lo = store + 1;
+			return pivot;
 	}
 	return v[k];
 }
