@@ -4,8 +4,9 @@
  * lw_granule). A process's anonymous memory only grows by pages faulted
  * in, and a steady process faults rarely: the first write fault in each
  * granule walks the stack that made it resident; every later fault there
- * costs one lookup. What gives memory back (munmap, madvise, brk, mremap)
- * forgets the granules whose first page it covers. The processes are the
+ * costs one lookup and a time stamp. What gives memory back (munmap,
+ * madvise, brk, mremap) forgets the granules whose first page it covers,
+ * and stamps those it takes only part of. The processes are the
  * ones in exec_watch (holds.bpf.h), children added at their fork: nothing
  * is attached per process. Included by leakwatch.bpf.c.
  */
@@ -83,6 +84,7 @@ __noinline int growth_first_touch(__u32 tgid, __u64 addr, __u64 ip, __u64 sp, __
 	st->watch = call_watch;
 	st->watched = call_watched;
 	g.time_ns = bpf_ktime_get_ns();
+	g.touched_ns = g.time_ns;
 	g.first_page = addr & ~(GROWTH_PAGE - 1);
 	err = map_err(bpf_map_update_elem(&granules, &key, &g, BPF_NOEXIST));
 	if (!err) {
@@ -99,12 +101,17 @@ static __always_inline int growth_fault(__u64 addr, struct pt_regs *regs, __u64 
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct lw_alloc_key key = { .tgid = tgid, .addr = granule_of(addr) };
+	struct lw_granule *g;
 
 	if (!growth_granule || !(error_code & X86_PF_WRITE) || addr >= USER_ADDR_END ||
 	    !growth_watched(tgid))
 		return 0;
-	if (bpf_map_lookup_elem(&granules, &key))
-		return 0; /* its first toucher is known: one lookup, no walk */
+	g = bpf_map_lookup_elem(&granules, &key);
+	if (g) {
+		/* its first toucher is known: no walk, only a stamp */
+		g->touched_ns = bpf_ktime_get_ns();
+		return 0;
+	}
 	return growth_first_touch(tgid, addr, regs->ip, regs->sp, regs->bp);
 }
 
@@ -148,8 +155,13 @@ static long release_step(__u32 i, void *unused)
 	key.tgid = r->tgid;
 	key.addr = r->first + (__u64)i * growth_granule;
 	g = bpf_map_lookup_elem(&granules, &key);
-	if (!g || !covers(r, g))
+	if (!g)
 		return 0;
+	if (!covers(r, g)) {
+		/* at an end of the range: it keeps its pages outside */
+		g->touched_ns = bpf_ktime_get_ns();
+		return 0;
+	}
 	if (r->to) {
 		moved = *g;
 		moved.first_page = g->first_page - r->start + r->to;
@@ -169,8 +181,12 @@ static long release_scan(struct bpf_map *map, struct lw_alloc_key *key, struct l
 {
 	struct inflight *st = inflight_get(0);
 
-	if (st && key->tgid == st->range.tgid && covers(&st->range, g) &&
-	    !bpf_map_delete_elem(map, key))
+	if (!st || key->tgid != st->range.tgid || key->addr >= st->range.end ||
+	    key->addr + growth_granule <= st->range.start)
+		return 0;
+	if (!covers(&st->range, g))
+		g->touched_ns = bpf_ktime_get_ns(); /* at an end of the range */
+	else if (!bpf_map_delete_elem(map, key))
 		st->range.done++;
 	return 0;
 }
@@ -202,6 +218,9 @@ __noinline int growth_release(__u32 tgid, __u64 start, __u64 len, __u64 to)
 	done = st->range.done;
 	unmatched = st->range.unmatched;
 	if (c) {
+		/* a huge page split by the call changes its granule's count
+		 * even where no granule of the range is recorded */
+		c->released_ns = bpf_ktime_get_ns();
 		if (!to)
 			__sync_fetch_and_add(&c->granules_given_back, done);
 		if (unmatched)

@@ -205,6 +205,7 @@ struct lw_proc_counters {
 	__u64 lost[LW_LOST_NR];
 	__u64 granules_touched;    /* --growth: granules first touched */
 	__u64 granules_given_back; /* --growth: forgotten by munmap, madvise, brk */
+	__u64 released_ns;         /* --growth: the last of those calls (CLOCK_MONOTONIC) */
 };
 
 
@@ -222,6 +223,9 @@ struct lw_granule {
 	__u64 stack_id;   /* key into stacks, or LW_STACK_NONE */
 	__u64 time_ns;    /* CLOCK_MONOTONIC at the first touch */
 	__u64 first_page; /* the page whose fault recorded it */
+	/* the last fault in it, or a release taking part of it: the loader
+	 * reads again only the granules changed since it last read them */
+	__u64 touched_ns;
 };
 
 /*

@@ -592,6 +592,44 @@ def growth_cost(build, reps, ops, out, quick=False):
                "; per MiB of growth: the target pays %s ns more, leakwatch spends %s ns" % (
                    fmt(per_mib), fmt(lw_per_mib)))
     fleet_cost(build, 10 if quick else 50, 2 if quick else 10, out)
+    held_cost(build, 64 if quick else 1024, 2 if quick else 10, out)
+
+
+def held_cost(build, mib, seconds, out):
+    """leakwatch --growth's own CPU per report (its symbolizer worker's
+    included) watching one process that made mib MiB resident after the
+    attach and then holds it untouched, against the same for a process that
+    holds nothing: a report reads again only what changed, and a share of
+    the rest (each granule every few reports)."""
+    used = {}
+    for label, ops in (("idle", 0), ("held", mib)):
+        proc = subprocess.Popen([os.path.join(build, "bench", "page_churn"), "hold",
+                                 str(max(ops, 1))],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        lw = None
+        try:
+            read_line(proc.stdout, r"^ready", 10)
+            lw = start_leakwatch(build, proc.pid, ["--growth"])
+            if ops:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                read_line(proc.stdout, r"^ops=", 600)
+            # the rounds that read the fresh granules again pass first
+            time.sleep(3)
+            cpu0, t0 = tree_cpu_s(lw.pid), time.monotonic()
+            time.sleep(seconds)
+            used[label] = (tree_cpu_s(lw.pid) - cpu0) / (time.monotonic() - t0)
+        finally:
+            for p in (lw, proc):
+                if p and p.poll() is None:
+                    p.kill()
+                    p.wait()
+    print("  leakwatch --growth watching a process holding %d MiB made resident since the "
+          "attach, untouched, a report every %g s: %.2f ms CPU per report; %.2f ms for one "
+          "holding nothing (%.1fx)" % (mib, POLL_S, used["held"] * 1e3 * POLL_S,
+                                      used["idle"] * 1e3 * POLL_S,
+                                      used["held"] / used["idle"] if used["idle"] else 0),
+          file=out)
 
 
 def fleet_cost(build, n, seconds, out):

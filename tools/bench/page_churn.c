@@ -12,9 +12,11 @@
  *            growth an op
  *   trickle  64 KiB leaked every 100 ms until EOF on stdin (a process
  *            among many on a host: make bench's fleet); OPS is ignored
+ *   hold     as leak, then the memory is held, untouched, until EOF on
+ *            stdin (a big steady heap: what each report costs)
  * Prints "ready", waits for "go" on stdin, runs, prints "ops=N cpu_ns=T
- * wall_ns=W faults=F" (minor faults of the loop), then exits (trickle: waits
- * for EOF first).
+ * wall_ns=W faults=F" (minor faults of the loop), then exits (trickle and
+ * hold: wait for EOF first).
  */
 #include <malloc.h>
 #include <poll.h>
@@ -50,8 +52,8 @@ int main(int argc, char **argv)
 	char line[16];
 
 	if (argc != 3 || ops <= 0 || (strcmp(argv[1], "churn") && strcmp(argv[1], "leak") &&
-				      strcmp(argv[1], "trickle"))) {
-		fprintf(stderr, "usage: page_churn churn|leak|trickle OPS\n");
+				      strcmp(argv[1], "trickle") && strcmp(argv[1], "hold"))) {
+		fprintf(stderr, "usage: page_churn churn|leak|trickle|hold OPS\n");
 		return 64;
 	}
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
@@ -90,5 +92,10 @@ int main(int argc, char **argv)
 	cpu = ns(CLOCK_PROCESS_CPUTIME_ID) - cpu;
 	wall = ns(CLOCK_MONOTONIC) - wall;
 	printf("ops=%ld cpu_ns=%lld wall_ns=%lld faults=%ld\n", ops, cpu, wall, faults);
+	if (argv[1][0] == 'h') {
+		fflush(stdout);
+		while (fgets(line, sizeof(line), stdin))
+			;
+	}
 	return 0;
 }

@@ -22,25 +22,53 @@
 #define PM_FILE (1ULL << 61)    /* a file's page, or shared: not the process's own growth */
 #define PM_PFN_MASK ((1ULL << 55) - 1)
 
-struct growth_granule {
-	uint32_t tgid;
-	uint64_t addr;      /* its start */
-	uint64_t stack_id;
-	uint64_t time_ns;
+/* Which pages of a granule hold its memory, as last read. */
+struct growth_pages {
+	uint16_t resident, swapped; /* anonymous pages: a file's sharing it left out */
+	bool huge;                  /* its first resident page is part of a huge page */
 };
 
-/* What one granule holds now, from its pagemap words (one per page: its
- * anonymous pages, those of a file mapping sharing the granule left out) and,
- * when its first resident page is part of a huge page, huge: bytes
- * resident (a huge page counted whole by the first granule of its 2 MiB
- * that is met, *huge_block noting which, so the others add nothing), and
- * whether anything is left of it at all (resident or swapped). */
+struct growth_granule {
+	uint32_t tgid;
+	struct growth_pages pages;
+	bool read;          /* its pages were read this round */
+	uint64_t addr;      /* its start */
+	uint64_t stack_id;
+	uint64_t time_ns;   /* its first touch */
+	uint64_t touched_ns; /* its last fault, or a release taking part of it */
+};
+
+/* Counts the anonymous pages of a granule from its pagemap words (huge is
+ * left false: telling it takes /proc/kpageflags). */
+void growth__count(const uint64_t *words, unsigned int pages, struct growth_pages *out);
+
+/* What one granule holds now: bytes resident (a huge page counted whole
+ * by the first granule of its 2 MiB that is met, *huge_block noting which,
+ * so the others add nothing), and whether anything is left of it at all
+ * (resident or swapped). */
 struct growth_tally {
 	uint64_t bytes;
 	bool empty;         /* no page resident or swapped: the memory is gone */
 };
-void growth__tally(uint64_t addr, const uint64_t *words, unsigned int pages, bool huge,
-		   uint64_t *huge_block, struct growth_tally *out);
+void growth__tally(uint64_t addr, const struct growth_pages *pages, uint64_t *huge_block,
+		   struct growth_tally *out);
+
+/* A granule left unchanged is read again once in this many rounds, for what
+ * changes without a fault or a release: khugepaged collapsing pages into a
+ * huge page, the kernel writing for another process (process_vm_writev). */
+#define GROWTH_REFRESH_ROUNDS 8
+
+/*
+ * Which of this round's granules v[0..n) must be read, both v and last (the
+ * last round's, as read) sorted by process and address: sets v[i].read, or
+ * takes last's pages for a granule unchanged since since_ns (its last
+ * fault or partial release older), in a process given nothing back since
+ * then if its page is huge (a release splits it), and not due for its
+ * refresh in this round. Returns how many must be read.
+ */
+size_t growth__plan(struct growth_granule *v, size_t n, const struct growth_granule *last,
+		    size_t nr_last, uint64_t since_ns, unsigned int round,
+		    bool (*released)(uint32_t tgid, uint64_t since_ns, void *ctx), void *ctx);
 
 /* Adds a granule's bytes to the aggregate of its stack, in the per-call
  * mode's layout: bytes, granules as its blocks, and its first touch's age
