@@ -144,8 +144,10 @@ def test_premises(notes):
 
 def test_fragment_heap_is_the_heads(notes):
     """The blocks were shrunk in place: their bytes moved to the realloc's
-    caller, 16 B each, and the holes hold nothing leakwatch counts. (A
-    report read in the middle of a tick finds up to 8 blocks not shrunk yet.)"""
+    caller, 16 B each, and the holes hold nothing leakwatch counts. A report
+    read in the middle of a tick finds up to 8 blocks not shrunk yet, never
+    more: they do not pile up. (How many reports land mid-tick depends on
+    the machine's load: 7 of 20 in one CI run.)"""
     pids, intervals, summary, _, (before, after), _ = notes
     pid = pids["fragment"]
     heads = site(summary, "frag_trim", pid)
@@ -154,10 +156,9 @@ def test_fragment_heap_is_the_heads(notes):
         <= FRAG_BLOCKS * after["fragment"]["ticks"], (heads["allocs"], before, after)
     assert [s["verdict"] for s in heads["stacks"]] == ["growing"]
     assert outstanding_of(summary, "frag_block", pid)[1] <= FRAG_BLOCKS
-    between_ticks = [outstanding_of(r, "frag_block", pid) == (0, 0) for r in intervals]
-    assert sum(between_ticks) >= 0.8 * len(intervals), \
-        "frag_block held bytes in %d of %d reports" % (
-            len(intervals) - sum(between_ticks), len(intervals))
+    held = [outstanding_of(r, "frag_block", pid) for r in intervals]
+    assert all(allocs <= FRAG_BLOCKS for _, allocs in held), held
+    assert (0, 0) in held, held
     assert summary["totals"]["lost_events"] == 0, summary["totals"]["lost"]
 
 
