@@ -183,7 +183,10 @@ def test_python_objects_at_their_line(run):
 def test_the_growing_process_of_a_cgroup_ranks_first(run, cgroups, slice_name):
     """Three processes of one cgroup: a cache that plateaus, churn, and a
     leak. Filtered by the watch list in BPF, nothing attached to any: the
-    leak ranks first while it grows, the others are not growing."""
+    leak ranks first while it grows, the cache is not growing, and the churn
+    never holds more than its block. (A report lands anywhere in the churn's
+    memset, so over the six samples that judge the leak the churn's bytes
+    can rise by chance: a 6.12 guest saw it called growing.)"""
     app = cgroups.make(slice_name + "/app.scope")
     cache, churn, leak = (run.target("grower", mode, str(grow))
                           for mode, grow in (("cache", 10), ("churn", 1), ("leak", 400)))
@@ -202,8 +205,10 @@ def test_the_growing_process_of_a_cgroup_ranks_first(run, cgroups, slice_name):
     report = lw.wait_report(leak_first, 30, "the leaking process ranked first")
     assert sorted(p["rank"] for p in report["processes"]) == [1, 2, 3]
     assert leak.ping()["ticks"] < 400, "ranked first only once its growth was over"
-    others = [p for p in report["processes"] if p["pid"] != leak.pid]
-    assert all(p["verdict"] != "growing" for p in others), others
+    assert process(report, cache.pid)["verdict"] != "growing", report["processes"]
+    for r in lw.reports():
+        held = bytes_through(r, "churn_block", churn.pid)
+        assert held <= (1 << 20) + GRANULE, (r["elapsed_s"], held)
     assert bytes_through(report, "leak_heap", leak.pid) > 0
     assert lw.stop() == EXIT_OK, lw.describe()
 
